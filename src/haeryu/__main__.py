@@ -1,0 +1,3 @@
+from haeryu.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Benchmarks shipped with the package, so ``haeryu bench ...`` works after pip install."""

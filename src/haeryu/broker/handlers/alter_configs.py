@@ -1,0 +1,39 @@
+"""AlterConfigs (key 33), versions 0-2.
+
+Replaces a topic's whole set of overrides (configs not named go back to defaults), as
+Kafka's legacy AlterConfigs does. Unknown keys or bad values get INVALID_CONFIG and
+change nothing. Broker resources are read-only here (INVALID_REQUEST).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haeryu.broker.context import RequestContext
+from haeryu.broker.handlers._configs import INVALID_REQUEST, TOPIC
+from haeryu.broker.handlers._registry import api
+from haeryu.broker.topics import TopicError
+
+
+@api(33, 0, 2)
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    responses = []
+    for res in request.resources:
+        entry: dict[str, Any] = {
+            "error_code": 0,
+            "error_message": None,
+            "resource_type": res.resource_type,
+            "resource_name": res.resource_name,
+        }
+        if res.resource_type != TOPIC:
+            entry.update(error_code=INVALID_REQUEST, error_message="only topic configs can be altered")
+        else:
+            configs = {c.name: c.value for c in res.configs if c.value is not None}
+            try:
+                ctx.state.topics.set_configs(
+                    res.resource_name, configs, validate_only=bool(request.validate_only)
+                )
+            except TopicError as exc:
+                entry.update(error_code=exc.error_code, error_message=exc.message)
+        responses.append(entry)
+    return {"throttle_time": 0, "responses": responses}

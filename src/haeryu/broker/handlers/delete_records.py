@@ -1,0 +1,43 @@
+"""DeleteRecords (key 21), versions 0-2.
+
+Moves a partition's log start offset forward to the requested offset (-1 means the high
+watermark); whole segments below it are deleted, and fetches below it get
+OFFSET_OUT_OF_RANGE. An offset beyond the high watermark is OFFSET_OUT_OF_RANGE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haeryu.broker.context import RequestContext
+from haeryu.broker.handlers._registry import api
+
+OFFSET_OUT_OF_RANGE = 1
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+@api(21, 0, 2)
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    topics = []
+    for topic in request.topics:
+        parts = []
+        for p in topic.partitions:
+            entry: dict[str, Any] = {
+                "partition_index": p.partition_index,
+                "low_watermark": -1,
+                "error_code": 0,
+            }
+            plog = ctx.state.topics.partition(topic.name, p.partition_index)
+            offset = int(p.offset)
+            if plog is None:
+                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                if offset == -1:
+                    offset = plog.log_end_offset
+                if not 0 <= offset <= plog.log_end_offset:
+                    entry["error_code"] = OFFSET_OUT_OF_RANGE
+                else:
+                    entry["low_watermark"] = plog.delete_records_before(offset)
+            parts.append(entry)
+        topics.append({"name": topic.name, "partitions": parts})
+    return {"throttle_time": 0, "topics": topics}

@@ -1,0 +1,111 @@
+"""Fetch (key 1), versions 4-12.
+
+Sessionless (session id 0; clients then send full fetches). For each partition, returns
+whole batches starting with the one that contains the fetch offset, up to
+``partition_max_bytes`` -- and at least one batch even when it is larger, so a big
+batch never stalls a consumer. The response stops adding data once ``max_bytes`` is
+reached, but lists every requested partition. When less than ``min_bytes`` is
+available, the request parks until data arrives on one of its partitions (woken by the
+produce path) or ``max_wait_ms`` passes. Last stable offset = high watermark, since
+there are no transactions; read_committed consumers therefore see everything.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from haeryu.broker.context import RequestContext
+from haeryu.broker.handlers._registry import api
+from haeryu.broker.log import OffsetOutOfRange
+from haeryu.broker.protocol.shape import get, millis
+from haeryu.broker.state import BrokerState
+
+OFFSET_OUT_OF_RANGE = 1
+UNKNOWN_TOPIC_OR_PARTITION = 3
+UNKNOWN_TOPIC_ID = 100
+_DEFAULT_MAX_BYTES = 52_428_800
+
+
+def _topic_name(state: BrokerState, topic: Any) -> str | None:
+    name = get(topic, "topic")
+    if name:
+        return str(name)
+    topic_id = get(topic, "topic_id")
+    found = state.topics.by_id.get(topic_id) if topic_id is not None else None
+    return found.name if found is not None else None
+
+
+def _read(state: BrokerState, request: Any, max_bytes: int) -> tuple[list[dict[str, Any]], int, bool]:
+    """Read every requested partition; return (topics, bytes, any error)."""
+    remaining = max_bytes
+    total = 0
+    errors = False
+    topics = []
+    for topic in request.topics:
+        name = _topic_name(state, topic)
+        parts = []
+        for fp in topic.partitions:
+            entry: dict[str, Any] = {
+                "partition_index": fp.partition,
+                "error_code": 0,
+                "high_watermark": -1,
+                "last_stable_offset": -1,
+                "log_start_offset": -1,
+                "aborted_transactions": None,
+                "preferred_read_replica": -1,
+                "records": None,
+            }
+            plog = state.topics.partition(name, fp.partition) if name is not None else None
+            if plog is None:
+                entry["error_code"] = (
+                    UNKNOWN_TOPIC_OR_PARTITION if name is not None else UNKNOWN_TOPIC_ID
+                )
+                errors = True
+            else:
+                hw = plog.log_end_offset
+                entry["high_watermark"] = hw
+                entry["last_stable_offset"] = hw
+                entry["log_start_offset"] = plog.log_start_offset
+                limit = min(int(fp.partition_max_bytes), remaining)
+                try:
+                    # At least one batch for the first partition with data, so a batch
+                    # larger than every limit still gets through.
+                    data = plog.read(int(fp.fetch_offset), limit if total else max(limit, 1))
+                    if total and len(data) > limit:
+                        data = b""
+                except OffsetOutOfRange:
+                    entry["error_code"] = OFFSET_OUT_OF_RANGE
+                    errors = True
+                    data = b""
+                entry["records"] = data
+                total += len(data)
+                remaining = max(0, remaining - len(data))
+            parts.append(entry)
+        topic_entry: dict[str, Any] = {"topic": name or "", "partitions": parts}
+        if get(topic, "topic_id") is not None:
+            topic_entry["topic_id"] = topic.topic_id
+        topics.append(topic_entry)
+    return topics, total, errors
+
+
+@api(1, 4, 12)
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    state = ctx.state
+    max_bytes = int(get(request, "max_bytes", _DEFAULT_MAX_BYTES))
+    min_bytes = int(request.min_bytes)
+    wait_s = millis(request.max_wait) / 1000
+    deadline = time.monotonic() + wait_s
+    while True:
+        topics, total, errors = _read(state, request, max_bytes)
+        left = deadline - time.monotonic()
+        if total >= min_bytes or errors or left <= 0 or total > 0 and min_bytes <= 1:
+            break
+        tps = [
+            (name, fp.partition)
+            for topic in request.topics
+            if (name := _topic_name(state, topic)) is not None
+            for fp in topic.partitions
+        ]
+        await state.waiters.wait(tps, left)
+    return {"throttle_time": 0, "error_code": 0, "session_id": 0, "responses": topics}

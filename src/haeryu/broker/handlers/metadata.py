@@ -1,0 +1,100 @@
+"""Metadata (key 3), versions 0-12.
+
+Lists this single node as the only broker, controller and leader of every partition.
+A null topic list (v1+) or an empty one (v0) means all topics. A requested topic that
+does not exist is created when both the broker (``auto_create_topics``) and the client
+(``allow_auto_topic_creation``, v4+; always on before) allow it. Topic ids (v10+) are
+stable UUIDs kept in the topic metadata file; v10+ requests may name topics by id.
+The advertised address is one the client can reach (never 0.0.0.0).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from haeryu.broker.context import RequestContext
+from haeryu.broker.handlers._registry import api
+from haeryu.broker.protocol.shape import get
+from haeryu.broker.topics import Topic, TopicError, validate_topic_name
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+INVALID_TOPIC_EXCEPTION = 17
+UNKNOWN_TOPIC_ID = 100
+_NO_OPERATIONS = -(2**31)
+_ZERO_UUID = uuid.UUID(int=0)
+
+
+def topic_entry(topic: Topic, node_id: int) -> dict[str, Any]:
+    return {
+        "error_code": 0,
+        "name": topic.name,
+        "topic_id": topic.topic_id,
+        "is_internal": False,
+        "partitions": [
+            {
+                "error_code": 0,
+                "partition_index": p,
+                "leader_id": node_id,
+                "leader_epoch": 0,
+                "replica_nodes": [node_id],
+                "isr_nodes": [node_id],
+                "offline_replicas": [],
+            }
+            for p in range(len(topic.partitions))
+        ],
+        "topic_authorized_operations": _NO_OPERATIONS,
+    }
+
+
+def _error_entry(code: int, name: str | None, topic_id: uuid.UUID = _ZERO_UUID) -> dict[str, Any]:
+    return {
+        "error_code": code,
+        "name": name,
+        "topic_id": topic_id,
+        "partitions": [],
+        "topic_authorized_operations": _NO_OPERATIONS,
+    }
+
+
+@api(3, 0, 12)
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    state = ctx.state
+    node = state.config.node_id
+    requested = request.topics
+    if requested is None or (ctx.version == 0 and not requested):
+        topics = [topic_entry(t, node) for t in state.topics.topics.values()]
+    else:
+        allow_create = bool(get(request, "allow_auto_topic_creation", True))
+        topics = []
+        for item in requested:
+            name = item.name
+            if name is None:
+                topic_id = get(item, "topic_id")
+                by_id = state.topics.by_id.get(topic_id) if topic_id else None
+                topics.append(
+                    topic_entry(by_id, node)
+                    if by_id is not None
+                    else _error_entry(UNKNOWN_TOPIC_ID, None, topic_id or _ZERO_UUID)
+                )
+                continue
+            try:
+                validate_topic_name(name)
+            except TopicError:
+                topics.append(_error_entry(INVALID_TOPIC_EXCEPTION, name))
+                continue
+            topic = state.topic_for_client(name, allow_create)
+            topics.append(
+                topic_entry(topic, node)
+                if topic is not None
+                else _error_entry(UNKNOWN_TOPIC_OR_PARTITION, name)
+            )
+    config = state.config
+    return {
+        "throttle_time": 0,
+        "brokers": [{"node_id": node, "host": config.advertised, "port": config.port, "rack": None}],
+        "cluster_id": config.cluster_id,
+        "controller_id": node,
+        "topics": topics,
+        "cluster_authorized_operations": _NO_OPERATIONS,
+    }

@@ -1,0 +1,133 @@
+"""The ``haeryu`` command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from haeryu.broker.config import FSYNC_POLICIES, BrokerConfig
+
+app = typer.Typer(
+    help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+
+
+@app.command()
+def broker(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 9092,
+    data_dir: Annotated[Path, typer.Option(help="Where logs, offsets and metadata live.")] = Path(
+        "data/broker"
+    ),
+    fsync: Annotated[
+        str,
+        typer.Option(
+            help="always: acks=all waits for a grouped fsync; interval: fsync every "
+            "--fsync-interval-ms; never: leave it to the OS."
+        ),
+    ] = "interval",
+    fsync_interval_ms: Annotated[int, typer.Option(help="Period of interval fsyncs.")] = 1000,
+    partitions: Annotated[
+        int, typer.Option(help="Partitions of an auto-created topic.")
+    ] = 1,
+    auto_create: Annotated[
+        bool, typer.Option(help="Create unknown topics when a client asks for them.")
+    ] = True,
+    advertised_host: Annotated[
+        str | None, typer.Option(help="Host clients are told to connect to.")
+    ] = None,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(help="Write HOST:PORT here once listening (for supervisors and tests)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run a single-node Kafka-compatible broker in the foreground (Ctrl-C stops it cleanly)."""
+    _logging(verbose)
+    if fsync not in FSYNC_POLICIES:
+        raise typer.BadParameter(f"choose one of {', '.join(FSYNC_POLICIES)}", param_hint="--fsync")
+    try:
+        config = BrokerConfig(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            fsync=fsync,  # type: ignore[arg-type]
+            fsync_interval_ms=fsync_interval_ms,
+            num_partitions=partitions,
+            auto_create_topics=auto_create,
+            advertised_host=advertised_host,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    from haeryu.broker.server import Broker, run
+
+    def ready(b: Broker) -> None:
+        console.print(
+            f"[bold green]haeryu broker[/] listening on [bold]{b.bootstrap}[/] "
+            f"(data: {config.data_dir}, fsync: {config.fsync})"
+        )
+        if ready_file is not None:
+            tmp = ready_file.with_suffix(".tmp")
+            tmp.write_text(b.bootstrap)
+            tmp.replace(ready_file)
+
+    try:
+        run(config, ready)
+    except OSError as exc:
+        console.print(f"[red]cannot start the broker:[/] {exc}")
+        console.print("Is another broker on that port? Try --port 0 or another --port.")
+        raise typer.Exit(1) from exc
+    console.print("broker stopped; data flushed")
+
+
+@bench_app.command("broker")
+def bench_broker(
+    ctx: typer.Context,
+    bootstrap: Annotated[
+        list[str] | None,
+        typer.Option(help="HOST:PORT of another Kafka-compatible broker to compare with."),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
+) -> None:
+    """Produce/consume throughput and end-to-end latency of the broker."""
+    from haeryu.bench import broker as bench
+
+    argv: list[str] = []
+    for b in bootstrap or []:
+        argv += ["--bootstrap", b]
+    if quick:
+        argv.append("--quick")
+    bench.main(argv)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Broker port (0 picks a free one).")] = 0,
+    messages: Annotated[int, typer.Option(help="Messages to send through the broker.")] = 50_000,
+) -> None:
+    """Start the broker and show messages flowing through it (the whole stack grows here)."""
+    from haeryu.demo import run_demo
+
+    run_demo(port=port, messages=messages, console=console)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,70 @@
+"""Small helpers for tests that drive real Kafka clients."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``cond`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1, **configs: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fs = admin.create_topics([NewTopic(name, partitions, 1, config=dict(configs))])
+    fs[name].result(20)
+
+
+def produce_all(
+    bootstrap: str, topic: str, values: list[bytes], *, key: bytes | None = None, **conf: Any
+) -> list[Any]:
+    """Produce values, wait for every delivery report, return the delivered messages."""
+    delivered: list[Any] = []
+    errors: list[Any] = []
+
+    def report(err: Any, msg: Any) -> None:
+        (errors if err else delivered).append(err or msg)
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, **conf})
+    for v in values:
+        p.produce(topic, v, key=key, on_delivery=report)
+    assert p.flush(30) == 0
+    assert not errors, errors
+    return delivered
+
+
+def consume_n(
+    bootstrap: str, topic: str, n: int, *, group: str | None = None, timeout: float = 30.0,
+    **conf: Any,
+) -> list[Any]:
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group or f"g-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            **conf,
+        }
+    )
+    c.subscribe([topic])
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        for m in c.consume(1000, 0.2):
+            assert m.error() is None, m.error()
+            out.append(m)
+    c.close()
+    return out
