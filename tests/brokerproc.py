@@ -32,9 +32,18 @@ class BrokerProcess:
         # Reuse the port of a previous run so clients reconnect to the same address.
         port = str(self.port) if self.bootstrap else "0"
         cmd = [
-            sys.executable, "-m", "haeryu", "broker",
-            "--host", "127.0.0.1", "--port", port,
-            "--data-dir", str(self.data_dir), "--ready-file", str(ready),
+            sys.executable,
+            "-m",
+            "haeryu",
+            "broker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--data-dir",
+            str(self.data_dir),
+            "--ready-file",
+            str(ready),
             *self.args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child

@@ -48,7 +48,12 @@ def produce_all(
 
 
 def consume_n(
-    bootstrap: str, topic: str, n: int, *, group: str | None = None, timeout: float = 30.0,
+    bootstrap: str,
+    topic: str,
+    n: int,
+    *,
+    group: str | None = None,
+    timeout: float = 30.0,
     **conf: Any,
 ) -> list[Any]:
     c = Consumer(

@@ -45,9 +45,7 @@ def broker(
         ),
     ] = "interval",
     fsync_interval_ms: Annotated[int, typer.Option(help="Period of interval fsyncs.")] = 1000,
-    partitions: Annotated[
-        int, typer.Option(help="Partitions of an auto-created topic.")
-    ] = 1,
+    partitions: Annotated[int, typer.Option(help="Partitions of an auto-created topic.")] = 1,
     auto_create: Annotated[
         bool, typer.Option(help="Create unknown topics when a client asks for them.")
     ] = True,

@@ -38,7 +38,10 @@ def run_demo(port: int, messages: int, console: Console) -> None:
         )
         consumer.subscribe(["sensor-readings"])
         columns = (
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
         )
         with Progress(*columns, console=console) as progress:
             sent = progress.add_task("produce", total=messages)
@@ -49,7 +52,9 @@ def run_demo(port: int, messages: int, console: Console) -> None:
                 while True:
                     try:
                         producer.produce(
-                            "sensor-readings", json.dumps(reading).encode(), key=reading["machine_id"]
+                            "sensor-readings",
+                            json.dumps(reading).encode(),
+                            key=reading["machine_id"],
                         )
                         break
                     except BufferError:
@@ -73,8 +78,18 @@ def run_demo(port: int, messages: int, console: Console) -> None:
         table = Table(title="messages through the haeryu broker")
         for col in ("step", "messages", "seconds", "msgs/s"):
             table.add_column(col, justify="right")
-        table.add_row("produce (acks=all)", str(messages), f"{produced_s:.2f}", f"{messages / produced_s:,.0f}")
-        table.add_row("consume (group)", str(received), f"{consumed_s:.2f}", f"{received / max(consumed_s, 1e-9):,.0f}")
+        table.add_row(
+            "produce (acks=all)",
+            str(messages),
+            f"{produced_s:.2f}",
+            f"{messages / produced_s:,.0f}",
+        )
+        table.add_row(
+            "consume (group)",
+            str(received),
+            f"{consumed_s:.2f}",
+            f"{received / max(consumed_s, 1e-9):,.0f}",
+        )
         console.print(table)
         if received != messages:
             console.print(f"[red]only {received} of {messages} messages came back[/]")

@@ -13,6 +13,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 from confluent_kafka.error import KafkaException
+
 from kafkautil import consume_n, produce_all
 
 
@@ -22,7 +23,9 @@ def admin(broker) -> AdminClient:
 
 
 def test_create_list_describe_delete_topics(admin: AdminClient) -> None:
-    fs = admin.create_topics([NewTopic("a", 3, 1), NewTopic("b", 1, 1, config={"cleanup.policy": "compact"})])
+    fs = admin.create_topics(
+        [NewTopic("a", 3, 1), NewTopic("b", 1, 1, config={"cleanup.policy": "compact"})]
+    )
     for f in fs.values():
         f.result(10)
     md = admin.list_topics(timeout=10)
@@ -43,19 +46,27 @@ def test_invalid_requests_get_clear_errors(admin: AdminClient) -> None:
         "unknown-cfg": NewTopic("unknown-cfg", 1, 1, config={"no.such.config": "1"}),
     }
     fs = admin.create_topics(list(bad.values()))
-    for name, f in fs.items():
+    for f in fs.values():
         with pytest.raises(KafkaException):
             f.result(10)
     assert not set(bad) & set(admin.list_topics(timeout=10).topics)
 
 
 def test_describe_configs_reports_real_values(admin: AdminClient) -> None:
-    admin.create_topics([NewTopic("cfgs", 1, 1, config={"retention.ms": "12345"})])["cfgs"].result(10)
+    admin.create_topics([NewTopic("cfgs", 1, 1, config={"retention.ms": "12345"})])["cfgs"].result(
+        10
+    )
     res = ConfigResource(ConfigResource.Type.TOPIC, "cfgs")
     configs = admin.describe_configs([res])[res].result(10)
     assert configs["retention.ms"].value == "12345"
     assert not configs["retention.ms"].is_default
-    for key in ("retention.bytes", "cleanup.policy", "segment.bytes", "max.message.bytes", "min.insync.replicas"):
+    for key in (
+        "retention.bytes",
+        "cleanup.policy",
+        "segment.bytes",
+        "max.message.bytes",
+        "min.insync.replicas",
+    ):
         assert configs[key].value, key
     assert configs["cleanup.policy"].value == "delete"
     broker_res = ConfigResource(ConfigResource.Type.BROKER, "0")
@@ -72,7 +83,9 @@ def test_alter_and_incremental_alter_configs(admin: AdminClient) -> None:
         ConfigResource.Type.TOPIC,
         "alt",
         incremental_configs=[
-            ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND),
+            ConfigEntry(
+                "cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND
+            ),
             ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
         ],
     )
@@ -98,6 +111,6 @@ def test_delete_records_moves_log_start(broker, admin: AdminClient) -> None:
     produce_all(broker.bootstrap, "dr", [b"%d" % i for i in range(100)])
     result = admin.delete_records([TopicPartition("dr", 0, 60)])
     done = next(iter(result.values())).result(10)
-    assert done.offset == 60
+    assert done.low_watermark == 60
     got = consume_n(broker.bootstrap, "dr", 40)
     assert [m.value() for m in got] == [b"%d" % i for i in range(60, 100)]

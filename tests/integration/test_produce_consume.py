@@ -6,6 +6,7 @@ import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+
 from kafkautil import consume_n, create_topic, produce_all
 
 
@@ -25,9 +26,7 @@ def test_acks_and_idempotence_round_trip(broker, acks: str, idempotence: bool) -
 def test_every_compression_codec_passes_through(broker, codec: str) -> None:
     create_topic(broker.bootstrap, "c", 1)
     values = [(b"payload-%d-" % i) * 20 for i in range(2000)]
-    delivered = produce_all(
-        broker.bootstrap, "c", values, key=b"k", **{"compression.type": codec}
-    )
+    delivered = produce_all(broker.bootstrap, "c", values, key=b"k", **{"compression.type": codec})
     assert [m.offset() for m in delivered] == list(range(len(values)))
     got = consume_n(broker.bootstrap, "c", len(values))
     assert [m.value() for m in got] == values

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Flushable(Protocol):
-    def flush(self) -> None: ...
+    def flush(self) -> object: ...
 
 
 def _flush_all(items: Iterable[Flushable]) -> None:

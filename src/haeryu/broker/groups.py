@@ -35,11 +35,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 from kio.schema.errors import ErrorCode
 
 from haeryu.broker.offsets import CommittedOffset, OffsetStore, TopicPartition
+
+if TYPE_CHECKING:
+    from haeryu.broker.state import BrokerState
 
 __all__ = [
     "TRANSITIONS",
@@ -54,6 +57,7 @@ __all__ = [
     "JoinResult",
     "MemberDescription",
     "SyncResult",
+    "open_coordinator",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,16 @@ Clock = Callable[[], float]
 """Monotonic seconds; ``time.monotonic`` in production, a settable fake in tests."""
 
 _OK: Final = ErrorCode.none
+
+
+class Durability(Protocol):
+    """The broker's fsync grouping (:class:`haeryu.broker.durability.Durability`)."""
+
+    def dirty(self, item: OffsetStore) -> None: ...
+    def forget(self, item: OffsetStore) -> None: ...
+    async def durable(self) -> None: ...
+
+
 _T = TypeVar("_T")
 
 
@@ -237,6 +251,8 @@ class GroupCoordinator:
     """All consumer groups of this broker, and their committed offsets.
 
     Takes ownership of ``store`` (closed by :meth:`close`); defaults to an in-memory one.
+    With ``durability``, writes are marked dirty there and commits are acknowledged once
+    it says they are durable; without it the store's own sync policy applies.
     """
 
     def __init__(
@@ -245,10 +261,12 @@ class GroupCoordinator:
         *,
         settings: GroupSettings | None = None,
         clock: Clock = time.monotonic,
+        durability: Durability | None = None,
     ) -> None:
         self._store = store if store is not None else OffsetStore.in_memory()
         self._settings = settings if settings is not None else GroupSettings()
         self._clock = clock
+        self._durability = durability
         self._groups: dict[str, _Group] = {}
         self._ticker: asyncio.Task[None] | None = None
         # Groups known from the store come back Empty: members are never persisted.
@@ -264,8 +282,11 @@ class GroupCoordinator:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the deadline ticker (idempotent; needs a running loop)."""
+    async def start(self) -> None:
+        """Start the deadline ticker (idempotent; ``join`` also starts it)."""
+        self._start_ticker()
+
+    def _start_ticker(self) -> None:
         interval = self._settings.tick_interval_s
         if interval is not None and self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_forever(interval))
@@ -289,6 +310,8 @@ class GroupCoordinator:
             for m in group.members.values():
                 _resolve(m.join_waiter, JoinResult(ErrorCode.not_coordinator, m.member_id))
                 _resolve(m.sync_waiter, SyncResult(ErrorCode.not_coordinator))
+        if self._durability is not None:
+            self._durability.forget(self._store)
         self._store.close()
 
     def tick(self) -> None:
@@ -352,7 +375,7 @@ class GroupCoordinator:
         if not group.members:
             self._transition(group, GroupEvent.EVERYONE_LEFT)
             group.protocol_name, group.leader_id = None, None
-            self._store.record_group(group.group_id, group.protocol_type, group.generation)
+            self._record_group(group)
             return
         self._transition(group, GroupEvent.JOIN_COMPLETED)
         if group.leader_id not in group.members:
@@ -364,7 +387,7 @@ class GroupCoordinator:
             m.deadline = now + m.session_timeout_ms / 1000
             waiter, m.join_waiter = m.join_waiter, None
             _resolve(waiter, self._join_result(group, m, roster))
-        self._store.record_group(group.group_id, group.protocol_type, group.generation)
+        self._record_group(group)
 
     @staticmethod
     def _select_protocol(group: _Group) -> str:
@@ -423,7 +446,7 @@ class GroupCoordinator:
             return JoinResult(ErrorCode.invalid_group_id, member_id)
         if not s.min_session_timeout_ms <= session_timeout_ms <= s.max_session_timeout_ms:
             return JoinResult(ErrorCode.invalid_session_timeout, member_id)
-        self.start()
+        self._start_ticker()
         group = self._groups.setdefault(group_id, _Group(group_id))
         protocols = list(protocols)
         if not self._supports(group, member_id, protocol_type, protocols):
@@ -697,8 +720,18 @@ class GroupCoordinator:
 
     # -- offsets ---------------------------------------------------------------------
 
+    def _record_group(self, group: _Group) -> None:
+        # Not awaited: losing a generation bump costs nothing (members rejoin anyway).
+        self._store.record_group(group.group_id, group.protocol_type, group.generation)
+        if self._durability is not None:
+            self._durability.dirty(self._store)
+
     async def _sync_store(self) -> None:
-        if self._store.sync_on_write:
+        """Return once what was written is as durable as the fsync policy promises."""
+        if self._durability is not None:
+            self._durability.dirty(self._store)
+            await self._durability.durable()
+        elif self._store.sync_on_write:
             await asyncio.to_thread(self._store.flush)
 
     async def commit(
@@ -780,3 +813,12 @@ class GroupCoordinator:
         self._store.delete_offsets(group_id, [tp for tp, e in result.items() if e is _OK])
         await self._sync_store()
         return _OK, result
+
+
+def open_coordinator(state: BrokerState) -> GroupCoordinator:
+    """The coordinator of a broker: offsets under its data dir, fsyncs grouped with logs."""
+    config = state.config
+    # The broker's Durability decides when to fsync; the store fsyncs whenever asked.
+    store = OffsetStore.open(config.data_dir, sync_policy="interval")
+    settings = GroupSettings(initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms)
+    return GroupCoordinator(store, settings=settings, durability=state.durability)

@@ -16,8 +16,17 @@ def broker_process(data_dir: Path, port: int = 0, *args: str) -> Iterator[str]:
     ready = data_dir / "ready"
     ready.unlink(missing_ok=True)
     cmd = [
-        sys.executable, "-m", "haeryu", "broker", "--port", str(port),
-        "--data-dir", str(data_dir / "broker"), "--ready-file", str(ready), *args,
+        sys.executable,
+        "-m",
+        "haeryu",
+        "broker",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir / "broker"),
+        "--ready-file",
+        str(ready),
+        *args,
     ]
     log = open(data_dir / "broker.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -26,9 +35,7 @@ def broker_process(data_dir: Path, port: int = 0, *args: str) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while not ready.exists():
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"the broker exited early; see {data_dir / 'broker.log'}"
-                )
+                raise RuntimeError(f"the broker exited early; see {data_dir / 'broker.log'}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the broker did not start; see {data_dir / 'broker.log'}")
             time.sleep(0.02)

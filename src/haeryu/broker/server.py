@@ -16,7 +16,7 @@ import signal
 import socket
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from haeryu.broker import handlers
 from haeryu.broker.config import BrokerConfig
@@ -67,8 +67,8 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
         self._live.add(self)
         peer = transport.get_extra_info("peername")
         self._peer = str(peer[0]) if peer else "?"
@@ -159,8 +159,10 @@ class _Connection(asyncio.Protocol):
             exc = task.exception()
             if exc is not None:
                 log.error(
-                    "handler for API %d v%d failed", pending.header.api_key,
-                    pending.header.api_version, exc_info=exc,
+                    "handler for API %d v%d failed",
+                    pending.header.api_key,
+                    pending.header.api_version,
+                    exc_info=exc,
                 )
                 self._abort("internal error")
                 return
@@ -181,7 +183,9 @@ class _Connection(asyncio.Protocol):
     def _update_reading(self) -> None:
         if self._transport is None or self._closed:
             return
-        busy = self._writing_paused or len(self._pending) >= self._state.config.max_inflight_requests
+        busy = (
+            self._writing_paused or len(self._pending) >= self._state.config.max_inflight_requests
+        )
         if busy and not self._reading_paused:
             self._transport.pause_reading()
             self._reading_paused = True

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.broker.durability import Durability
@@ -112,7 +111,7 @@ class BrokerState:
         self.durability.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._housekeeping()))
-        self.groups.start()
+        await self.groups.start()
 
     async def _housekeeping(self) -> None:
         interval = self.config.log_cleanup_interval_ms / 1000

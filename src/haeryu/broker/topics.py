@@ -146,7 +146,11 @@ class TopicStore:
     def _save(self) -> None:
         doc = {
             "topics": {
-                t.name: {"id": str(t.topic_id), "partitions": len(t.partitions), "configs": t.configs}
+                t.name: {
+                    "id": str(t.topic_id),
+                    "partitions": len(t.partitions),
+                    "configs": t.configs,
+                }
                 for t in self.topics.values()
             }
         }
@@ -246,7 +250,9 @@ class TopicStore:
             topic.partitions.append(self._open_log(name, p, config))
         self._save()
 
-    def set_configs(self, name: str, configs: dict[str, str], *, validate_only: bool = False) -> None:
+    def set_configs(
+        self, name: str, configs: dict[str, str], *, validate_only: bool = False
+    ) -> None:
         """Replace a topic's config overrides with ``configs``."""
         topic = self.topics.get(name)
         if topic is None:

@@ -104,8 +104,7 @@ def _fields_of_class(cls: type) -> dict[str, tuple[Any, bool]]:
     model_fields = getattr(cls, "model_fields", None)
     if isinstance(model_fields, dict):  # pydantic v2
         return {
-            name: (info.annotation, bool(info.is_required()))
-            for name, info in model_fields.items()
+            name: (info.annotation, bool(info.is_required())) for name, info in model_fields.items()
         }
     try:
         hints = get_type_hints(cls, include_extras=True)
@@ -115,7 +114,9 @@ def _fields_of_class(cls: type) -> dict[str, tuple[Any, bool]]:
         return {f.name: (hints[f.name], True) for f in dataclasses.fields(cls)}
     if typing.is_typeddict(cls):
         required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset(hints))
-        return {name: (_strip_required(hint), name in required_keys) for name, hint in hints.items()}
+        return {
+            name: (_strip_required(hint), name in required_keys) for name, hint in hints.items()
+        }
     if hints:
         return {name: (hint, True) for name, hint in hints.items()}
     raise SchemaError(

@@ -80,4 +80,6 @@ def test_tagged_fields_past_end_raise() -> None:
 
 def test_response_headers() -> None:
     assert encode_response(5, b"ab", flexible_header=False) == b"\x00\x00\x00\x06\x00\x00\x00\x05ab"
-    assert encode_response(5, b"ab", flexible_header=True) == b"\x00\x00\x00\x07\x00\x00\x00\x05\x00ab"
+    assert (
+        encode_response(5, b"ab", flexible_header=True) == b"\x00\x00\x00\x07\x00\x00\x00\x05\x00ab"
+    )

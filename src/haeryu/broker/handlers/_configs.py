@@ -61,6 +61,8 @@ def config_entry(name: str, value: str, source: int, include_synonyms: bool) -> 
         "config_source": source,
         "is_sensitive": False,
         "synonyms": [{"name": name, "value": value, "source": source}] if include_synonyms else [],
-        "config_type": CONFIG_TYPES.get(name, _LONG if name.endswith((".ms", ".bytes")) else _STRING),
+        "config_type": CONFIG_TYPES.get(
+            name, _LONG if name.endswith((".ms", ".bytes")) else _STRING
+        ),
         "documentation": None,
     }

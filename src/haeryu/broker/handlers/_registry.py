@@ -20,8 +20,8 @@ from pkgutil import resolve_name
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.index import api_key_map, schema_name_map
-from kio.static.constants import EntityType
 from kio.serial import entity_reader, entity_writer
+from kio.static.constants import EntityType
 
 if TYPE_CHECKING:
     from haeryu.broker.context import RequestContext

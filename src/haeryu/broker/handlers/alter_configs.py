@@ -26,7 +26,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             "resource_name": res.resource_name,
         }
         if res.resource_type != TOPIC:
-            entry.update(error_code=INVALID_REQUEST, error_message="only topic configs can be altered")
+            entry.update(
+                error_code=INVALID_REQUEST, error_message="only topic configs can be altered"
+            )
         else:
             configs = {c.name: c.value for c in res.configs if c.value is not None}
             try:

@@ -56,9 +56,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                     "replication factor must be 1 (or -1): haeryu's broker is a single node",
                 )
             configs = {c.name: c.value for c in item.configs if c.value is not None}
-            topic = state.topics.create(
-                item.name, partitions, configs, validate_only=validate_only
-            )
+            topic = state.topics.create(item.name, partitions, configs, validate_only=validate_only)
             entry.update(
                 topic_id=topic.topic_id,
                 num_partitions=partitions,

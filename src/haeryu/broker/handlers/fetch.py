@@ -36,7 +36,9 @@ def _topic_name(state: BrokerState, topic: Any) -> str | None:
     return found.name if found is not None else None
 
 
-def _read(state: BrokerState, request: Any, max_bytes: int) -> tuple[list[dict[str, Any]], int, bool]:
+def _read(
+    state: BrokerState, request: Any, max_bytes: int
+) -> tuple[list[dict[str, Any]], int, bool]:
     """Read every requested partition; return (topics, bytes, any error)."""
     remaining = max_bytes
     total = 0
@@ -99,7 +101,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     while True:
         topics, total, errors = _read(state, request, max_bytes)
         left = deadline - time.monotonic()
-        if total >= min_bytes or errors or left <= 0 or total > 0 and min_bytes <= 1:
+        if total >= min_bytes or errors or left <= 0 or (total > 0 and min_bytes <= 1):
             break
         tps = [
             (name, fp.partition)

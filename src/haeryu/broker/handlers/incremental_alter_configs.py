@@ -28,7 +28,9 @@ def _apply(current: dict[str, str], ops: Any) -> dict[str, str]:
         elif kind == DELETE:
             configs.pop(name, None)
         elif kind in (APPEND, SUBTRACT):
-            items = [v for v in configs.get(name, TOPIC_CONFIG_DEFAULTS.get(name, "")).split(",") if v]
+            items = [
+                v for v in configs.get(name, TOPIC_CONFIG_DEFAULTS.get(name, "")).split(",") if v
+            ]
             change = [v for v in (value or "").split(",") if v]
             if kind == APPEND:
                 items += [v for v in change if v not in items]

@@ -92,7 +92,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     config = state.config
     return {
         "throttle_time": 0,
-        "brokers": [{"node_id": node, "host": config.advertised, "port": config.port, "rack": None}],
+        "brokers": [
+            {"node_id": node, "host": config.advertised, "port": config.port, "rack": None}
+        ],
         "cluster_id": config.cluster_id,
         "controller_id": node,
         "topics": topics,

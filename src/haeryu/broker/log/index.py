@@ -92,7 +92,9 @@ class OffsetIndex:
         return self.base_offset + self._offsets[-1], self._positions[-1]
 
     def entries(self) -> list[tuple[int, int]]:
-        return [(self.base_offset + o, p) for o, p in zip(self._offsets, self._positions, strict=True)]
+        return [
+            (self.base_offset + o, p) for o, p in zip(self._offsets, self._positions, strict=True)
+        ]
 
     def clear(self) -> None:
         del self._offsets[:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from haeryu.broker.protocol.records import (
@@ -53,7 +53,9 @@ class Segment:
     (``size``) or flip once (``sealed``), which is what makes :meth:`sync` safe.
     """
 
-    def __init__(self, directory: Path, base_offset: int, fd: int, index_interval_bytes: int) -> None:
+    def __init__(
+        self, directory: Path, base_offset: int, fd: int, index_interval_bytes: int
+    ) -> None:
         self.directory = directory
         self.base_offset = base_offset
         self.fd = fd
@@ -146,7 +148,9 @@ class Segment:
                 buf_start, rel = pos, 0
             if not batch_crc_ok(buf, rel, header):
                 break
-            self._track(pos, header.base_offset, header.last_offset, header.max_timestamp, header.size)
+            self._track(
+                pos, header.base_offset, header.last_offset, header.max_timestamp, header.size
+            )
             pos += header.size
         self.size = pos
         if pos < file_size:
@@ -229,7 +233,9 @@ class Segment:
             raise
         self._track(position, base_offset, last_offset, max_timestamp, size)
 
-    def _track(self, position: int, base_offset: int, last_offset: int, max_ts: int, size: int) -> None:
+    def _track(
+        self, position: int, base_offset: int, last_offset: int, max_ts: int, size: int
+    ) -> None:
         if max_ts > self.max_timestamp:
             self.max_timestamp = max_ts
             self.offset_of_max_timestamp = base_offset
@@ -310,12 +316,10 @@ class Segment:
         header = parse_header(os.pread(self.fd, BATCH_HEADER_SIZE, position))
         return header, os.pread(self.fd, header.size, position)
 
-    def scan_headers(self, start_position: int = 0) -> list[tuple[int, BatchHeader]]:
-        """(position, header) of every batch from ``start_position`` (one pread per batch)."""
-        out: list[tuple[int, BatchHeader]] = []
+    def iter_headers(self, start_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        """(position, header) of each batch from the boundary ``start_position`` on."""
         pos = start_position
         while pos < self.size:
             header = parse_header(os.pread(self.fd, BATCH_HEADER_SIZE, pos))
-            out.append((pos, header))
+            yield pos, header
             pos += header.size
-        return out

@@ -158,7 +158,9 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHead
     return BatchHeader(*_HEADER.unpack_from(buf, pos))
 
 
-def validate_produced_batch(buf: bytes | bytearray | memoryview, max_message_bytes: int) -> BatchHeader:
+def validate_produced_batch(
+    buf: bytes | bytearray | memoryview, max_message_bytes: int
+) -> BatchHeader:
     """Check a Produce request's records field the way a broker must before appending.
 
     ``buf`` must hold exactly one v2 batch. Only header fields and the CRC are
@@ -194,7 +196,8 @@ def validate_produced_batch(buf: bytes | bytearray | memoryview, max_message_byt
     if header.record_count < 1 or header.last_offset_delta != header.record_count - 1:
         raise InvalidRecordBatch(
             f"record batch has recordCount={header.record_count} and "
-            f"lastOffsetDelta={header.last_offset_delta}; expected lastOffsetDelta=recordCount-1>=0",
+            f"lastOffsetDelta={header.last_offset_delta}; "
+            "expected lastOffsetDelta = recordCount - 1 >= 0",
             INVALID_RECORD,
         )
     return header

@@ -117,7 +117,7 @@ def shape(cls: type, data: Mapping[str, Any]) -> Any:
             elif nested is not None:
                 kwargs[name] = shape(nested, {})
             else:
-                kwargs[name] = _ZERO.get(kafka_type or "", None)
+                kwargs[name] = _ZERO.get(kafka_type or "")
     return cls(**kwargs)
 
 
