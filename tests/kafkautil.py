@@ -73,3 +73,13 @@ def consume_n(
             out.append(m)
     c.close()
     return out
+
+
+def produce_one_batch_each(
+    bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]]
+) -> None:
+    """Produce (key, value) pairs as one batch each, so segments roll at small sizes."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for key, value in items:
+        p.produce(topic, value, key=key)
+        assert p.flush(10) == 0

@@ -34,7 +34,7 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
-from haeryu.broker.protocol.records import encode_batch
+from haeryu.broker.protocol.records import Record, decode_records, encode_batch, iter_batches
 
 PRODUCE = 0
 FETCH = 1
@@ -399,3 +399,29 @@ def high_watermark(client: RawClient, topic: str, partition: int = 0) -> int:
 def create_topic(client: RawClient, name: str, partitions: int = 1) -> None:
     response = client.call(CREATE_TOPICS, 4, create_topics_fields(name, partitions))
     assert response.topics[0].error_code == 0, response.topics[0]
+
+
+def produce(client: RawClient, topic: str, partition: int, batch: bytes, **kw: Any) -> Any:
+    """Produce one batch with Produce v9; return the partition's response entry."""
+    response = client.call(PRODUCE, 9, produce_fields(topic, partition, batch, **kw))
+    return response.responses[0].partition_responses[0]
+
+
+def fetch_all(client: RawClient, topic: str, partition: int = 0) -> list[Record]:
+    """Every record from the log start to the high watermark, decoded (Fetch v12)."""
+    records: list[Record] = []
+    offset = 0
+    while True:
+        response = client.call(FETCH, 12, fetch_fields(topic, partition, offset))
+        part = response.responses[0].partitions[0]
+        assert part.error_code == 0, part.error_code
+        data = part.records or b""
+        start = offset
+        for pos, header in iter_batches(data, allow_partial_tail=True):
+            for rec in decode_records(data[pos : pos + header.size]):
+                if rec.offset >= offset:
+                    records.append(rec)
+            offset = header.last_offset + 1
+        if offset >= part.high_watermark or not data:
+            return records
+        assert offset > start, f"Fetch at offset {start} returned no complete batch"

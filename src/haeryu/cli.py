@@ -52,6 +52,9 @@ def broker(
     advertised_host: Annotated[
         str | None, typer.Option(help="Host clients are told to connect to.")
     ] = None,
+    log_cleanup_interval_ms: Annotated[
+        int, typer.Option(help="How often retention and compaction run.")
+    ] = 30_000,
     ready_file: Annotated[
         Path | None,
         typer.Option(help="Write HOST:PORT here once listening (for supervisors and tests)."),
@@ -72,6 +75,7 @@ def broker(
             num_partitions=partitions,
             auto_create_topics=auto_create,
             advertised_host=advertised_host,
+            log_cleanup_interval_ms=log_cleanup_interval_ms,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

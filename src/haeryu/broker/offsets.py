@@ -221,11 +221,11 @@ class OffsetStore:
         return True
 
     def _append(self, payload: Mapping[str, Any]) -> None:
-        self._apply(payload)
-        if self._path is None:
-            return
-        if self._fd is None:
+        if self._path is not None and self._fd is None:
             raise RuntimeError(f"offset store {self._path} is closed")
+        self._apply(payload)
+        if self._fd is None:
+            return
         line = memoryview(_encode(payload))
         while line:
             written = os.write(self._fd, line)

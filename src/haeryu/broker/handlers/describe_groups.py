@@ -1,0 +1,50 @@
+"""DescribeGroups (key 15), versions 0-5.
+
+Reports each group's state, protocol and members. As in Kafka, member metadata and
+assignments are filled in only while the group is Stable, and a group this broker does
+not know is reported as state "Dead" with no error. Authorized operations are not
+computed (there are no ACLs): the field carries Kafka's "not requested" value.
+
+Version notes: v3 adds include_authorized_operations; v4 adds group_instance_id per
+member; v5 is flexible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haeryu.broker.context import RequestContext
+from haeryu.broker.groups import GroupCoordinator
+from haeryu.broker.handlers._registry import api
+
+_NO_OPERATIONS = -(2**31)
+
+
+@api(15, 0, 5)
+async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
+    groups: GroupCoordinator = ctx.state.groups
+    described = []
+    for group_id in request.groups:
+        d = groups.describe(group_id)
+        described.append(
+            {
+                "error_code": d.error_code,
+                "group_id": d.group_id,
+                "group_state": d.state.value,
+                "protocol_type": d.protocol_type,
+                "protocol_data": d.protocol_name,
+                "members": [
+                    {
+                        "member_id": m.member_id,
+                        "group_instance_id": m.group_instance_id,
+                        "client_id": m.client_id,
+                        "client_host": m.client_host,
+                        "member_metadata": m.metadata,
+                        "member_assignment": m.assignment,
+                    }
+                    for m in d.members
+                ],
+                "authorized_operations": _NO_OPERATIONS,
+            }
+        )
+    return {"throttle_time": 0, "groups": described}
