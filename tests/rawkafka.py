@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import io
 import itertools
+import resource
 import socket
 import struct
 import time
@@ -425,3 +426,20 @@ def fetch_all(client: RawClient, topic: str, partition: int = 0) -> list[Record]
         if offset >= part.high_watermark or not data:
             return records
         assert offset > start, f"Fetch at offset {start} returned no complete batch"
+
+
+#: Address space a broker under attack may use. Its normal peak is a few hundred MiB.
+BROKER_ADDRESS_SPACE = 4 << 30
+
+
+def cap_address_space(broker: Any, limit: int = BROKER_ADDRESS_SPACE) -> None:
+    """Lower the running broker process's RLIMIT_AS to ``limit`` bytes.
+
+    A request that makes the broker reserve tens of GiB at once (a huge claimed array
+    length) then fails the same way on every machine, instead of passing on a host with
+    lots of RAM and overcommit and killing the broker on a small one.
+    """
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.prlimit(broker.proc.pid, resource.RLIMIT_AS, (limit, hard))

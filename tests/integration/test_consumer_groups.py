@@ -89,6 +89,29 @@ def test_closing_member_hands_its_partitions_over(broker: Any, closing: list[Con
     assert time.monotonic() - started < FAST["session.timeout.ms"] / 1000
 
 
+def test_restarted_static_member_gets_its_partitions_back_without_rebalance(
+    broker: Any, closing: list[Consumer]
+) -> None:
+    create_topic(broker.bootstrap, "static", 4)
+    rebalances: list[str] = []
+    other = consumer(broker.bootstrap, "g", **{"group.instance.id": "other"})
+    closing.append(other)
+    other.subscribe(["static"], on_assign=lambda c, ps: rebalances.append("assign"))
+    first = consumer(broker.bootstrap, "g", **{"group.instance.id": "worker-1"})
+    first.subscribe(["static"])
+    poll_until([first, other], lambda: len(assigned(first)) == 2 and len(assigned(other)) == 2)
+    mine = assigned(first)
+    seen = len(rebalances)
+    first.close()  # a static member does not send LeaveGroup: its slot stays reserved
+    again = consumer(broker.bootstrap, "g", **{"group.instance.id": "worker-1"})
+    closing.append(again)
+    again.subscribe(["static"])
+    poll_until([again, other], lambda: assigned(again) == mine)
+    for _ in range(10):  # the other member keeps polling: no rebalance reaches it
+        other.poll(0.1)
+    assert len(rebalances) == seen and len(assigned(other)) == 2
+
+
 _CHILD = textwrap.dedent(
     """
     import sys, time
@@ -132,7 +155,11 @@ def test_killed_member_is_expired_and_the_other_takes_over(
     assert time.monotonic() - killed_at > FAST["session.timeout.ms"] / 1000 / 2
 
 
-def test_committed_offsets_survive_a_broker_crash(broker: Any, closing: list[Consumer]) -> None:
+@pytest.mark.parametrize("fsync", ["never", "always"])
+def test_committed_offsets_survive_a_broker_crash(
+    broker_factory: Any, closing: list[Consumer], fsync: str
+) -> None:
+    broker = broker_factory("--fsync", fsync)
     create_topic(broker.bootstrap, "durable", 2)
     produce_all(broker.bootstrap, "durable", [b"v%d" % i for i in range(20)])
     c = consumer(broker.bootstrap, "keep")

@@ -23,6 +23,7 @@ from rawkafka import (
     PRODUCE,
     PeerClosed,
     RawClient,
+    cap_address_space,
     create_topic,
     create_topics_fields,
     fetch_fields,
@@ -47,7 +48,11 @@ _FRAME = re.compile(r"^\s+(\d+: |at )")
 
 @pytest.fixture
 def client(broker):
-    """A raw connection with topic ``m`` (1 partition) holding two records."""
+    """A raw connection with topic ``m`` (1 partition) holding two records.
+
+    The broker's address space is capped at 4 GiB, so a request that makes it reserve
+    tens of GiB fails the same way on every machine."""
+    cap_address_space(broker)
     with RawClient(broker.bootstrap) as c:
         create_topic(c, TOPIC, 1)
         response = c.call(PRODUCE, 9, produce_fields(TOPIC, 0, simple_batch([b"a", b"b"])))

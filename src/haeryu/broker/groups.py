@@ -4,10 +4,11 @@ The state machine is data: :data:`TRANSITIONS` maps ``(state, event)`` to the ne
 state and :meth:`GroupCoordinator._transition` is the only code that assigns
 ``group.state``. Everything else decides *which* event happened::
 
-    Empty ──MEMBERSHIP_CHANGED──► PreparingRebalance ──JOIN_COMPLETED──► CompletingRebalance
-      ▲                              │      ▲                                  │
-      └────────EVERYONE_LEFT─────────┘      └──────MEMBERSHIP_CHANGED──────────┤
-    Empty ──DELETED──► Dead                 └──MEMBERSHIP_CHANGED── Stable ◄───┘ ASSIGNMENT_RECEIVED
+    Empty ─MEMBERSHIP_CHANGED─► PreparingRebalance ─JOIN_COMPLETED─► CompletingRebalance
+    PreparingRebalance ─EVERYONE_LEFT─► Empty
+    CompletingRebalance ─ASSIGNMENT_RECEIVED─► Stable
+    CompletingRebalance, Stable ─MEMBERSHIP_CHANGED─► PreparingRebalance
+    Empty ─DELETED─► Dead
 
 A round of joins completes when every member has rejoined, or when the rebalance timeout
 expires (members that did not rejoin are removed). The first round of an empty group also
@@ -28,20 +29,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Final
 
 from kio.schema.errors import ErrorCode
 
+from haeryu.broker.group_model import (
+    TRANSITIONS,
+    GroupData,
+    GroupDescription,
+    GroupEvent,
+    GroupListing,
+    GroupSettings,
+    GroupState,
+    JoinMember,
+    JoinResult,
+    MemberData,
+    MemberDescription,
+    SyncResult,
+    resolve_waiter,
+    subscribed_topics,
+)
 from haeryu.broker.offsets import CommittedOffset, OffsetStore, TopicPartition
 
 if TYPE_CHECKING:
+    from haeryu.broker.durability import Durability
     from haeryu.broker.state import BrokerState
 
 __all__ = [
@@ -68,185 +84,6 @@ Clock = Callable[[], float]
 _OK: Final = ErrorCode.none
 
 
-class Durability(Protocol):
-    """The broker's fsync grouping (:class:`haeryu.broker.durability.Durability`)."""
-
-    def dirty(self, item: OffsetStore) -> None: ...
-    def forget(self, item: OffsetStore) -> None: ...
-    async def durable(self) -> None: ...
-
-
-_T = TypeVar("_T")
-
-
-class GroupState(enum.Enum):
-    """Kafka's classic group states; ``value`` is the name the wire protocol uses."""
-
-    EMPTY = "Empty"
-    PREPARING_REBALANCE = "PreparingRebalance"
-    COMPLETING_REBALANCE = "CompletingRebalance"
-    STABLE = "Stable"
-    DEAD = "Dead"
-
-
-class GroupEvent(enum.Enum):
-    """What can happen to a group; see :data:`TRANSITIONS`."""
-
-    MEMBERSHIP_CHANGED = enum.auto()  # a member joined, left, expired or changed protocols
-    JOIN_COMPLETED = enum.auto()  # the join round ended with members left
-    EVERYONE_LEFT = enum.auto()  # the join round ended with no members
-    ASSIGNMENT_RECEIVED = enum.auto()  # the leader's SyncGroup arrived
-    DELETED = enum.auto()  # DeleteGroups on an empty group
-
-
-_S, _E = GroupState, GroupEvent
-TRANSITIONS: Final[Mapping[tuple[GroupState, GroupEvent], GroupState]] = {
-    (_S.EMPTY, _E.MEMBERSHIP_CHANGED): _S.PREPARING_REBALANCE,
-    (_S.PREPARING_REBALANCE, _E.MEMBERSHIP_CHANGED): _S.PREPARING_REBALANCE,
-    (_S.COMPLETING_REBALANCE, _E.MEMBERSHIP_CHANGED): _S.PREPARING_REBALANCE,
-    (_S.STABLE, _E.MEMBERSHIP_CHANGED): _S.PREPARING_REBALANCE,
-    (_S.PREPARING_REBALANCE, _E.JOIN_COMPLETED): _S.COMPLETING_REBALANCE,
-    (_S.PREPARING_REBALANCE, _E.EVERYONE_LEFT): _S.EMPTY,
-    (_S.COMPLETING_REBALANCE, _E.ASSIGNMENT_RECEIVED): _S.STABLE,
-    (_S.EMPTY, _E.DELETED): _S.DEAD,
-}
-"""Every legal ``(state, event) -> next state``; anything else is a coordinator bug."""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSettings:
-    """Broker-level group settings (Kafka's ``group.*`` configs)."""
-
-    initial_rebalance_delay_ms: int = 0  # Kafka defaults to 3000
-    min_session_timeout_ms: int = 6000
-    max_session_timeout_ms: int = 1_800_000
-    max_size: int | None = None  # group.max.size; None = unbounded
-    max_metadata_bytes: int = 4096  # offset.metadata.max.bytes
-    tick_interval_s: float | None = 0.1  # None: no background task, call tick() yourself
-
-
-@dataclass(frozen=True, slots=True)
-class JoinMember:
-    """One member as the leader sees it in its JoinGroup response."""
-
-    member_id: str
-    group_instance_id: str | None
-    metadata: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class JoinResult:
-    """Outcome of :meth:`GroupCoordinator.join`; ``members`` is filled only for the leader."""
-
-    error_code: ErrorCode
-    member_id: str = ""
-    generation_id: int = -1
-    protocol_type: str | None = None
-    protocol_name: str | None = None
-    leader: str = ""
-    members: tuple[JoinMember, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SyncResult:
-    """Outcome of :meth:`GroupCoordinator.sync`."""
-
-    error_code: ErrorCode
-    protocol_type: str | None = None
-    protocol_name: str | None = None
-    assignment: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class MemberDescription:
-    """A member in a DescribeGroups answer (metadata and assignment only when Stable)."""
-
-    member_id: str
-    group_instance_id: str | None
-    client_id: str
-    client_host: str
-    metadata: bytes
-    assignment: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class GroupDescription:
-    """A DescribeGroups answer for one group (unknown groups are reported as Dead)."""
-
-    group_id: str
-    error_code: ErrorCode
-    state: GroupState
-    protocol_type: str
-    protocol_name: str
-    members: tuple[MemberDescription, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class GroupListing:
-    """A ListGroups entry."""
-
-    group_id: str
-    protocol_type: str
-    state: GroupState
-
-
-@dataclass(eq=False)
-class _Member:
-    member_id: str
-    instance_id: str | None
-    client_id: str
-    client_host: str
-    session_timeout_ms: int
-    rebalance_timeout_ms: int
-    protocols: list[tuple[str, bytes]]
-    deadline: float  # session expiry, unless parked on a join or sync
-    assignment: bytes = b""
-    join_waiter: asyncio.Future[JoinResult] | None = None
-    sync_waiter: asyncio.Future[SyncResult] | None = None
-
-    def metadata(self, protocol: str | None) -> bytes:
-        return next((m for name, m in self.protocols if name == protocol), b"")
-
-
-@dataclass(eq=False)
-class _Group:
-    group_id: str
-    state: GroupState = GroupState.EMPTY
-    generation: int = 0
-    protocol_type: str = ""
-    protocol_name: str | None = None
-    leader_id: str | None = None
-    members: dict[str, _Member] = field(default_factory=dict)  # in join order
-    pending: dict[str, float] = field(default_factory=dict)  # MEMBER_ID_REQUIRED ids -> expiry
-    static: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
-    rebalance_deadline: float = 0.0
-    join_not_before: float = 0.0  # end of the initial rebalance delay
-
-    def fenced(self, instance_id: str | None, member_id: str) -> bool:
-        """True if a static member with this instance id now has another member id."""
-        return instance_id is not None and self.static.get(instance_id, member_id) != member_id
-
-
-def _resolve(waiter: asyncio.Future[_T] | None, value: _T) -> None:
-    # A waiter is cancelled when its client disconnects; the round goes on without it.
-    if waiter is not None and not waiter.done():
-        waiter.set_result(value)
-
-
-def _subscribed_topics(metadata: bytes) -> set[str] | None:
-    """Topics in a ConsumerProtocolSubscription (same prefix in every version), or None."""
-    try:
-        _version, count = struct.unpack_from(">hi", metadata, 0)
-        pos, topics = 6, set()
-        for _ in range(count):
-            (size,) = struct.unpack_from(">h", metadata, pos)
-            topics.add(metadata[pos + 2 : pos + 2 + size].decode())
-            pos += 2 + size
-        return topics
-    except (struct.error, UnicodeDecodeError):
-        return None
-
-
 class GroupCoordinator:
     """All consumer groups of this broker, and their committed offsets.
 
@@ -267,18 +104,13 @@ class GroupCoordinator:
         self._settings = settings if settings is not None else GroupSettings()
         self._clock = clock
         self._durability = durability
-        self._groups: dict[str, _Group] = {}
+        self._groups: dict[str, GroupData] = {}
         self._ticker: asyncio.Task[None] | None = None
         # Groups known from the store come back Empty: members are never persisted.
         for group_id, record in self._store.groups().items():
-            self._groups[group_id] = _Group(
+            self._groups[group_id] = GroupData(
                 group_id, generation=record.generation, protocol_type=record.protocol_type
             )
-
-    @property
-    def settings(self) -> GroupSettings:
-        """The settings this coordinator enforces."""
-        return self._settings
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -308,8 +140,8 @@ class GroupCoordinator:
             self._ticker = None
         for group in self._groups.values():
             for m in group.members.values():
-                _resolve(m.join_waiter, JoinResult(ErrorCode.not_coordinator, m.member_id))
-                _resolve(m.sync_waiter, SyncResult(ErrorCode.not_coordinator))
+                resolve_waiter(m.join_waiter, JoinResult(ErrorCode.not_coordinator, m.member_id))
+                resolve_waiter(m.sync_waiter, SyncResult(ErrorCode.not_coordinator))
         if self._durability is not None:
             self._durability.forget(self._store)
         self._store.close()
@@ -328,10 +160,11 @@ class GroupCoordinator:
                     self._remove_member(group, m)
             if group.state is GroupState.PREPARING_REBALANCE:
                 self._maybe_complete_join(group)
+        self._store.maybe_compact()
 
     # -- state machine ---------------------------------------------------------------
 
-    def _transition(self, group: _Group, event: GroupEvent) -> None:
+    def _transition(self, group: GroupData, event: GroupEvent) -> None:
         try:
             new_state = TRANSITIONS[(group.state, event)]
         except KeyError:
@@ -339,14 +172,14 @@ class GroupCoordinator:
         log.debug("group %s: %s --%s--> %s", group.group_id, group.state, event.name, new_state)
         group.state = new_state
 
-    def _prepare_rebalance(self, group: _Group) -> None:
+    def _prepare_rebalance(self, group: GroupData) -> None:
         """Start (or stay in) a join round because membership or metadata changed."""
         now, previous = self._clock(), group.state
         self._transition(group, GroupEvent.MEMBERSHIP_CHANGED)
         if previous is GroupState.COMPLETING_REBALANCE:
             # The leader's assignment would be for a membership that no longer exists.
             for m in group.members.values():
-                _resolve(m.sync_waiter, SyncResult(ErrorCode.rebalance_in_progress))
+                resolve_waiter(m.sync_waiter, SyncResult(ErrorCode.rebalance_in_progress))
                 m.sync_waiter = None
         if previous is not GroupState.PREPARING_REBALANCE:
             timeout = max((m.rebalance_timeout_ms for m in group.members.values()), default=0)
@@ -356,7 +189,7 @@ class GroupCoordinator:
                 group.join_not_before = min(now + delay, group.rebalance_deadline)
         self._maybe_complete_join(group)
 
-    def _maybe_complete_join(self, group: _Group) -> None:
+    def _maybe_complete_join(self, group: GroupData) -> None:
         if group.state is not GroupState.PREPARING_REBALANCE:
             return
         now = self._clock()
@@ -370,7 +203,7 @@ class GroupCoordinator:
             return
         self._complete_join(group)
 
-    def _complete_join(self, group: _Group) -> None:
+    def _complete_join(self, group: GroupData) -> None:
         group.generation += 1
         if not group.members:
             self._transition(group, GroupEvent.EVERYONE_LEFT)
@@ -386,11 +219,11 @@ class GroupCoordinator:
             m.assignment = b""
             m.deadline = now + m.session_timeout_ms / 1000
             waiter, m.join_waiter = m.join_waiter, None
-            _resolve(waiter, self._join_result(group, m, roster))
+            resolve_waiter(waiter, self._join_result(group, m, roster))
         self._record_group(group)
 
     @staticmethod
-    def _select_protocol(group: _Group) -> str:
+    def _select_protocol(group: GroupData) -> str:
         """First protocol in the leader's preference order that every member supports."""
         assert group.leader_id is not None
         common = set.intersection(*({n for n, _ in m.protocols} for m in group.members.values()))
@@ -399,7 +232,7 @@ class GroupCoordinator:
         return next(name for name, _ in leader.protocols if name in common)
 
     def _join_result(
-        self, group: _Group, m: _Member, roster: tuple[JoinMember, ...] = ()
+        self, group: GroupData, m: MemberData, roster: tuple[JoinMember, ...] = ()
     ) -> JoinResult:
         return JoinResult(
             _OK,
@@ -411,9 +244,9 @@ class GroupCoordinator:
             roster if m.member_id == group.leader_id else (),
         )
 
-    def _remove_member(self, group: _Group, m: _Member, *, rebalance: bool = True) -> None:
-        _resolve(m.join_waiter, JoinResult(ErrorCode.unknown_member_id, m.member_id))
-        _resolve(m.sync_waiter, SyncResult(ErrorCode.unknown_member_id))
+    def _remove_member(self, group: GroupData, m: MemberData, *, rebalance: bool = True) -> None:
+        resolve_waiter(m.join_waiter, JoinResult(ErrorCode.unknown_member_id, m.member_id))
+        resolve_waiter(m.sync_waiter, SyncResult(ErrorCode.unknown_member_id))
         del group.members[m.member_id]
         if m.instance_id is not None and group.static.get(m.instance_id) == m.member_id:
             del group.static[m.instance_id]
@@ -447,7 +280,7 @@ class GroupCoordinator:
         if not s.min_session_timeout_ms <= session_timeout_ms <= s.max_session_timeout_ms:
             return JoinResult(ErrorCode.invalid_session_timeout, member_id)
         self._start_ticker()
-        group = self._groups.setdefault(group_id, _Group(group_id))
+        group = self._groups.setdefault(group_id, GroupData(group_id))
         protocols = list(protocols)
         if not self._supports(group, member_id, protocol_type, protocols):
             return JoinResult(ErrorCode.inconsistent_group_protocol, member_id)
@@ -474,7 +307,7 @@ class GroupCoordinator:
         if m is None:
             if s.max_size is not None and len(group.members) >= s.max_size:
                 return JoinResult(ErrorCode.group_max_size_reached, member_id)
-            m = _Member(member_id, group_instance_id, client_id, client_host, 0, 0, [], 0.0)
+            m = MemberData(member_id, group_instance_id, client_id, client_host, 0, 0, [], 0.0)
             group.members[member_id] = m
             if group_instance_id is not None:
                 group.static[group_instance_id] = member_id
@@ -497,7 +330,7 @@ class GroupCoordinator:
             return self._join_result(group, m)
 
         waiter: asyncio.Future[JoinResult] = loop.create_future()
-        _resolve(m.join_waiter, JoinResult(ErrorCode.rebalance_in_progress, member_id))
+        resolve_waiter(m.join_waiter, JoinResult(ErrorCode.rebalance_in_progress, member_id))
         m.join_waiter = waiter
         if group.state is GroupState.PREPARING_REBALANCE:
             if changed and now < group.join_not_before:
@@ -513,7 +346,7 @@ class GroupCoordinator:
 
     @staticmethod
     def _supports(
-        group: _Group, member_id: str, protocol_type: str, protocols: list[tuple[str, bytes]]
+        group: GroupData, member_id: str, protocol_type: str, protocols: list[tuple[str, bytes]]
     ) -> bool:
         if not protocol_type or not protocols:
             return False
@@ -526,14 +359,14 @@ class GroupCoordinator:
         return any(all(n in {p for p, _ in m.protocols} for m in others) for n in names)
 
     @staticmethod
-    def _roster(group: _Group) -> tuple[JoinMember, ...]:
+    def _roster(group: GroupData) -> tuple[JoinMember, ...]:
         return tuple(
             JoinMember(m.member_id, m.instance_id, m.metadata(group.protocol_name))
             for m in group.members.values()
         )
 
     def _replace_static(
-        self, group: _Group, old_id: str, protocols: list[tuple[str, bytes]]
+        self, group: GroupData, old_id: str, protocols: list[tuple[str, bytes]]
     ) -> tuple[str, JoinResult | None]:
         """KIP-345: a static member restarted; give it a new id and fence the old one.
 
@@ -541,8 +374,8 @@ class GroupCoordinator:
         """
         m = group.members.pop(old_id)
         assert m.instance_id is not None
-        _resolve(m.join_waiter, JoinResult(ErrorCode.fenced_instance_id, old_id))
-        _resolve(m.sync_waiter, SyncResult(ErrorCode.fenced_instance_id))
+        resolve_waiter(m.join_waiter, JoinResult(ErrorCode.fenced_instance_id, old_id))
+        resolve_waiter(m.sync_waiter, SyncResult(ErrorCode.fenced_instance_id))
         m.join_waiter = m.sync_waiter = None
         m.member_id = f"{m.instance_id}-{uuid.uuid4()}"
         group.members[m.member_id] = m
@@ -562,7 +395,7 @@ class GroupCoordinator:
     # -- SyncGroup / Heartbeat / LeaveGroup --------------------------------------------
 
     def _member_error(
-        self, group: _Group | None, generation_id: int, member_id: str, instance_id: str | None
+        self, group: GroupData | None, generation_id: int, member_id: str, instance_id: str | None
     ) -> ErrorCode | None:
         """The error shared by SyncGroup, Heartbeat and OffsetCommit, or None if valid."""
         if group is None or group.state is GroupState.DEAD:
@@ -603,7 +436,7 @@ class GroupCoordinator:
         if group.state is GroupState.STABLE:
             return self._sync_result(group, m)
         waiter: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
-        _resolve(m.sync_waiter, SyncResult(ErrorCode.rebalance_in_progress))
+        resolve_waiter(m.sync_waiter, SyncResult(ErrorCode.rebalance_in_progress))
         m.sync_waiter = waiter
         if member_id == group.leader_id:
             self._transition(group, GroupEvent.ASSIGNMENT_RECEIVED)
@@ -612,11 +445,11 @@ class GroupCoordinator:
                 each.assignment = assignments.get(each.member_id, b"")
                 each.deadline = now + each.session_timeout_ms / 1000
                 parked, each.sync_waiter = each.sync_waiter, None
-                _resolve(parked, self._sync_result(group, each))
+                resolve_waiter(parked, self._sync_result(group, each))
         return await waiter
 
     @staticmethod
-    def _sync_result(group: _Group, m: _Member) -> SyncResult:
+    def _sync_result(group: GroupData, m: MemberData) -> SyncResult:
         return SyncResult(_OK, group.protocol_type, group.protocol_name, m.assignment)
 
     def heartbeat(
@@ -689,11 +522,15 @@ class GroupCoordinator:
         return GroupDescription(group_id, _OK, group.state, group.protocol_type, protocol, members)
 
     def list_groups(
-        self, states_filter: Iterable[str] = (), types_filter: Iterable[str] = ()
+        self, states_filter: Iterable[str] = (), protocol_types: Iterable[str] = ()
     ) -> list[GroupListing]:
-        """Handle ListGroups; filters are case-insensitive state names and exact types."""
+        """Handle ListGroups: filter by state name (any case) and by protocol type.
+
+        (ListGroups v5's ``types_filter`` is about group types, classic vs KIP-848, not
+        protocol types; the handler deals with it.)
+        """
         states = {s.lower() for s in states_filter}
-        types = set(types_filter)
+        types = set(protocol_types)
         return [
             GroupListing(g.group_id, g.protocol_type, g.state)
             for g in self._groups.values()
@@ -720,7 +557,7 @@ class GroupCoordinator:
 
     # -- offsets ---------------------------------------------------------------------
 
-    def _record_group(self, group: _Group) -> None:
+    def _record_group(self, group: GroupData) -> None:
         # Not awaited: losing a generation bump costs nothing (members rejoin anyway).
         self._store.record_group(group.group_id, group.protocol_type, group.generation)
         if self._durability is not None:
@@ -755,7 +592,7 @@ class GroupCoordinator:
             if generation_id >= 0 or member_id:
                 error = ErrorCode.illegal_generation  # its group was lost: rejoin
             else:
-                group = self._groups[group_id] = _Group(group_id)
+                group = self._groups[group_id] = GroupData(group_id)
         elif not (generation_id < 0 and not member_id and group.state is GroupState.EMPTY):
             error = self._member_error(group, generation_id, member_id, group_instance_id)
             if error is None and group.state is GroupState.COMPLETING_REBALANCE:
@@ -790,6 +627,15 @@ class GroupCoordinator:
             return dict(committed)
         return {tp: committed[tp] for tp in partitions if tp in committed}
 
+    def forget_topic(self, topic: str) -> None:
+        """Drop every group's offsets for a deleted topic, as Kafka does, so a topic
+        re-created under the same name is not read from stale positions."""
+        for group_id in list(self._store.groups()):
+            stale = [tp for tp in self._store.offsets(group_id) if tp[0] == topic]
+            self._store.delete_offsets(group_id, stale)
+        if self._durability is not None:
+            self._durability.dirty(self._store)
+
     async def offset_delete(
         self, group_id: str, partitions: Iterable[TopicPartition]
     ) -> tuple[ErrorCode, dict[TopicPartition, ErrorCode]]:
@@ -803,7 +649,7 @@ class GroupCoordinator:
         subscribed: set[str] = set()
         everything = False
         for m in group.members.values():
-            topics = _subscribed_topics(m.metadata(group.protocol_name) or m.protocols[0][1])
+            topics = subscribed_topics(m.metadata(group.protocol_name) or m.protocols[0][1])
             everything = everything or topics is None
             subscribed |= topics or set()
         result = {

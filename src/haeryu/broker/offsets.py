@@ -17,9 +17,10 @@ Payload kinds::
 One OffsetCommit request is one line, so a commit is applied whole or not at all. JSON
 escapes newlines inside strings, so a newline only ever ends an entry. Replay stops at
 the first entry that is torn (no newline), fails its CRC or does not parse, and the file
-is truncated there — the same rule as Kafka's log recovery. When the file has grown to
-more than twice the size of the live state it is rewritten compactly on open
-(write ``groups.log.tmp``, fsync, rename over, fsync the directory).
+is truncated there — the same rule as Kafka's log recovery. When the file has grown past
+``compact_min_bytes`` and twice the size of the live state it is rewritten compactly
+(write ``groups.log.tmp``, fsync, rename over, fsync the directory): on open, and while
+running whenever the owner calls :meth:`OffsetStore.maybe_compact`.
 
 Member state is deliberately not stored: like Kafka, a restarted broker forgets members
 and clients rejoin.
@@ -100,14 +101,24 @@ class OffsetStore:
     and relies on the OS page cache.
     """
 
-    def __init__(self, path: Path | None, *, sync_policy: SyncPolicy = "interval") -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        sync_policy: SyncPolicy = "interval",
+        compact_min_bytes: int = 1 << 20,
+    ) -> None:
         self._path = path
         self._sync_policy: SyncPolicy = sync_policy
+        self._compact_min_bytes = compact_min_bytes
+        self._size = 0  # bytes in the file
+        self._compact_at = compact_min_bytes  # size that makes maybe_compact() rewrite
         self._groups: dict[str, GroupRecord] = {}
         self._offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
         self._fd: int | None = None
         self._dirty = False
         self._fd_lock = threading.Lock()
+        self._closed = False
 
     # -- opening -----------------------------------------------------------------------
 
@@ -131,11 +142,13 @@ class OffsetStore:
         """
         directory = Path(data_dir) / _DIR_NAME
         directory.mkdir(parents=True, exist_ok=True)
-        store = cls(directory / _FILE_NAME, sync_policy=sync_policy)
-        store._recover(compact_min_bytes)
+        store = cls(
+            directory / _FILE_NAME, sync_policy=sync_policy, compact_min_bytes=compact_min_bytes
+        )
+        store._recover()
         return store
 
-    def _recover(self, compact_min_bytes: int) -> None:
+    def _recover(self) -> None:
         assert self._path is not None
         data = self._path.read_bytes() if self._path.exists() else b""
         valid_end = 0
@@ -155,10 +168,33 @@ class OffsetStore:
             with open(self._path, "r+b") as f:
                 f.truncate(valid_end)
                 os.fsync(f.fileno())
+        self._size = valid_end
+        self.maybe_compact(force_check=True)
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def maybe_compact(self, *, force_check: bool = False) -> bool:
+        """Rewrite the file as a snapshot of the live state if it has grown enough.
+
+        Cheap to call often: the live state is only serialized once the file has grown
+        past the last threshold. Returns True if the file was rewritten.
+        """
+        if self._path is None or self._closed:
+            return False
+        if self._size < self._compact_at and not force_check:
+            return False
         snapshot = b"".join(self._snapshot_lines())
-        if valid_end > compact_min_bytes and valid_end > 2 * len(snapshot):
+        self._compact_at = max(self._compact_min_bytes, 2 * len(snapshot))
+        if self._size <= self._compact_at:
+            return False
+        with self._fd_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             self._rewrite(snapshot)
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size, self._dirty = len(snapshot), False
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return True
 
     def _rewrite(self, content: bytes) -> None:
         assert self._path is not None
@@ -227,6 +263,7 @@ class OffsetStore:
         if self._fd is None:
             return
         line = memoryview(_encode(payload))
+        self._size += len(line)
         while line:
             written = os.write(self._fd, line)
             line = line[written:]
@@ -287,6 +324,7 @@ class OffsetStore:
     def close(self) -> None:
         """Flush and close the file; the store is unusable afterwards."""
         self.flush()
+        self._closed = True
         with self._fd_lock:
             if self._fd is not None:
                 os.close(self._fd)

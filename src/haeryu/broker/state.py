@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.broker.durability import Durability
@@ -18,6 +19,9 @@ from haeryu.broker.log import PartitionLog
 from haeryu.broker.producers import ProducerStates
 from haeryu.broker.protocol.records import iter_batches
 from haeryu.broker.topics import Topic, TopicError, TopicStore
+
+if TYPE_CHECKING:
+    from haeryu.broker.groups import GroupCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class BrokerState:
         self.producers = ProducerStates(meta)
         self.durability = Durability(config.fsync, config.fsync_interval_ms)
         self.waiters = DataWaiters()
+        self.groups: GroupCoordinator
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ------------------------------------------------------------------
@@ -86,14 +91,9 @@ class BrokerState:
         self._open_groups()
 
     def _open_groups(self) -> None:
-        from haeryu.broker.groups import GroupCoordinator, GroupSettings
-        from haeryu.broker.offsets import OffsetStore
+        from haeryu.broker.groups import open_coordinator
 
-        store = OffsetStore.open(self.config.data_dir, sync_policy=self.config.fsync)
-        settings = GroupSettings(
-            initial_rebalance_delay_ms=self.config.group_initial_rebalance_delay_ms
-        )
-        self.groups = GroupCoordinator(store, settings=settings)
+        self.groups = open_coordinator(self)
 
     def _replay_producers(self, tp: TopicPartition, plog: PartitionLog, start: int) -> None:
         offset = max(start, plog.log_start_offset)

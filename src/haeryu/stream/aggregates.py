@@ -106,10 +106,10 @@ def parse(
     0.9
     """
     out: list[Aggregate] = []
-    for expr in positional:
-        out.append(_parse_one(None, expr))
-    for name, expr in named.items():
-        out.append(_parse_one(name, expr))
+    for item in positional:
+        out.append(_parse_one(None, item))
+    for name, value in named.items():
+        out.append(_parse_one(name, value))
     names = [a.name for a in out]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -150,11 +150,11 @@ def _parse_one(name: str | None, expr: pl.Expr | Aggregate) -> Aggregate:
         and "Quantile" in function["function"]
     ):
         source_tree, q_tree = function["input"]
-        q = _literal_float(q_tree)
-        if q is None or not 0 <= q <= 1:
+        level = _literal_float(q_tree)
+        if level is None or not 0 <= level <= 1:
             raise PlanError(f"{what}: the quantile must be a number between 0 and 1")
         source = _expr(source_tree)
-        return Aggregate(name or _output_name(source), "quantile", source, q=q)
+        return Aggregate(name or _output_name(source), "quantile", source, q=level)
     raise PlanError(f"{what}: not a window aggregate; {_SUPPORTED}")
 
 

@@ -157,7 +157,6 @@ class Pipeline:
         *,
         format: FormatName | Format = "json",
         schema: SchemaLike | Mapping[str, Any] | str | None = None,
-        key: str | None = None,
         key_name: str = "key",
     ) -> p.TableSpec:
         """Declare a compacted topic read as a table (latest value per key) for joins.
@@ -168,12 +167,10 @@ class Pipeline:
             The compacted topic.
         format, schema
             How its values are decoded.
-        key
-            Value field holding the key; by default the Kafka record key.
         key_name
-            Column name of the record key when ``key`` is not given.
+            Column holding the record key (compaction keeps the latest value per key).
         """
-        return p.TableSpec(topic, make_format(format, schema), key, key_name)
+        return p.TableSpec(topic, make_format(format, schema), key_name)
 
     def describe(self) -> str:
         """The plan as an indented tree."""
@@ -487,9 +484,7 @@ class Aggregated(Stream):
     def late(self) -> Stream:
         """Records that arrived after their window closed (plus allowed lateness)."""
         node = self.pipeline._add(p.LateNode, self.node)
-        parent = self.pipeline.plan.node(self.node).parent
-        keys = self.keys if parent is None else self.keys
-        return Stream(self.pipeline, node.id, keys=keys, partitioned_by=self.partitioned_by)
+        return Stream(self.pipeline, node.id, keys=self.keys, partitioned_by=self.partitioned_by)
 
 
 def _exprs(exprs: Iterable[IntoExpr], named: Mapping[str, pl.Expr]) -> tuple[pl.Expr, ...]:

@@ -51,7 +51,7 @@ class SourceDecoder:
             present = [values[i] for i in keep]
         else:
             keep = list(range(len(values)))
-            present = values  # type: ignore[assignment]
+            present = values
         if present:
             frame, good_local, format_errors = self.format.decode(present)  # type: ignore[arg-type]
         else:

@@ -43,6 +43,18 @@ class SinkError(StreamError):
 class Backpressure(SinkError):
     """A sink cannot take more data now; consumption pauses until it drains.
 
-    Sinks raise it from :meth:`~haeryu.stream.sinks.Sink.write`; the worker pauses its
-    partitions, keeps the group membership alive, and retries the same batch.
+    Sinks raise it from :meth:`~haeryu.stream.sinks.Sink.write` or
+    :meth:`~haeryu.stream.sinks.Sink.flush`; the worker pauses its partitions, waits
+    ``retry_after`` seconds and calls the same method again with the same data.
+
+    Parameters
+    ----------
+    message
+        What is full.
+    retry_after
+        Seconds to wait before retrying.
     """
+
+    def __init__(self, message: str = "sink is full", *, retry_after: float = 0.1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

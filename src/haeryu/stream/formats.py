@@ -275,12 +275,14 @@ def _narrow(
         if frame.schema.get(name) != dtype:
             checks.append(
                 (
-                    pl.col(name).is_not_null() & converted[name].is_null(),
+                    pl.col(name).is_not_null() & pl.lit(converted[name].is_null()),
                     f"field {name!r}: value does not convert to {dtype}",
                 )
             )
     for name in sorted(columns.required):
-        checks.append((converted[name].is_null(), f"field {name!r} is required but missing"))
+        checks.append(
+            (pl.lit(converted[name].is_null()), f"field {name!r} is required but missing")
+        )
     if not checks:
         return converted, good, []
     flags = frame.select([expr.alias(f"c{i}") for i, (expr, _) in enumerate(checks)])

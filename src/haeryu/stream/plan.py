@@ -187,7 +187,6 @@ class TableSpec:
 
     topic: str
     format: Format
-    key: str | None
     key_name: str
 
     @property

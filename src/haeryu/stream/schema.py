@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, get_args, get_origin, get_type_hints
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from haeryu.stream.errors import SchemaError
 
@@ -174,8 +175,10 @@ def _dtype(hint: Any, name: str) -> pl.DataType:
 # JSON readers understand only a few wide types natively; everything else is read in a
 # wide type first and narrowed afterwards, so a bad value becomes a per-record error
 # instead of failing (or, for small ints, crashing) the whole batch.
-def json_read_dtype(dtype: pl.DataType) -> pl.DataType:
+def json_read_dtype(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
     """The type to read a field as from JSON before narrowing it to ``dtype``."""
+    if not isinstance(dtype, pl.DataType):
+        return json_read_dtype(dtype())
     if dtype.is_integer():
         return pl.Int64()
     if dtype.is_float() or isinstance(dtype, pl.Decimal):

@@ -35,6 +35,7 @@ WINDOW_ID = "__id"
 """Column identifying a window result (window start and key), used to drop duplicates."""
 
 _DATETIME = pl.Datetime("ms", "UTC")
+_END_OF_TIME = 2**62
 
 
 @dataclass(slots=True)
@@ -136,6 +137,15 @@ class WindowOperator:
         closing = self.watermarks.advance(now)
         results = self._close(closing, touched)
         return WindowOutput(results, late)
+
+    def close_all(self) -> pl.DataFrame:
+        """End of input: close every open window and return the results."""
+        if self.groups is None:
+            return self._empty_results()
+        end = {p: _END_OF_TIME for p in self.groups["__p"].unique().to_list()}
+        for partition in end:
+            self.watermarks.restore(partition, _END_OF_TIME, _END_OF_TIME, 0.0)
+        return self._close(end, None)
 
     def _prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
         partition = (
@@ -341,7 +351,9 @@ class WindowOperator:
         else:
             emit = self.groups.clear()
         results = (
-            self._finish(emit) if emit.height or self._result_schema is None else self._empty_results()
+            self._finish(emit)
+            if emit.height or self._result_schema is None
+            else self._empty_results()
         )
         if closing.height:
             self.dirty.update(closing["__p"].unique().to_list())

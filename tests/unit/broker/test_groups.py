@@ -405,7 +405,7 @@ def test_describe_list_delete() -> None:
         await c.commit("simple", -1, "", {("t", 0): (1, -1, None)})
         assert {g.group_id for g in c.list_groups()} == {G, "simple"}
         assert [g.group_id for g in c.list_groups(["stable"])] == [G]
-        assert [g.group_id for g in c.list_groups(types_filter=["consumer"])] == [G]
+        assert [g.group_id for g in c.list_groups(protocol_types=["consumer"])] == [G]
         assert await c.delete_groups([G, "simple", "nope"]) == {
             G: ErrorCode.non_empty_group,
             "simple": ErrorCode.none,
@@ -451,6 +451,19 @@ def test_commit_and_fetch() -> None:
             ("t", 1): ErrorCode.offset_metadata_too_large,
         }
         assert c.fetch(G) == {tp: CommittedOffset(7)}
+        await c.close()
+
+    run(scenario)
+
+
+def test_forget_topic_drops_its_offsets_in_every_group() -> None:
+    async def scenario() -> None:
+        c = make(FakeClock())
+        await c.commit("a", -1, "", {("gone", 0): (1, -1, ""), ("kept", 0): (2, -1, "")})
+        await c.commit("b", -1, "", {("gone", 1): (3, -1, "")})
+        c.forget_topic("gone")
+        assert c.fetch("a") == {("kept", 0): CommittedOffset(2)}
+        assert c.fetch("b") == {}
         await c.close()
 
     run(scenario)

@@ -135,6 +135,24 @@ def test_grown_file_is_compacted_on_open(tmp_path: Path) -> None:
     third.close()
 
 
+def test_running_store_compacts_when_asked(tmp_path: Path) -> None:
+    store = OffsetStore.open(tmp_path, compact_min_bytes=4096)
+    path = log_file(tmp_path)
+    assert not store.maybe_compact()
+    rewrites = 0
+    for i in range(1000):
+        store.commit("g", {("t", 0): CommittedOffset(i)})
+        rewrites += store.maybe_compact()
+    # Rewritten each time the file passed the threshold, never grown past it for long.
+    assert rewrites >= 10 and path.stat().st_size <= 4096 + 200
+    store.flush()
+    store.close()
+    assert not store.maybe_compact()
+    again = OffsetStore.open(tmp_path)
+    assert again.offsets("g") == {("t", 0): CommittedOffset(999)}
+    again.close()
+
+
 def test_small_file_is_left_alone(tmp_path: Path) -> None:
     store = OffsetStore.open(tmp_path)
     for i in range(5):

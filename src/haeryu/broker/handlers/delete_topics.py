@@ -21,6 +21,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None}
         try:
             topic = state.topics.delete(name)
+            # Kafka forgets committed offsets with the topic: a topic re-created under
+            # the same name starts fresh.
+            state.groups.forget_topic(name)
             for p, plog in enumerate(topic.partitions):
                 state.durability.forget(plog)
                 state.producers.forget_partition((name, p))
