@@ -27,8 +27,8 @@ from haeryu.broker.protocol.framing import (
     FrameDecoder,
     FramingError,
     RequestHeader,
-    encode_response,
     parse_header_prefix,
+    response_prefix,
     skip_header_tags,
 )
 from haeryu.broker.protocol.shape import shape
@@ -171,13 +171,12 @@ class _Connection(asyncio.Protocol):
                 continue  # acks=0 produce: Kafka sends nothing back
             buf = io.BytesIO()
             pending.writer(buf, shape(pending.response_cls, result))  # type: ignore[arg-type]
-            transport.write(
-                encode_response(
-                    pending.header.correlation_id,
-                    buf.getvalue(),
-                    flexible_header=pending.flexible_header,
-                )
+            body = buf.getbuffer()
+            prefix = response_prefix(
+                pending.header.correlation_id, len(body), flexible_header=pending.flexible_header
             )
+            transport.writelines((prefix, body))
+            del body
         self._update_reading()
 
     def _update_reading(self) -> None:

@@ -137,8 +137,17 @@ def skip_header_tags(frame: bytes, pos: int) -> int:
     return _skip_tagged_fields(frame, pos)
 
 
+def response_prefix(correlation_id: int, body_size: int, *, flexible_header: bool) -> bytes:
+    """The bytes before a response body: size, correlation id, empty tagged fields.
+
+    Kept apart from the body so a large fetch response is never copied just to put
+    eight bytes in front of it.
+    """
+    if flexible_header:
+        return _SIZE.pack(body_size + 5) + _SIZE.pack(correlation_id) + b"\x00"
+    return _SIZE.pack(body_size + 4) + _SIZE.pack(correlation_id)
+
+
 def encode_response(correlation_id: int, body: bytes, *, flexible_header: bool) -> bytes:
     """Frame a response body: size, correlation id, optional empty tagged fields."""
-    if flexible_header:
-        return _SIZE.pack(len(body) + 5) + _SIZE.pack(correlation_id) + b"\x00" + body
-    return _SIZE.pack(len(body) + 4) + _SIZE.pack(correlation_id) + body
+    return response_prefix(correlation_id, len(body), flexible_header=flexible_header) + body
