@@ -5,11 +5,17 @@ batches), then mutated: bits flipped, bytes and integers overwritten with edge v
 frames truncated or extended, the API key and version swapped, size prefixes that lie,
 absurd array lengths, record batches corrupted with and without a fixed-up CRC. Pure
 random frames are mixed in. The generator is seeded, so the frames are the same on
-every run; which of them a connection gets to send before the broker closes it depends
-on timing, which is why the invariants below are about the broker, not about answers:
+every run.
+
+24 connections send them concurrently, each frame followed by a sentinel request
+(ApiVersions v0) whose answer proves the broker has dealt with the frame; a connection
+the broker closes is replaced, so nearly every frame is really parsed rather than lost
+behind the first bad one. Answers depend on timing (what a parked Fetch sees), so the
+invariants are about the broker, not about answers:
 
 * the broker process never dies (it runs with a 4 GiB address-space limit, so a frame
-  that makes it reserve tens of GiB kills it on every machine, not only on small ones);
+  that makes it reserve tens of GiB kills it on every machine, not only on small ones),
+  and at least 85% of the frames are either answered or refused by closing;
 * afterwards a normal confluent-kafka producer and consumer still work;
 * every partition log on disk is a sequence of valid batches (length, magic, CRC,
   record count) with dense offsets;

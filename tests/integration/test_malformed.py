@@ -18,6 +18,7 @@ from rawkafka import (
     API_VERSIONS,
     CREATE_TOPICS,
     FETCH,
+    INIT_PRODUCER_ID,
     LIST_OFFSETS,
     METADATA,
     PRODUCE,
@@ -30,6 +31,7 @@ from rawkafka import (
     frame,
     high_watermark,
     list_offsets_fields,
+    produce,
     produce_fields,
     request_body,
     request_header,
@@ -77,7 +79,7 @@ def _assert_healthy(broker, *, hw: int | None = None) -> None:
             assert high_watermark(other, TOPIC) == hw
 
 
-def _fetched_values(c: RawClient) -> int:
+def _fetched_bytes(c: RawClient) -> int:
     """Bytes of record data a Fetch from offset 0 returns."""
     response = c.call(FETCH, 12, fetch_fields(TOPIC, 0, 0))
     part = response.responses[0].partitions[0]
@@ -203,13 +205,13 @@ def test_bad_batch_is_refused_and_nothing_is_appended(
     broker, client: RawClient, case: str, version: int
 ) -> None:
     records, codes = BAD_BATCHES[case]
-    before = _fetched_values(client)
+    before = _fetched_bytes(client)
     response = client.call(PRODUCE, version, produce_fields(TOPIC, 0, records))
     part = response.responses[0].partition_responses[0]
     assert int(part.error_code) in codes, part
     assert part.base_offset == -1
     assert high_watermark(client, TOPIC) == 2
-    assert _fetched_values(client) == before
+    assert _fetched_bytes(client) == before
     # The connection stays usable: a valid batch right after goes to offset 2.
     ok = client.call(PRODUCE, version, produce_fields(TOPIC, 0, simple_batch([b"ok"])))
     assert ok.responses[0].partition_responses[0].base_offset == 2
@@ -220,6 +222,45 @@ def test_invalid_acks_is_refused(broker, client: RawClient) -> None:
     response = client.call(PRODUCE, 9, produce_fields(TOPIC, 0, simple_batch([b"x"]), acks=2))
     assert response.responses[0].partition_responses[0].error_code == INVALID_REQUIRED_ACKS
     assert high_watermark(client, TOPIC) == 2
+
+
+def test_fetch_with_negative_byte_limits_is_answered(broker, client: RawClient) -> None:
+    # Nonsense limits from a buggy client get an answer, not a dropped connection.
+    client.call(CREATE_TOPICS, 4, create_topics_fields("m2", 2))
+    for p in range(2):
+        assert produce(client, "m2", p, simple_batch([b"x" * 100] * 3)).error_code == 0
+    fields = fetch_fields("m2", 0, 0)
+    first = fields["topics"][0]["partitions"][0]
+    first["partition_max_bytes"] = -1
+    fields["topics"][0]["partitions"].append({**first, "partition": 1})
+    for max_bytes in (-1, 1 << 20):
+        fields["max_bytes"] = max_bytes
+        response = client.call(FETCH, 12, fields)
+        parts = response.responses[0].partitions
+        assert [p.error_code for p in parts] == [0, 0]
+        assert parts[0].records, "the first partition always gets at least one batch"
+    _assert_healthy(broker, hw=2)
+
+
+def test_client_chosen_producer_id_does_not_break_init_producer_id(
+    broker, client: RawClient
+) -> None:
+    # A batch may carry any int64 producer id; the broker must not let it push its own
+    # id allocator past the int64 range (every later InitProducerId would fail).
+    batch = simple_batch([b"i"], producer_id=2**63 - 1, producer_epoch=0, base_sequence=0)
+    produce(client, TOPIC, 0, batch)
+    with RawClient(broker.bootstrap, timeout=5) as c:
+        try:
+            response = c.call(
+                INIT_PRODUCER_ID,
+                4,
+                {"transactional_id": None, "producer_id": -1, "producer_epoch": -1},
+            )
+        except (TimeoutError, PeerClosed) as exc:
+            pytest.fail(f"InitProducerId was not answered after a producer id of 2**63-1: {exc!r}")
+    assert response.error_code == 0
+    assert 0 <= response.producer_id < 2**63 - 1
+    _assert_healthy(broker)
 
 
 # -- ordering and acks=0 ----------------------------------------------------------------------
@@ -318,16 +359,18 @@ def test_frame_split_into_single_bytes_is_served(client: RawClient) -> None:
     assert corr == 77 and response.topics[0].partitions[0].offset == 2
 
 
-def test_every_request_gets_an_answer_or_a_closed_connection(broker, client: RawClient) -> None:
-    # CreateTopics v7 answers with the created topic's configs (a nullable array of
-    # structs). Whatever the broker does with it, the client must not wait forever.
-    corr = client.send(CREATE_TOPICS, 7, create_topics_fields("v7-topic", 1))
-    try:
-        got, response = client.recv(CREATE_TOPICS, 7)
-    except PeerClosed:
-        pytest.fail("the broker closed the connection instead of answering CreateTopics v7")
-    except TimeoutError:
-        pytest.fail("CreateTopics v7 was never answered and the connection stayed open")
+def test_create_topics_v7_is_answered(broker, client: RawClient) -> None:
+    # CreateTopics v5+ answers with the created topic's configs (a nullable array of
+    # structs). Whatever the broker does with it, the client must not wait forever:
+    # a response the broker cannot encode must at least close the connection.
+    with RawClient(broker.bootstrap, timeout=5) as c:
+        corr = c.send(CREATE_TOPICS, 7, create_topics_fields("v7-topic", 1))
+        try:
+            got, response = c.recv(CREATE_TOPICS, 7)
+        except PeerClosed:
+            pytest.fail("the broker closed the connection instead of answering CreateTopics v7")
+        except TimeoutError:
+            pytest.fail("CreateTopics v7 was never answered and the connection stayed open")
     assert got == corr
     assert response.topics[0].error_code == 0
     assert response.topics[0].num_partitions == 1

@@ -158,7 +158,7 @@ def test_kafka_python_admin_creates_lists_and_deletes_topics(broker) -> None:
         )
         assert {"kp-a", "kp-b"} <= set(admin.list_topics())
         admin.create_partitions({"kp-a": NewPartitions(total_count=4)})
-        described = {t["topic"]: t for t in admin.describe_topics(["kp-a"])}
+        described = {t["name"]: t for t in admin.describe_topics(["kp-a"])}
         assert len(described["kp-a"]["partitions"]) == 4
         admin.delete_topics(["kp-b"])
         deadline = time.monotonic() + TIMEOUT

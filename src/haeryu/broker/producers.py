@@ -110,8 +110,6 @@ class ProducerStates:
             entry = per_tp[h.producer_id] = _Entry(h.producer_epoch)
         last_seq = (h.base_sequence + h.last_offset_delta) % _SEQ_MODULUS
         entry.batches.append((h.base_sequence, last_seq, base_offset))
-        if h.producer_id >= self._next_id:
-            self._next_id = self._id_limit = h.producer_id + 1
 
     def forget_partition(self, tp: TopicPartition) -> None:
         self._states.pop(tp, None)
@@ -149,7 +147,6 @@ class ProducerStates:
                 entry = _Entry(int(epoch))
                 entry.batches.extend(tuple(b) for b in batches)
                 per_tp[int(pid)] = entry
-                self._next_id = max(self._next_id, int(pid) + 1)
         return covered
 
 

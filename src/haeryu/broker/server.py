@@ -170,7 +170,16 @@ class _Connection(asyncio.Protocol):
             if result is None or transport is None:
                 continue  # acks=0 produce: Kafka sends nothing back
             buf = io.BytesIO()
-            pending.writer(buf, shape(pending.response_cls, result))  # type: ignore[arg-type]
+            try:
+                pending.writer(buf, shape(pending.response_cls, result))  # type: ignore[arg-type]
+            except Exception:
+                log.exception(
+                    "cannot encode the response to API %d v%d",
+                    pending.header.api_key,
+                    pending.header.api_version,
+                )
+                self._abort("internal error")
+                return
             body = buf.getbuffer()
             prefix = response_prefix(
                 pending.header.correlation_id, len(body), flexible_header=pending.flexible_header

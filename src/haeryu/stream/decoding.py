@@ -38,6 +38,9 @@ class SourceDecoder:
     key_format: KeyFormat = "string"
     headers: bool = False
     stage: str = field(default="decode")
+    metadata: frozenset[str] = frozenset({KEY, TIMESTAMP})
+    """Optional metadata columns to build (``_key``, ``_timestamp``); the executor leaves
+    out those no operator reads, which saves extracting them from every message."""
 
     def decode(self, batch: RawBatch) -> Decoded:
         """Decode every record of ``batch``; nothing is dropped silently."""
@@ -75,17 +78,16 @@ class SourceDecoder:
         def pick(values: list[Any]) -> list[Any]:
             return values if everything else [values[i] for i in good]
 
-        keys = pl.Series(KEY, pick(batch.keys), dtype=pl.Binary)
-        if self.key_format == "string":
-            keys = _utf8(keys)
         columns: list[pl.Series] = [
-            keys,
-            pl.Series(TIMESTAMP, pick(batch.timestamps), dtype=pl.Int64).cast(
-                pl.Datetime("ms", "UTC")
-            ),
             pl.Series(PARTITION, pick(batch.partitions), dtype=pl.Int32),
             pl.Series(OFFSET, pick(batch.offsets), dtype=pl.Int64),
         ]
+        if KEY in self.metadata:
+            keys = pl.Series(KEY, pick(batch.keys), dtype=pl.Binary)
+            columns.append(_utf8(keys) if self.key_format == "string" else keys)
+        if TIMESTAMP in self.metadata or self.timestamp is None:
+            stamps = pl.Series(TIMESTAMP, pick(batch.timestamps), dtype=pl.Int64)
+            columns.append(stamps.cast(pl.Datetime("ms", "UTC")))
         if self.headers:
             headers = batch.headers or [None] * len(batch)
             columns.append(

@@ -26,7 +26,15 @@ from haeryu.stream.dataflow import Pipeline
 from haeryu.stream.decoding import SourceDecoder
 from haeryu.stream.errors import Backpressure, PlanError, SinkError
 from haeryu.stream.formats import RawBatch, dead_letters
-from haeryu.stream.meta import DEAD_LETTER_SCHEMA, EVENT_TIME, METADATA, OFFSET, PARTITION
+from haeryu.stream.meta import (
+    DEAD_LETTER_SCHEMA,
+    EVENT_TIME,
+    KEY,
+    METADATA,
+    OFFSET,
+    PARTITION,
+    TIMESTAMP,
+)
 from haeryu.stream.outputs import (
     ORIGIN_COLUMN,
     Origin,
@@ -122,6 +130,8 @@ class Executor:
         self.seen: set[str] = set()
         self.dead_total = 0
         self.on_backpressure: Callable[[Backpressure], None] = wait_out
+        # Partitions (per input topic) with records still waiting; the worker updates it.
+        self.busy: dict[str, frozenset[int]] = {}
         self._compile()
 
     # ------------------------------------------------------------------ compile
@@ -137,6 +147,7 @@ class Executor:
                     node.timestamp_unit,
                     node.key_format,
                     node.headers,
+                    metadata=needed_metadata(self.plan, node),
                 )
                 self.sources.setdefault(node.topic, []).append((node, decoder))
                 self.input_topic_of[node.id] = node.topic
@@ -227,7 +238,7 @@ class Executor:
                 continue
             topic = self.input_topic_of[node_id]
             ctx = _Context(None, Origin(self.plan.name, topic), now, BatchReport(topic))
-            output = op.process(pl.DataFrame(), now)
+            output = op.process(pl.DataFrame(), now, self.busy.get(topic, frozenset()))
             node = self.plan.node(node_id)
             self._emit_window(node, output.results, output.late, ctx)
 
@@ -243,7 +254,8 @@ class Executor:
             if isinstance(child, p.WindowNode):
                 op = self.operators[child.id]
                 assert isinstance(op, WindowOperator)
-                output = op.process(frame, ctx.now)
+                busy = self.busy.get(self.input_topic_of[child.id], frozenset())
+                output = op.process(frame, ctx.now, busy)
                 ctx.windows_run.add(child.id)
                 self.stats[child.id].records_in += frame.height
                 self._emit_window(child, output.results, output.late, ctx)
@@ -380,6 +392,45 @@ class Executor:
         """Close custom sinks."""
         for sink in self.sinks.values():
             sink.close()
+
+
+def needed_metadata(plan: p.Plan, source: p.SourceNode) -> frozenset[str]:
+    """Which optional metadata columns (``_key``, ``_timestamp``) anything downstream reads.
+
+    Conservative: an opaque user function (map_batches, flat_map, update_state, a custom
+    sink) may read anything, and a topic sink without a key writes the source key.
+    """
+    wanted: set[str] = set()
+    stack = [source.id]
+    while stack:
+        for node in plan.children(stack.pop()):
+            stack.append(node.id)
+            exprs: list[pl.Expr] = []
+            if isinstance(node, p.FilterNode):
+                exprs = [node.predicate]
+            elif isinstance(node, p.SelectNode):
+                exprs = list(node.exprs)
+            elif isinstance(node, p.TopicSinkNode | p.RouteNode):
+                if node.key is None:
+                    wanted.add(KEY)
+                else:
+                    exprs = [node.key]
+            elif isinstance(node, p.KeyByNode | p.ExplodeNode):
+                wanted.update(node.columns)
+            elif isinstance(node, p.TableJoinNode):
+                wanted.update(node.on)
+            elif isinstance(node, p.WindowNode):
+                exprs = [a.input for a in node.aggregates if a.input is not None]
+                wanted.update(node.keys)
+                if node.time_column:
+                    wanted.add(node.time_column)
+            elif isinstance(
+                node, p.MapBatchesNode | p.FlatMapNode | p.StatefulNode | p.CustomSinkNode
+            ):
+                wanted.update((KEY, TIMESTAMP))
+            for expr in exprs:
+                wanted.update(expr.meta.root_names())
+    return frozenset(wanted & {KEY, TIMESTAMP})
 
 
 def wait_out(exc: Backpressure) -> None:

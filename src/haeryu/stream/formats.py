@@ -15,7 +15,7 @@ costs O(log n) extra parses instead of making the whole batch slow.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -36,20 +36,54 @@ from haeryu.stream.schema import Columns, SchemaLike, columns_of, json_read_dtyp
 Header = tuple[str, bytes | None]
 
 
-@dataclass(slots=True)
 class RawBatch:
     """Records of one topic as plain lists, as a consumer hands them over.
 
-    All lists have the same length; position ``i`` describes one record.
+    All lists have the same length; position ``i`` describes one record.  ``keys``,
+    ``timestamps`` and ``headers`` may be given as functions returning the list: they
+    are then only extracted from the messages when something reads them.
     """
 
-    topic: str
-    values: list[bytes | None]
-    keys: list[bytes | None]
-    partitions: list[int]
-    offsets: list[int]
-    timestamps: list[int]
-    headers: list[list[Header] | None] | None = None
+    __slots__ = ("_headers", "_keys", "_timestamps", "offsets", "partitions", "topic", "values")
+
+    def __init__(
+        self,
+        topic: str,
+        values: list[bytes | None],
+        keys: list[bytes | None] | Callable[[], list[bytes | None]],
+        partitions: list[int],
+        offsets: list[int],
+        timestamps: list[int] | Callable[[], list[int]],
+        headers: list[list[Header] | None] | Callable[[], list[list[Header] | None]] | None = None,
+    ) -> None:
+        self.topic = topic
+        self.values = values
+        self.partitions = partitions
+        self.offsets = offsets
+        self._keys = keys
+        self._timestamps = timestamps
+        self._headers = headers
+
+    @property
+    def keys(self) -> list[bytes | None]:
+        """Record keys."""
+        if callable(self._keys):
+            self._keys = self._keys()
+        return self._keys
+
+    @property
+    def timestamps(self) -> list[int]:
+        """Record timestamps, epoch milliseconds."""
+        if callable(self._timestamps):
+            self._timestamps = self._timestamps()
+        return self._timestamps
+
+    @property
+    def headers(self) -> list[list[Header] | None] | None:
+        """Record headers, when they were asked for."""
+        if callable(self._headers):
+            self._headers = self._headers()
+        return self._headers
 
     def __len__(self) -> int:
         return len(self.values)

@@ -27,6 +27,7 @@ _OFFSET = methodcaller("offset")
 _TIMESTAMP = methodcaller("timestamp")
 _HEADERS = methodcaller("headers")
 _TOPIC = methodcaller("topic")
+_ERROR = methodcaller("error")
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
@@ -77,21 +78,27 @@ def consumer_config(bootstrap: str, group: str | None, **overrides: Any) -> dict
     return config
 
 
-def split_by_topic(messages: Sequence[Message], *, headers: bool = False) -> list[RawBatch]:
+def split_by_topic(
+    messages: Sequence[Message], *, headers: bool = False, only: str | None = None
+) -> list[RawBatch]:
     """Turn consumed messages into one :class:`RawBatch` per topic.
 
+    ``only``: the consumer reads this one topic, so topics need not be looked at.
     Errors carried by messages (other than partition EOF) raise :class:`StreamError`.
+    Keys, timestamps and headers are extracted only if something reads them.
     """
     if not messages:
         return []
-    bad = [m for m in messages if m.error() is not None]
-    if bad:
+    if any(map(_ERROR, messages)):
+        bad = [m for m in messages if m.error() is not None]
         fatal = [m.error() for m in bad if m.error().code() != KafkaError._PARTITION_EOF]
         if fatal:
             raise StreamError(f"consumer error: {fatal[0]}")
         messages = [m for m in messages if m.error() is None]
         if not messages:
             return []
+    if only is not None:
+        return [_batch(only, messages, headers)]
     topics = list(map(_TOPIC, messages))
     first = topics[0]
     if topics.count(first) == len(topics):
@@ -106,11 +113,11 @@ def _batch(topic: str, messages: Sequence[Message], headers: bool) -> RawBatch:
     return RawBatch(
         topic,
         list(map(_VALUE, messages)),
-        list(map(_KEY, messages)),
+        lambda: list(map(_KEY, messages)),
         list(map(_PARTITION, messages)),
         list(map(_OFFSET, messages)),
-        [t[1] for t in map(_TIMESTAMP, messages)],
-        list(map(_HEADERS, messages)) if headers else None,
+        lambda: [t[1] for t in map(_TIMESTAMP, messages)],
+        (lambda: list(map(_HEADERS, messages))) if headers else None,
     )
 
 

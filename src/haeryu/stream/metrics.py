@@ -78,39 +78,60 @@ class Metrics:
         names = ["pipeline", "worker"]
         r = self.registry
         self.records_in = Counter(
-            "haeryu_stream_records_in", "Records into an operator", [*names, "node", "operator"],
+            "haeryu_stream_records_in",
+            "Records into an operator",
+            [*names, "node", "operator"],
             registry=r,
         )
         self.records_out = Counter(
-            "haeryu_stream_records_out", "Records out of an operator",
-            [*names, "node", "operator"], registry=r,
+            "haeryu_stream_records_out",
+            "Records out of an operator",
+            [*names, "node", "operator"],
+            registry=r,
         )
         self.dead = Counter(
-            "haeryu_stream_dead_letters", "Records sent to the dead-letter topic", names,
+            "haeryu_stream_dead_letters",
+            "Records sent to the dead-letter topic",
+            names,
             registry=r,
         )
         self.batch_seconds = Histogram(
-            "haeryu_stream_batch_seconds", "Time to process a micro-batch", names,
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "haeryu_stream_batch_seconds",
+            "Time to process a micro-batch",
+            names,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_records = Histogram(
-            "haeryu_stream_batch_records", "Records per micro-batch", names,
-            buckets=_SIZE_BUCKETS, registry=r,
+            "haeryu_stream_batch_records",
+            "Records per micro-batch",
+            names,
+            buckets=_SIZE_BUCKETS,
+            registry=r,
         )
         self.checkpoint_seconds = Histogram(
-            "haeryu_stream_checkpoint_seconds", "Time to run a checkpoint", names,
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "haeryu_stream_checkpoint_seconds",
+            "Time to run a checkpoint",
+            names,
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.lag = Gauge(
-            "haeryu_stream_consumer_lag", "Records behind the end of the partition",
-            [*names, "topic", "partition"], registry=r,
+            "haeryu_stream_consumer_lag",
+            "Records behind the end of the partition",
+            [*names, "topic", "partition"],
+            registry=r,
         )
         self.watermark = Gauge(
-            "haeryu_stream_watermark_ms", "Event-time watermark of a window operator",
-            [*names, "node"], registry=r,
+            "haeryu_stream_watermark_ms",
+            "Event-time watermark of a window operator",
+            [*names, "node"],
+            registry=r,
         )
         self.backpressure = Counter(
-            "haeryu_stream_backpressure_seconds", "Time spent waiting for full sinks", names,
+            "haeryu_stream_backpressure_seconds",
+            "Time spent waiting for full sinks",
+            names,
             registry=r,
         )
         self._seen: dict[int, tuple[int, int]] = {}

@@ -2,9 +2,11 @@
 
 Each partition's watermark is the largest event time seen in it.  The operator's
 watermark is the minimum over the partitions that are *active*; a partition that has
-delivered nothing for ``idle_timeout`` (wall-clock) stops holding it back, and when
-every partition is idle the largest watermark wins, so windows still close at the end
-of a stream.
+delivered nothing for ``idle_timeout`` (wall-clock) and has nothing waiting to be read
+(no backlog) stops holding it back, and when every partition is idle the largest
+watermark wins, so windows still close at the end of a stream.  A partition with a
+backlog is never idle: while catching up, the consumer may serve other partitions
+first, and treating the starved one as idle would make its records late.
 
 Windows close per partition: ``closed_through[p]`` is the watermark up to which the
 windows of partition ``p`` have been closed.  It only moves forward and is saved with
@@ -54,22 +56,27 @@ class Watermarks:
             if state.max_event is None or value > state.max_event:
                 state.max_event = value
 
-    def combined(self, now: float) -> int | None:
-        """The operator watermark: minimum over active partitions, else the maximum."""
-        seen = [s for s in self.partitions.values() if s.max_event is not None]
+    def combined(self, now: float, busy: frozenset[int] = frozenset()) -> int | None:
+        """The operator watermark: minimum over active partitions, else the maximum.
+
+        ``busy`` partitions have records waiting and count as active.
+        """
+        seen = [(p, s) for p, s in self.partitions.items() if s.max_event is not None]
         if not seen:
             return None
-        active = [s.max_event for s in seen if now - s.last_seen < self.idle_timeout]
+        active = [
+            s.max_event for p, s in seen if p in busy or now - s.last_seen < self.idle_timeout
+        ]
         if active:
             return min(v for v in active if v is not None)
-        return max(s.max_event for s in seen if s.max_event is not None)
+        return max(s.max_event for _, s in seen if s.max_event is not None)
 
-    def advance(self, now: float) -> dict[int, int]:
+    def advance(self, now: float, busy: frozenset[int] = frozenset()) -> dict[int, int]:
         """Move every partition's ``closed_through`` to the combined watermark.
 
         Returns the new ``closed_through`` of each partition that has one.
         """
-        watermark = self.combined(now)
+        watermark = self.combined(now, busy)
         out: dict[int, int] = {}
         for partition, state in self.partitions.items():
             if watermark is not None and (

@@ -113,8 +113,13 @@ class WindowOperator:
 
     # ------------------------------------------------------------------ processing
 
-    def process(self, frame: pl.DataFrame, now: float) -> WindowOutput:
-        """Add a batch, close what the watermark allows, return results and late records."""
+    def process(
+        self, frame: pl.DataFrame, now: float, busy: frozenset[int] = frozenset()
+    ) -> WindowOutput:
+        """Add a batch, close what the watermark allows, return results and late records.
+
+        ``busy`` names partitions with records still waiting to be read (never idle).
+        """
         late = frame.clear()
         touched: pl.DataFrame | None = None
         if frame.height or (self._result_schema is None and frame.width):
@@ -134,7 +139,7 @@ class WindowOperator:
             maxima = pre.group_by("__p").agg(pl.col("__t").max())
             self.watermarks.observe(dict(maxima.iter_rows()), now)
             self.dirty.update(maxima["__p"].to_list())
-        closing = self.watermarks.advance(now)
+        closing = self.watermarks.advance(now, busy)
         results = self._close(closing, touched)
         return WindowOutput(results, late)
 

@@ -39,13 +39,16 @@ from haeryu.broker.protocol.framing import (
 
 # -- framing: in process ---------------------------------------------------------------------
 
+#: Same examples on every run, and no example database written into the tree.
+DETERMINISTIC = {"derandomize": True, "database": None, "deadline": None}
+
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, **DETERMINISTIC)
 @given(st.binary(max_size=600), st.lists(st.integers(0, 1000), max_size=8))
 def test_frame_decoder_parses_or_raises_framing_error(data: bytes, cuts: list[int]) -> None:
     decoder = FrameDecoder()
@@ -66,7 +69,7 @@ def test_frame_decoder_parses_or_raises_framing_error(data: bytes, cuts: list[in
 _payloads = st.lists(st.binary(min_size=8, max_size=120), min_size=1, max_size=6)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, **DETERMINISTIC)
 @given(_payloads, st.lists(st.integers(0, 1000), max_size=10))
 def test_valid_frames_come_out_whole_however_the_stream_is_cut(
     payloads: list[bytes], cuts: list[int]
@@ -82,7 +85,7 @@ def test_valid_frames_come_out_whole_however_the_stream_is_cut(
         assert decoder.buffered == 0
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=600, **DETERMINISTIC)
 @given(st.binary(max_size=80))
 def test_header_parsing_parses_or_raises_framing_error(frame: bytes) -> None:
     try:
@@ -98,7 +101,7 @@ def test_header_parsing_parses_or_raises_framing_error(frame: bytes) -> None:
     assert pos < end <= len(frame)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, **DETERMINISTIC)
 @given(
     st.integers(-(2**15), 2**15 - 1),
     st.integers(-(2**15), 2**15 - 1),

@@ -23,6 +23,8 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
+from haeryu.broker.protocol.lengths import walk
+
 if TYPE_CHECKING:
     from haeryu.broker.context import RequestContext
 
@@ -79,6 +81,24 @@ def codec(key: int, version: int) -> Codec:
         request_cls=req_cls,
         response_cls=resp_cls,
         flexible=bool(req_cls.__flexible__),
-        read=entity_reader(req_cls),
+        read=_guarded(req_cls, entity_reader(req_cls)),
         write=entity_writer(resp_cls),
     )
+
+
+Reader = Callable[[bytes, int], tuple[Any, int]]
+
+
+def _guarded(req_cls: type, read: Reader) -> Reader:
+    """kio's reader, behind a check that every declared length fits in the frame.
+
+    kio's native reader reserves memory for the element count a request claims before
+    reading the elements, so a few hostile bytes could make it ask for tens of GiB and
+    abort the process. The walk rejects such a frame with LengthError instead.
+    """
+
+    def checked(buf: bytes, pos: int) -> tuple[Any, int]:
+        walk(req_cls, buf, pos)
+        return read(buf, pos)
+
+    return checked

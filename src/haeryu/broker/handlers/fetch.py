@@ -69,7 +69,7 @@ def _read(
                 entry["high_watermark"] = hw
                 entry["last_stable_offset"] = hw
                 entry["log_start_offset"] = plog.log_start_offset
-                limit = min(int(fp.partition_max_bytes), remaining)
+                limit = max(0, min(int(fp.partition_max_bytes), remaining))
                 try:
                     # At least one batch for the first partition with data, so a batch
                     # larger than every limit still gets through.

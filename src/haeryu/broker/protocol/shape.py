@@ -78,12 +78,13 @@ def _plan(cls: type) -> list[tuple[str, str | None, type | None, bool, Any]]:
         nested: type | None = None
         is_tuple = False
         hint = hints[f.name]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
         if typing.get_origin(hint) is tuple:
             is_tuple = True
             hint = typing.get_args(hint)[0]
         if typing.get_origin(hint) in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(hint) if a is not type(None)]
-            hint = args[0]
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
         if kafka_type is None and isinstance(hint, type) and is_dataclass(hint):
             nested = hint
         default = f.default if f.default is not MISSING else MISSING
@@ -101,7 +102,7 @@ def shape(cls: type, data: Mapping[str, Any]) -> Any:
             value = data[name]
             if nested is not None:
                 if is_tuple:
-                    value = tuple(shape(nested, v) for v in value)
+                    value = None if value is None else tuple(shape(nested, v) for v in value)
                 elif value is not None:
                     value = shape(nested, value)
             elif kafka_type is not None:
