@@ -102,19 +102,25 @@ def broker(
 
 @bench_app.command("broker")
 def bench_broker(
-    ctx: typer.Context,
     bootstrap: Annotated[
         list[str] | None,
         typer.Option(help="HOST:PORT of another Kafka-compatible broker to compare with."),
     ] = None,
+    fsync: Annotated[
+        list[str] | None,
+        typer.Option(help="haeryu fsync policies to run (default: interval and always)."),
+    ] = None,
     quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
+    rate: Annotated[int, typer.Option(help="Rate of the latency test, msgs/s.")] = 10_000,
 ) -> None:
-    """Produce/consume throughput and end-to-end latency of the broker."""
+    """Produce/consume throughput and end-to-end latency, side by side with other brokers."""
     from haeryu.bench import broker as bench
 
-    argv: list[str] = []
+    argv: list[str] = ["--rate", str(rate)]
     for b in bootstrap or []:
         argv += ["--bootstrap", b]
+    for policy in fsync or []:
+        argv += ["--fsync", policy]
     if quick:
         argv.append("--quick")
     bench.main(argv)
