@@ -3,9 +3,68 @@
 Public API:
 
 - :class:`Broker`, :class:`BrokerConfig` -- the embedded Kafka-compatible broker.
+- :class:`Pipeline`, :data:`col`, :mod:`windows`, :func:`run_local`, the sink contract
+  (:class:`Sink`, :class:`MemorySink`, :class:`CallbackSink`) -- the stream engine.
+
+The stream engine's names are imported on first use, so starting the broker does not
+pay for importing Polars.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from haeryu.broker import Broker, BrokerConfig
 
-__all__ = ["Broker", "BrokerConfig"]
+if TYPE_CHECKING:
+    from haeryu.stream import (
+        CallbackSink,
+        MemorySink,
+        Pipeline,
+        Sink,
+        Stream,
+        StreamError,
+        col,
+        lit,
+        run_local,
+        windows,
+    )
+
+_STREAM_NAMES = frozenset(
+    {
+        "CallbackSink",
+        "MemorySink",
+        "Pipeline",
+        "Sink",
+        "Stream",
+        "StreamError",
+        "col",
+        "lit",
+        "run_local",
+        "windows",
+    }
+)
+
+__all__ = [
+    "Broker",
+    "BrokerConfig",
+    "CallbackSink",
+    "MemorySink",
+    "Pipeline",
+    "Sink",
+    "Stream",
+    "StreamError",
+    "col",
+    "lit",
+    "run_local",
+    "windows",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STREAM_NAMES:
+        import haeryu.stream as stream
+
+        return getattr(stream, name)
+    raise AttributeError(f"module 'haeryu' has no attribute {name!r}")

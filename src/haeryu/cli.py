@@ -126,6 +126,62 @@ def bench_broker(
     bench.main(argv)
 
 
+@bench_app.command(
+    "engine",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def bench_engine(
+    ctx: typer.Context,
+    events: Annotated[int, typer.Option(help="Events to preload.")] = 1_000_000,
+    vs: Annotated[
+        str | None, typer.Option(help="Also run the same computations with: quixstreams.")
+    ] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Use this broker instead of starting one.")
+    ] = None,
+) -> None:
+    """Stream-engine throughput and batch latency: filter, window, join (and vs Quix Streams).
+
+    Further options (--sensors, --partitions, --scenarios, --quix-events) pass through.
+    """
+    from haeryu.stream import bench
+
+    argv = ["--events", str(events), *ctx.args]
+    if vs:
+        argv += ["--vs", vs]
+    if bootstrap:
+        argv += ["--bootstrap", bootstrap]
+    raise typer.Exit(bench.main(argv))
+
+
+@app.command()
+def run(
+    spec: Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. myapp.pipelines:monitor")],
+    workers: Annotated[int, typer.Option(help="Worker processes in one consumer group.")] = 1,
+    bootstrap: Annotated[
+        str, typer.Option(help="Kafka bootstrap servers (haeryu's broker or any Kafka).")
+    ] = "127.0.0.1:9092",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    max_batch: Annotated[int | None, typer.Option(help="Largest micro-batch, in records.")] = None,
+    status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+) -> None:
+    """Run a stream pipeline declared in Python, with N workers in one consumer group."""
+    from haeryu.stream.runner import run_pipeline
+
+    raise typer.Exit(
+        run_pipeline(
+            spec,
+            workers,
+            bootstrap,
+            metrics_port=metrics_port,
+            status=status,
+            max_batch=max_batch,
+        )
+    )
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Broker port (0 picks a free one).")] = 0,
