@@ -222,9 +222,11 @@ class Checkpointer:
                 found = _scan_ids(reader, ends, prefixes, set(self.executor.repartitions))
                 self.executor.seen |= found
                 self.stats.suppressed_ids += len(found)
-                log.info(
-                    "%d records written after the last checkpoint will not be repeated", len(found)
-                )
+                if found:
+                    log.info(
+                        "%d records written after the last checkpoint will not be repeated",
+                        len(found),
+                    )
             self.stats.restored_partitions += len(partitions)
             return resume
         finally:

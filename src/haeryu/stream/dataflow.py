@@ -80,11 +80,15 @@ class Pipeline:
             raise PlanError(f"pipeline name {name!r}: use letters, digits, '.', '_' or '-'")
         if max_batch < 1:
             raise PlanError("max_batch must be at least 1")
-        self.name = name
         self.max_batch = max_batch
         self.max_wait_ms = to_ms(max_wait, what="max_wait")
         self.checkpoint_ms = to_ms(checkpoint_every, what="checkpoint_every")
         self.plan = p.Plan(name)
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name (consumer group, internal topic prefix)."""
+        return self.plan.name
 
     @property
     def dlq_topic(self) -> str:

@@ -127,6 +127,8 @@ class Executor:
         self.sinks: dict[int, Sink] = {}
         self.input_topic_of: dict[int, str] = {}
         self.stats: dict[int, NodeStats] = {n.id: NodeStats() for n in self.plan.nodes}
+        # Nodes below an operator that can turn one record into several (ids need ordinals).
+        self.repeats: set[int] = set()
         self.seen: set[str] = set()
         self.dead_total = 0
         self.on_backpressure: Callable[[Backpressure], None] = wait_out
@@ -154,6 +156,9 @@ class Executor:
                 continue
             assert node.parent is not None
             topic = self.input_topic_of[node.parent]
+            parent = self.plan.node(node.parent)
+            if node.parent in self.repeats or isinstance(parent, _MULTIPLYING):
+                self.repeats.add(node.id)
             if isinstance(node, p.KeyByNode) and node.repartition:
                 self.repartitions[node.topic] = node
                 topic = node.topic
@@ -347,7 +352,8 @@ class Executor:
             return
         assert isinstance(node, p.TopicSinkNode | p.RouteNode)
         if node.exactly_once:
-            frame = suppress(with_ids(frame, node.id, ctx.origin), self.seen)
+            ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
+            frame = suppress(ids, self.seen)
         if isinstance(node, p.TopicSinkNode):
             ctx.report.written += send_rows(
                 self.writer, node.topic, frame, node.format, node.key, node.exactly_once
@@ -370,7 +376,8 @@ class Executor:
             )
 
     def _repartition(self, node: p.KeyByNode, frame: pl.DataFrame, ctx: _Context) -> None:
-        tagged = suppress(with_ids(frame, node.id, ctx.origin), self.seen)
+        ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
+        tagged = suppress(ids, self.seen)
         tagged = tagged.rename({"__hid": ORIGIN_COLUMN})
         send_repartitioned(self.writer, node.topic, tagged, node.columns)
 
@@ -392,6 +399,9 @@ class Executor:
         """Close custom sinks."""
         for sink in self.sinks.values():
             sink.close()
+
+
+_MULTIPLYING = (p.ExplodeNode, p.FlatMapNode, p.MapBatchesNode, p.StatefulNode)
 
 
 def needed_metadata(plan: p.Plan, source: p.SourceNode) -> frozenset[str]:

@@ -93,25 +93,23 @@ class MemoryWriter:
         return self.partition_counts.get(topic, 1)
 
 
-def row_ids(frame: pl.DataFrame, node: int) -> pl.Expr:
+def row_ids(frame: pl.DataFrame, node: int, *, repeats: bool = True) -> pl.Expr:
     """Replay-stable id of each row: a window id, or input offset plus ordinal.
 
     Rows produced from the same input record (``explode``, ``flat_map``) are numbered
-    in order, so each gets its own id.
+    in order, so each gets its own id (``repeats=False`` skips the numbering when no
+    operator upstream can turn one record into several).  Rows with neither (window
+    updates) get a null id: they are written at-least-once, without the header.
     """
     if ROW_ID in frame.columns:
         return pl.concat_str([pl.lit(f"{node}"), pl.col(ROW_ID)], separator=":")
     if OFFSET not in frame.columns:
-        return pl.concat_str(
-            [pl.lit(f"{node}"), pl.int_range(pl.len()).cast(pl.String)], separator=":r"
-        )
+        return pl.lit(None, pl.String)
+    if not repeats:
+        return pl.concat_str([pl.lit(f"{node}"), pl.col(OFFSET).cast(pl.String)], separator=":")
     ordinal = pl.int_range(pl.len()).over(PARTITION, OFFSET) if frame.height else pl.lit(0)
     return pl.concat_str(
-        [
-            pl.lit(f"{node}"),
-            pl.col(OFFSET).cast(pl.String).fill_null("-"),
-            ordinal.cast(pl.String),
-        ],
+        [pl.lit(f"{node}"), pl.col(OFFSET).cast(pl.String), ordinal.cast(pl.String)],
         separator=":",
     )
 
@@ -128,12 +126,18 @@ class Origin:
         return f"{self.pipeline}|{self.topic}|{partition}|"
 
 
-def with_ids(frame: pl.DataFrame, node: int, origin: Origin) -> pl.DataFrame:
+def with_ids(
+    frame: pl.DataFrame, node: int, origin: Origin, *, repeats: bool = True
+) -> pl.DataFrame:
     """Add the full exactly-once id (``__hid``) of every row."""
     partition = pl.col(PARTITION).cast(pl.String) if PARTITION in frame.columns else pl.lit("0")
     return frame.with_columns(
         pl.concat_str(
-            [pl.lit(f"{origin.pipeline}|{origin.topic}"), partition, row_ids(frame, node)],
+            [
+                pl.lit(f"{origin.pipeline}|{origin.topic}"),
+                partition,
+                row_ids(frame, node, repeats=repeats),
+            ],
             separator="|",
         ).alias("__hid")
     )
@@ -143,7 +147,7 @@ def suppress(frame: pl.DataFrame, seen: set[str]) -> pl.DataFrame:
     """Drop rows whose ``__hid`` was already written before a crash."""
     if not seen or frame.height == 0:
         return frame
-    return frame.filter(~pl.col("__hid").is_in(list(seen)))
+    return frame.filter(~pl.col("__hid").is_in(list(seen)).fill_null(False))
 
 
 def encode_keys(frame: pl.DataFrame, key: pl.Expr | None) -> list[bytes | str | None] | None:
@@ -174,7 +178,8 @@ def send_rows(
     keys = encode_keys(frame, key)
     headers: list[Headers] | None = None
     if exactly_once:
-        headers = [[(ID_HEADER, h.encode())] for h in frame["__hid"].to_list()]
+        ids = frame["__hid"].cast(pl.Binary).to_list()
+        headers = [[(ID_HEADER, h)] if h is not None else [] for h in ids]
     writer.send(topic, values, keys, headers)
     return frame.height
 

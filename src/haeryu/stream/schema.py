@@ -115,8 +115,13 @@ def _fields_of_class(cls: type) -> dict[str, tuple[Any, bool]]:
         return {f.name: (hints[f.name], True) for f in dataclasses.fields(cls)}
     if typing.is_typeddict(cls):
         required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset(hints))
+        # Python 3.11 misses NotRequired[...] in string annotations; look at the hint too.
         return {
-            name: (_strip_required(hint), name in required_keys) for name, hint in hints.items()
+            name: (
+                _strip_required(hint),
+                name in required_keys and get_origin(hint) is not typing.NotRequired,
+            )
+            for name, hint in hints.items()
         }
     if hints:
         return {name: (hint, True) for name, hint in hints.items()}

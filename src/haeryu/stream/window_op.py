@@ -248,21 +248,45 @@ class WindowOperator:
     ) -> tuple[pl.DataFrame, pl.Series | None]:
         """Merge the batch's records with the open sessions of the keys they touch.
 
-        Every record starts as a one-record session ``[t, t + gap)``; together with the
-        open sessions of the same keys they are sorted and chained: a session starts
-        where the next interval begins after everything before it ended.  A session
-        made only of new records that is already past the watermark is late.
+        Every record starts as a one-record session ``[t, t + gap)``.  A record whose
+        own session is already closed is late, unless it overlaps (or touches) an open
+        session of its key, which it then joins -- as Flink merges before it checks.
+        The rest are sorted and chained with the open sessions: a session starts where
+        the next interval begins after everything before it ended.
         """
         assert isinstance(self.spec, Session)
         gap = self.spec.gap_ms
         by = ["__p", *self.keys]
         rows = pre.with_columns(pl.col("__t").alias("__ws"), (pl.col("__t") + gap).alias("__we"))
-        singles = rows.group_by([*by, "__ws", "__we", "__r"]).agg(self.partials.batch("__t", "__o"))
         old = untouched = None
         if self.groups is not None and self.groups.height:
-            batch_keys = singles.select(by).unique()
+            batch_keys = rows.select(by).unique()
             old = self.groups.join(batch_keys, on=by, how="semi", nulls_equal=True)
             untouched = self.groups.join(batch_keys, on=by, how="anti", nulls_equal=True)
+        late_rows: pl.Series | None = None
+        if thresholds:
+            closed = ((pl.col("__we") + self.lateness) <= self._threshold(thresholds)).fill_null(
+                False
+            )
+            candidates = rows.filter(closed)
+            if candidates.height:
+                late = candidates.select("__r")
+                if old is not None and old.height:
+                    spans = old.select(
+                        *by, pl.col("__ws").alias("__ows"), pl.col("__we").alias("__owe")
+                    )
+                    rescued = (
+                        candidates.join(spans, on=by, nulls_equal=True)
+                        .filter(
+                            (pl.col("__t") <= pl.col("__owe")) & (pl.col("__we") >= pl.col("__ows"))
+                        )
+                        .select("__r")
+                    )
+                    late = late.join(rescued, on="__r", how="anti")
+                if late.height:
+                    late_rows = late["__r"]
+                    rows = rows.filter(~pl.col("__r").is_in(late_rows.implode()))
+        singles = rows.group_by([*by, "__ws", "__we", "__r"]).agg(self.partials.batch("__t", "__o"))
         parts = [singles.with_columns(pl.lit(False).alias("__old"))]
         if old is not None and old.height:
             parts.insert(
@@ -281,14 +305,12 @@ class WindowOperator:
             pl.col("__old").any(),
             *self.partials.merge(),
         )
+        # Every new-only session holds a record whose own session is open, so none can
+        # be past the watermark; the check stays as a guard.
         too_late = (~pl.col("__old")) & (
             (pl.col("__we") + self.lateness) <= self._threshold(thresholds)
         ).fill_null(False)
         flagged = merged.with_columns(too_late.alias("__late"))
-        late_rows: pl.Series | None = None
-        if flagged["__late"].any():
-            late_sessions = flagged.filter(pl.col("__late")).select([*by, "__sid"])
-            late_rows = chained.join(late_sessions, on=[*by, "__sid"], nulls_equal=True)["__r"]
         kept = flagged.filter(~pl.col("__late"))
         new_groups = kept.select(self.group_columns + self.partial_columns)
         if self.sketches is not None or self.partials.sketched:
@@ -403,7 +425,8 @@ class WindowOperator:
             *self.partials.finish(),
             pl.col("__p").alias(PARTITION),
             (pl.col("__we") - 1).alias(EVENT_TIME),
-            identity.alias(WINDOW_ID),
+            # Only a final result has a stable identity; updates repeat on purpose.
+            *([identity.alias(WINDOW_ID)] if self.emit == "close" else []),
         ).sort(PARTITION, WINDOW_START, *self.keys, nulls_last=True)
         self._result_schema = results.schema
         return results

@@ -66,7 +66,7 @@ def read_all(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
             if high > low:
                 ends[p] = high
                 assign.append(TopicPartition(topic, p, OFFSET_BEGINNING))
-        out = []
+        out: list[Any] = []
         if not assign:
             return out
         consumer.assign(assign)

@@ -267,3 +267,27 @@ def test_plan_errors_are_raised_while_declaring() -> None:
         p.source("in").key_by("k").window(windows.tumbling("1s")).agg(x=col("a").n_unique())
     with pytest.raises(PlanError, match="10s"):
         windows.tumbling("ten seconds")
+
+
+def test_window_updates_are_not_suppressed_after_a_restore() -> None:
+    from haeryu.stream.executor import Executor
+    from haeryu.stream.formats import RawBatch
+    from haeryu.stream.outputs import MemoryWriter
+
+    p = Pipeline("upd")
+    (
+        p.source("in", timestamp="ts", partitioned_by="k")
+        .key_by("k")
+        .window(windows.tumbling(100), emit="update")
+        .agg(n=pl.len())
+        .to_topic("out")
+    )
+    writer = MemoryWriter()
+    executor = Executor(p, writer)
+    executor.seen = {"upd|in|0|4:anything"}
+    for offset, ts in enumerate((1, 2, 3)):
+        value = json.dumps({"k": "a", "ts": ts}).encode()
+        executor.process(RawBatch.of("in", [value], first_offset=offset), 0.0)
+    updates = writer.records["out"]
+    assert [json.loads(v)["n"] for _, v, _, _ in updates] == [1, 2, 3]
+    assert all(headers == [] for _, _, headers, _ in updates)

@@ -112,7 +112,13 @@ class Reference:
             ]
             for s, e, _, _ in items:
                 del self.open[(p, k, s, e)]
-            items += [(r.ts, r.ts + gap, False, [r]) for r in new]
+            olds = [(s, e) for s, e, _, _ in items]
+            for r in new:
+                touches = any(r.ts <= e and r.ts + gap >= s for s, e in olds)
+                if self.is_closed(p, r.ts + gap) and not touches:
+                    late.append(r)
+                else:
+                    items.append((r.ts, r.ts + gap, False, [r]))
             items.sort(key=lambda item: item[0])
             sessions: list[list] = []
             for s, e, old, recs in items:

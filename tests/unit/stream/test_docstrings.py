@@ -1,0 +1,26 @@
+"""The examples in the engine's docstrings run as tests."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "haeryu.stream.aggregates",
+    "haeryu.stream.dataflow",
+    "haeryu.stream.durations",
+    "haeryu.stream.local",
+    "haeryu.stream.schema",
+    "haeryu.stream.stateful",
+    "haeryu.stream.windows",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
