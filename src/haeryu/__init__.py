@@ -30,21 +30,6 @@ if TYPE_CHECKING:
         windows,
     )
 
-_STREAM_NAMES = frozenset(
-    {
-        "CallbackSink",
-        "MemorySink",
-        "Pipeline",
-        "Sink",
-        "Stream",
-        "StreamError",
-        "col",
-        "lit",
-        "run_local",
-        "windows",
-    }
-)
-
 __all__ = [
     "Broker",
     "BrokerConfig",
@@ -60,6 +45,8 @@ __all__ = [
     "windows",
 ]
 __version__ = "0.1.0"
+
+_STREAM_NAMES = frozenset(__all__) - {"Broker", "BrokerConfig"}
 
 
 def __getattr__(name: str) -> Any:
