@@ -10,6 +10,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from kafkautil import wait_for as wait_until  # noqa: F401 - re-exported for the stream tests
+
 
 def create_topics(
     bootstrap: str, topics: dict[str, int], config: dict[str, str] | None = None
@@ -86,14 +88,3 @@ def read_all(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
 
 def json_values(messages: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(m.value()) for m in messages]
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -71,11 +71,15 @@ def _read(
                 entry["log_start_offset"] = plog.log_start_offset
                 limit = max(0, min(int(fp.partition_max_bytes), remaining))
                 try:
-                    # At least one batch for the first partition with data, so a batch
-                    # larger than every limit still gets through.
-                    data = plog.read(int(fp.fetch_offset), limit if total else max(limit, 1))
-                    if total and len(data) > limit:
-                        data = b""
+                    if total and limit == 0:
+                        data = b""  # the response is full; this partition waits its turn
+                    else:
+                        # read() returns at least one batch, so the first partition with
+                        # data gets through even when its batch exceeds every limit;
+                        # later ones only if they fit.
+                        data = plog.read(int(fp.fetch_offset), limit)
+                        if total and len(data) > limit:
+                            data = b""
                 except OffsetOutOfRange:
                     entry["error_code"] = OFFSET_OUT_OF_RANGE
                     errors = True
@@ -101,7 +105,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     while True:
         topics, total, errors = _read(state, request, max_bytes)
         left = deadline - time.monotonic()
-        if total >= min_bytes or errors or left <= 0 or (total > 0 and min_bytes <= 1):
+        if total >= min_bytes or errors or left <= 0:
             break
         tps = [
             (name, fp.partition)
