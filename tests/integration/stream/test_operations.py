@@ -145,7 +145,6 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
         {"machine_id": f"m{i % 12}", "temperature": 50.0, "ts": 5_000_000 + i, "seq": i}
         for i in range(4000)
     ]
-    produce(bootstrap, "crash-in", rows, key=lambda r: r["machine_id"])
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
@@ -163,6 +162,17 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
         stderr=subprocess.STDOUT,
     )
     try:
+        # Produce only once both workers hold partitions: otherwise the first worker to
+        # join can finish all 4000 rows before the second one is assigned anything.
+        def both_assigned() -> bool:
+            lines = (tmp_path / "run.log").read_text().splitlines()
+            return all(
+                any(line.startswith(f"[worker {w}]") and "assigned [(" in line for line in lines)
+                for w in (0, 1)
+            )
+
+        wait_until(both_assigned, 60, "both workers to be assigned partitions")
+        produce(bootstrap, "crash-in", rows, key=lambda r: r["machine_id"])
 
         def committed() -> int:
             consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "crashy"})
