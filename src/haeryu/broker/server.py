@@ -21,7 +21,8 @@ from typing import Any, cast
 from haeryu.broker import handlers
 from haeryu.broker.config import BrokerConfig
 from haeryu.broker.context import RequestContext
-from haeryu.broker.handlers._registry import REGISTRY, codec
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.handlers._registry import REGISTRY, codec, supported_apis
 from haeryu.broker.protocol.framing import (
     API_VERSIONS_KEY,
     FrameDecoder,
@@ -36,7 +37,6 @@ from haeryu.broker.state import BrokerState
 
 log = logging.getLogger(__name__)
 
-UNSUPPORTED_VERSION = 35
 
 handlers.load_all()
 
@@ -141,7 +141,7 @@ class _Connection(asyncio.Protocol):
         # supported range and retry with a version both sides speak.
         c = codec(API_VERSIONS_KEY, 0)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.set_result({"error_code": UNSUPPORTED_VERSION, "api_keys": supported_apis()})
+        fut.set_result({"error_code": ErrorCode.unsupported_version, "api_keys": supported_apis()})
         self._pending.append(_Pending(header, False, c.response_cls, c.write, fut))
         self._flush_ready()
 
@@ -210,14 +210,6 @@ class _Connection(asyncio.Protocol):
         self._closed = True
         if self._transport is not None:
             self._transport.close()
-
-
-def supported_apis() -> list[dict[str, int]]:
-    """The ApiVersions list: exactly what the registry dispatches."""
-    return [
-        {"api_key": s.key, "min_version": s.min_version, "max_version": s.max_version}
-        for s in sorted(REGISTRY.values(), key=lambda s: s.key)
-    ]
 
 
 class Broker:

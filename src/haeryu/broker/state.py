@@ -11,17 +11,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.broker.durability import Durability
+from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import PartitionLog
 from haeryu.broker.producers import ProducerStates
 from haeryu.broker.protocol.records import iter_batches
 from haeryu.broker.topics import Topic, TopicError, TopicStore
-
-if TYPE_CHECKING:
-    from haeryu.broker.groups import GroupCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +88,7 @@ class BrokerState:
         self._open_groups()
 
     def _open_groups(self) -> None:
-        from haeryu.broker.groups import open_coordinator
-
-        self.groups = open_coordinator(self)
+        self.groups = open_coordinator(self.config, self.durability)
 
     def _replay_producers(self, tp: TopicPartition, plog: PartitionLog, start: int) -> None:
         offset = max(start, plog.log_start_offset)

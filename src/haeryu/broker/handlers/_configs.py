@@ -9,9 +9,6 @@ from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS
 
 TOPIC = 2
 BROKER = 4
-INVALID_REQUEST = 42
-INVALID_CONFIG = 40
-UNKNOWN_TOPIC_OR_PARTITION = 3
 
 # DescribeConfigs config_type values (v3+).
 _BOOLEAN, _STRING, _INT, _LONG, _DOUBLE, _LIST = 1, 2, 3, 5, 6, 7

@@ -60,6 +60,14 @@ def api(key: int, min_version: int, max_version: int) -> Callable[[Handler], Han
     return register
 
 
+def supported_apis() -> list[dict[str, int]]:
+    """The ApiVersions list: exactly what the registry dispatches."""
+    return [
+        {"api_key": s.key, "min_version": s.min_version, "max_version": s.max_version}
+        for s in sorted(REGISTRY.values(), key=lambda s: s.key)
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Codec:
     """Reader and writer for one (API key, version)."""

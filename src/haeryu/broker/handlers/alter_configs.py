@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.handlers._configs import INVALID_REQUEST, TOPIC
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.handlers._configs import TOPIC
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.topics import TopicError
 
@@ -20,14 +21,15 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     responses = []
     for res in request.resources:
         entry: dict[str, Any] = {
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "resource_type": res.resource_type,
             "resource_name": res.resource_name,
         }
         if res.resource_type != TOPIC:
             entry.update(
-                error_code=INVALID_REQUEST, error_message="only topic configs can be altered"
+                error_code=ErrorCode.invalid_request,
+                error_message="only topic configs can be altered",
             )
         else:
             configs = {c.name: c.value for c in res.configs if c.value is not None}

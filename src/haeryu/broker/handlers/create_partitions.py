@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.topics import TopicError
 
@@ -17,7 +18,11 @@ from haeryu.broker.topics import TopicError
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     results = []
     for item in request.topics:
-        entry: dict[str, Any] = {"name": item.name, "error_code": 0, "error_message": None}
+        entry: dict[str, Any] = {
+            "name": item.name,
+            "error_code": ErrorCode.none,
+            "error_message": None,
+        }
         try:
             ctx.state.topics.create_partitions(
                 item.name, int(item.count), validate_only=bool(request.validate_only)

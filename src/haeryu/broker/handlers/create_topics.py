@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
-from haeryu.broker.topics import INVALID_REPLICATION_FACTOR, Topic, TopicError
+from haeryu.broker.topics import Topic, TopicError
 
 
 def created_configs(topic: Topic, broker_defaults: dict[str, str]) -> list[dict[str, Any]]:
@@ -38,7 +39,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     for item in request.topics:
         entry: dict[str, Any] = {
             "name": item.name,
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "num_partitions": -1,
             "replication_factor": -1,
@@ -52,7 +53,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 len(a.broker_ids) != 1 for a in item.assignments
             ):
                 raise TopicError(
-                    INVALID_REPLICATION_FACTOR,
+                    ErrorCode.invalid_replication_factor,
                     "replication factor must be 1 (or -1): haeryu's broker is a single node",
                 )
             configs = {c.name: c.value for c in item.configs if c.value is not None}

@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
-
-OFFSET_OUT_OF_RANGE = 1
-UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
 @api(21, 0, 2)
@@ -25,17 +23,17 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             entry: dict[str, Any] = {
                 "partition_index": p.partition_index,
                 "low_watermark": -1,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
             }
             plog = ctx.state.topics.partition(topic.name, p.partition_index)
             offset = int(p.offset)
             if plog is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                entry["error_code"] = ErrorCode.unknown_topic_or_partition
             else:
                 if offset == -1:
                     offset = plog.log_end_offset
                 if not 0 <= offset <= plog.log_end_offset:
-                    entry["error_code"] = OFFSET_OUT_OF_RANGE
+                    entry["error_code"] = ErrorCode.offset_out_of_range
                 else:
                     entry["low_watermark"] = plog.delete_records_before(offset)
             parts.append(entry)

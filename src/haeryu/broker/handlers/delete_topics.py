@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.topics import TopicError
 
@@ -18,7 +19,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     responses = []
     for name in request.topic_names:
-        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None}
+        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.none, "error_message": None}
         try:
             topic = state.topics.delete(name)
             # Kafka forgets committed offsets with the topic: a topic re-created under

@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._configs import (
     BROKER,
-    INVALID_REQUEST,
     TOPIC,
-    UNKNOWN_TOPIC_OR_PARTITION,
     broker_configs,
     config_entry,
 )
@@ -30,7 +29,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     results = []
     for res in request.resources:
         entry: dict[str, Any] = {
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "resource_type": res.resource_type,
             "resource_name": res.resource_name,
@@ -40,14 +39,14 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         if res.resource_type == TOPIC:
             topic = state.topics.get(res.resource_name)
             if topic is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                entry["error_code"] = ErrorCode.unknown_topic_or_partition
                 entry["error_message"] = f"topic {res.resource_name!r} does not exist"
             else:
                 values = topic.effective_configs(state.config.default_topic_configs)
         elif res.resource_type == BROKER:
             values = broker_configs(state)
         else:
-            entry["error_code"] = INVALID_REQUEST
+            entry["error_code"] = ErrorCode.invalid_request
             entry["error_message"] = f"resource type {res.resource_type} is not supported"
         if values is not None:
             keys = res.configuration_keys

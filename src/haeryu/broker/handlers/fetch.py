@@ -16,14 +16,12 @@ import time
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.log import OffsetOutOfRange
 from haeryu.broker.protocol.shape import get, millis
 from haeryu.broker.state import BrokerState
 
-OFFSET_OUT_OF_RANGE = 1
-UNKNOWN_TOPIC_OR_PARTITION = 3
-UNKNOWN_TOPIC_ID = 100
 _DEFAULT_MAX_BYTES = 52_428_800
 
 
@@ -50,7 +48,7 @@ def _read(
         for fp in topic.partitions:
             entry: dict[str, Any] = {
                 "partition_index": fp.partition,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "high_watermark": -1,
                 "last_stable_offset": -1,
                 "log_start_offset": -1,
@@ -61,7 +59,9 @@ def _read(
             plog = state.topics.partition(name, fp.partition) if name is not None else None
             if plog is None:
                 entry["error_code"] = (
-                    UNKNOWN_TOPIC_OR_PARTITION if name is not None else UNKNOWN_TOPIC_ID
+                    ErrorCode.unknown_topic_or_partition
+                    if name is not None
+                    else ErrorCode.unknown_topic_id
                 )
                 errors = True
             else:
@@ -81,7 +81,7 @@ def _read(
                         if total and len(data) > limit:
                             data = b""
                 except OffsetOutOfRange:
-                    entry["error_code"] = OFFSET_OUT_OF_RANGE
+                    entry["error_code"] = ErrorCode.offset_out_of_range
                     errors = True
                     data = b""
                 entry["records"] = data
@@ -114,4 +114,4 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             for fp in topic.partitions
         ]
         await state.waiters.wait(tps, left)
-    return {"throttle_time": 0, "error_code": 0, "session_id": 0, "responses": topics}
+    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": topics}

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 
-INVALID_REQUEST = 42
 _GROUP, _TRANSACTION = 0, 1
 
 
@@ -27,7 +27,7 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
     if key_type not in (_GROUP, _TRANSACTION):
         return {
             "key": key,
-            "error_code": INVALID_REQUEST,
+            "error_code": ErrorCode.invalid_request,
             "error_message": f"unsupported coordinator key type {key_type}",
             "node_id": -1,
             "host": "",
@@ -35,7 +35,7 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
         }
     return {
         "key": key,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "error_message": None,
         "node_id": config.node_id,
         "host": config.advertised,

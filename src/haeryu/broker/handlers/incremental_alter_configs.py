@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.handlers._configs import INVALID_CONFIG, INVALID_REQUEST, TOPIC
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.handlers._configs import TOPIC
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, UNKNOWN_TOPIC_OR_PARTITION, TopicError
+from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, TopicError
 
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
@@ -23,7 +24,7 @@ def _apply(current: dict[str, str], ops: Any) -> dict[str, str]:
         name, kind, value = op.name, int(op.config_operation), op.value
         if kind == SET:
             if value is None:
-                raise TopicError(INVALID_CONFIG, f"SET {name} needs a value")
+                raise TopicError(ErrorCode.invalid_config, f"SET {name} needs a value")
             configs[name] = value
         elif kind == DELETE:
             configs.pop(name, None)
@@ -38,7 +39,7 @@ def _apply(current: dict[str, str], ops: Any) -> dict[str, str]:
                 items = [v for v in items if v not in change]
             configs[name] = ",".join(items)
         else:
-            raise TopicError(INVALID_REQUEST, f"unknown config operation {kind}")
+            raise TopicError(ErrorCode.invalid_request, f"unknown config operation {kind}")
     return configs
 
 
@@ -47,18 +48,19 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     responses = []
     for res in request.resources:
         entry: dict[str, Any] = {
-            "error_code": 0,
+            "error_code": ErrorCode.none,
             "error_message": None,
             "resource_type": res.resource_type,
             "resource_name": res.resource_name,
         }
         try:
             if res.resource_type != TOPIC:
-                raise TopicError(INVALID_REQUEST, "only topic configs can be altered")
+                raise TopicError(ErrorCode.invalid_request, "only topic configs can be altered")
             topic = ctx.state.topics.get(res.resource_name)
             if topic is None:
                 raise TopicError(
-                    UNKNOWN_TOPIC_OR_PARTITION, f"topic {res.resource_name!r} does not exist"
+                    ErrorCode.unknown_topic_or_partition,
+                    f"topic {res.resource_name!r} does not exist",
                 )
             ctx.state.topics.set_configs(
                 res.resource_name,

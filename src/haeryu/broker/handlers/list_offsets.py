@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
 LATEST = -1
 EARLIEST = -2
 MAX_TIMESTAMP = -3
@@ -27,7 +27,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         for lp in topic.partitions:
             entry: dict[str, Any] = {
                 "partition_index": lp.partition_index,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "timestamp": -1,
                 "offset": -1,
                 "leader_epoch": 0,
@@ -35,7 +35,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             plog = ctx.state.topics.partition(topic.name, lp.partition_index)
             ts = int(lp.timestamp)
             if plog is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
+                entry["error_code"] = ErrorCode.unknown_topic_or_partition
             elif ts == LATEST:
                 entry["offset"] = plog.log_end_offset
             elif ts == EARLIEST:

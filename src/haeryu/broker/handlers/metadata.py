@@ -14,26 +14,24 @@ import uuid
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 from haeryu.broker.topics import Topic, TopicError, validate_topic_name
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
-INVALID_TOPIC_EXCEPTION = 17
-UNKNOWN_TOPIC_ID = 100
 _NO_OPERATIONS = -(2**31)
 _ZERO_UUID = uuid.UUID(int=0)
 
 
 def topic_entry(topic: Topic, node_id: int) -> dict[str, Any]:
     return {
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.topic_id,
         "is_internal": False,
         "partitions": [
             {
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "partition_index": p,
                 "leader_id": node_id,
                 "leader_epoch": 0,
@@ -75,19 +73,19 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 topics.append(
                     topic_entry(by_id, node)
                     if by_id is not None
-                    else _error_entry(UNKNOWN_TOPIC_ID, None, topic_id or _ZERO_UUID)
+                    else _error_entry(ErrorCode.unknown_topic_id, None, topic_id or _ZERO_UUID)
                 )
                 continue
             try:
                 validate_topic_name(name)
             except TopicError:
-                topics.append(_error_entry(INVALID_TOPIC_EXCEPTION, name))
+                topics.append(_error_entry(ErrorCode.invalid_topic_exception, name))
                 continue
             topic = state.topic_for_client(name, allow_create)
             topics.append(
                 topic_entry(topic, node)
                 if topic is not None
-                else _error_entry(UNKNOWN_TOPIC_OR_PARTITION, name)
+                else _error_entry(ErrorCode.unknown_topic_or_partition, name)
             )
     config = state.config
     return {

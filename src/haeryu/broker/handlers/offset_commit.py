@@ -18,12 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
+from haeryu.broker.groups.offsets import TopicPartition
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.offsets import TopicPartition
 from haeryu.broker.protocol.shape import get
-
-UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
 @api(8, 2, 9)
@@ -55,7 +54,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 "partitions": [
                     {
                         "partition_index": p.partition_index,
-                        "error_code": UNKNOWN_TOPIC_OR_PARTITION
+                        "error_code": ErrorCode.unknown_topic_or_partition
                         if (topic.name, p.partition_index) in unknown
                         else errors[(topic.name, p.partition_index)],
                     }

@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
+from haeryu.broker.groups.offsets import CommittedOffset, TopicPartition
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.offsets import CommittedOffset, TopicPartition
 
 _NONE = CommittedOffset(-1, -1, "")
 
@@ -30,7 +31,7 @@ def _partition(index: int, committed: CommittedOffset) -> dict[str, Any]:
         "committed_offset": committed.offset,
         "committed_leader_epoch": committed.leader_epoch,
         "metadata": committed.metadata,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
     }
 
 
@@ -46,7 +47,7 @@ def _group(groups: GroupCoordinator, group_id: str, topics: Iterable[Any] | None
             by_topic[name].append(_partition(index, found.get((name, index), _NONE)))
     return {
         "group_id": group_id,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()],
     }
 

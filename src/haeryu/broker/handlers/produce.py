@@ -18,14 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.records import InvalidRecordBatch, validate_produced_batch
 from haeryu.broker.state import BrokerState
-
-UNKNOWN_TOPIC_OR_PARTITION = 3
-CORRUPT_MESSAGE = 2
-INVALID_RECORD = 87
-INVALID_REQUIRED_ACKS = 21
 
 
 def _produce_partition(
@@ -34,15 +30,17 @@ def _produce_partition(
     """Validate and append one partition's batch; return (response entry, appended)."""
     plog = state.topics.partition(topic, partition)
     if plog is None:
-        return _error(partition, UNKNOWN_TOPIC_OR_PARTITION, "unknown topic or partition"), False
+        return _error(
+            partition, ErrorCode.unknown_topic_or_partition, "unknown topic or partition"
+        ), False
     if not records:
-        return _error(partition, CORRUPT_MESSAGE, "empty record set"), False
+        return _error(partition, ErrorCode.corrupt_message, "empty record set"), False
     try:
         header = validate_produced_batch(records, plog.config.max_message_bytes)
     except InvalidRecordBatch as exc:
         return _error(partition, exc.error_code, str(exc)), False
     if header.is_transactional:
-        return _error(partition, INVALID_RECORD, "transactions are not supported"), False
+        return _error(partition, ErrorCode.invalid_record, "transactions are not supported"), False
     tp = (topic, partition)
     verdict = state.producers.check(tp, header)
     if verdict.error_code:
@@ -59,7 +57,7 @@ def _produce_partition(
 def _ok(partition: int, base_offset: int, append_time: int, start: int) -> dict[str, Any]:
     return {
         "index": partition,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "base_offset": base_offset,
         "log_append_time": append_time,
         "log_start_offset": start,
@@ -90,7 +88,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
         parts = []
         for pd in topic_data.partition_data:
             if acks not in (0, 1, -1):
-                parts.append(_error(pd.index, INVALID_REQUIRED_ACKS, "acks must be 0, 1 or -1"))
+                parts.append(
+                    _error(pd.index, ErrorCode.invalid_required_acks, "acks must be 0, 1 or -1")
+                )
                 continue
             entry, wrote = _produce_partition(state, topic_data.name, pd.index, pd.records)
             appended |= wrote

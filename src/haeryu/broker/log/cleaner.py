@@ -27,9 +27,11 @@ thread; it does blocking file I/O, so schedule it off the hot path.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
 
+from haeryu.broker.files import fsync_directory
 from haeryu.broker.protocol.records import (
     BatchHeader,
     InvalidRecordBatch,
@@ -39,17 +41,28 @@ from haeryu.broker.protocol.records import (
     iter_batches,
 )
 
-from .loader import fsync_directory
+from .config import LogConfig
 from .segment import Segment
 
-if TYPE_CHECKING:
-    from .partition import PartitionLog
-
-__all__ = ["compact_log"]
+__all__ = ["CleanableLog", "compact_log"]
 
 _CHUNK = 8 << 20
 _NEVER = 1 << 62
 CLEANED_SUFFIX = ".cleaned"
+
+
+class CleanableLog(Protocol):
+    """What a compaction pass needs from a partition log (:class:`.PartitionLog`)."""
+
+    directory: Path
+    config: LogConfig
+    clock: Callable[[], int]
+    cleaner_checkpoint: tuple[int, int] | None
+
+    @property
+    def segments(self) -> list[Segment]: ...
+
+    def replace_segment(self, old: Segment, new: Segment) -> bool: ...
 
 
 def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes]]:
@@ -168,7 +181,7 @@ class _Pass:
         return size
 
 
-def _swap_in(log: PartitionLog, old: Segment) -> Segment:
+def _swap_in(log: CleanableLog, old: Segment) -> Segment:
     """Replace ``old``'s files by its ``.cleaned`` log and open the result."""
     cleaned = old.log_path.with_name(old.log_path.name + CLEANED_SUFFIX)
     # Indexes first: a crash after the rename must not leave stale ones to trust.
@@ -183,7 +196,7 @@ def _swap_in(log: PartitionLog, old: Segment) -> Segment:
     return new
 
 
-def compact_log(log: PartitionLog) -> int:
+def compact_log(log: CleanableLog) -> int:
     """Compact ``log`` once; returns the bytes reclaimed (see module docstring).
 
     A pass is skipped when no segment was rolled since the previous one and nothing
@@ -220,7 +233,7 @@ def compact_log(log: PartitionLog) -> int:
                 continue
             old_size = seg.size
             new = _swap_in(log, seg)
-            if log._replace_segment(seg, new):
+            if log.replace_segment(seg, new):
                 reclaimed += old_size - new_size
             else:  # deleted by retention meanwhile
                 new.delete_files()

@@ -17,13 +17,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from haeryu.broker.files import TMP_SUFFIX, fsync_directory, write_atomic
+
 from .segment import Segment
 
 __all__ = [
     "LOG_START_FILE",
     "RECOVERY_POINT_FILE",
     "LoadedLog",
-    "fsync_directory",
     "load_segments",
     "read_offset_file",
     "write_offset_file",
@@ -35,7 +36,7 @@ RECOVERY_POINT_FILE = "recovery-point"
 LOG_START_FILE = "log-start-offset"
 _SEGMENT_FILE = re.compile(r"^(\d{20})\.(log|index|timeindex)$")
 # Leftovers of an interrupted compaction or atomic file replacement.
-_STRAY_SUFFIXES = (".cleaned", ".tmp")
+_STRAY_SUFFIXES = (".cleaned", TMP_SUFFIX)
 
 
 @dataclass
@@ -44,14 +45,6 @@ class LoadedLog:
     log_start_offset: int
     recovery_point: int
     truncated_bytes: int
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_offset_file(directory: Path, name: str) -> int | None:
@@ -67,15 +60,7 @@ def read_offset_file(directory: Path, name: str) -> int | None:
 
 
 def write_offset_file(directory: Path, name: str, value: int) -> None:
-    tmp = directory / (name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, f"{value}\n".encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, directory / name)
-    fsync_directory(directory)
+    write_atomic(directory / name, f"{value}\n")
 
 
 def _remove_strays(directory: Path) -> list[int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import crc32c
 
+from haeryu.broker.files import fsync_directory
 from haeryu.broker.protocol.records import (
     ATTR_TIMESTAMP_TYPE,
     BATCH_HEADER_SIZE,
@@ -24,11 +25,11 @@ from haeryu.broker.protocol.records import (
     decode_records,
 )
 
+from .cleaner import compact_log
 from .config import LogConfig
 from .loader import (
     LOG_START_FILE,
     RECOVERY_POINT_FILE,
-    fsync_directory,
     load_segments,
     write_offset_file,
 )
@@ -423,11 +424,9 @@ class PartitionLog:
 
         See :mod:`.cleaner`. Returns the number of bytes reclaimed.
         """
-        from .cleaner import compact_log
-
         return compact_log(self)
 
-    def _replace_segment(self, old: Segment, new: Segment) -> bool:
+    def replace_segment(self, old: Segment, new: Segment) -> bool:
         """Swap a cleaned segment in for ``old`` (owner thread). False if ``old`` is gone."""
         try:
             i = self._segments.index(old)

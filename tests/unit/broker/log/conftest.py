@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from haeryu.broker.log import LogConfig, PartitionLog
-from unit.log.logfixtures import FakeClock
+from unit.broker.log.logfixtures import FakeClock
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from haeryu.broker.log import PartitionLog
 from haeryu.broker.log.segment import Segment
 from haeryu.broker.protocol.records import decode_records, iter_batches, parse_header
-from unit.log.logfixtures import FakeClock, batch, crash, read_all
+from unit.broker.log.logfixtures import FakeClock, batch, crash, read_all
 
 OpenLog = Callable[..., PartitionLog]
 COMPACT = {

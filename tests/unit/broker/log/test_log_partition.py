@@ -15,7 +15,7 @@ from haeryu.broker.protocol.records import (
     parse_header,
     validate_produced_batch,
 )
-from unit.log.logfixtures import T0, FakeClock, batch, read_all
+from unit.broker.log.logfixtures import T0, FakeClock, batch, read_all
 
 OpenLog = Callable[..., PartitionLog]
 

@@ -21,7 +21,7 @@ Concurrency: everything runs on the broker's event loop and no method awaits whi
 group is half-updated, so there are no locks. ``join`` and ``sync`` park the request on a
 future that a later request (or ``tick``) resolves.
 
-Committed offsets live in :class:`~haeryu.broker.offsets.OffsetStore`; member state is not
+Committed offsets live in :class:`~haeryu.broker.groups.offsets.OffsetStore`; member state is not
 persisted, exactly as in Kafka.
 """
 
@@ -36,9 +36,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from kio.schema.errors import ErrorCode
-
-from haeryu.broker.group_model import (
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.groups.model import (
     TRANSITIONS,
     GroupData,
     GroupDescription,
@@ -54,11 +53,11 @@ from haeryu.broker.group_model import (
     resolve_waiter,
     subscribed_topics,
 )
-from haeryu.broker.offsets import CommittedOffset, OffsetStore, TopicPartition
+from haeryu.broker.groups.offsets import CommittedOffset, OffsetStore, TopicPartition
 
 if TYPE_CHECKING:
+    from haeryu.broker.config import BrokerConfig
     from haeryu.broker.durability import Durability
-    from haeryu.broker.state import BrokerState
 
 __all__ = [
     "TRANSITIONS",
@@ -661,10 +660,9 @@ class GroupCoordinator:
         return _OK, result
 
 
-def open_coordinator(state: BrokerState) -> GroupCoordinator:
+def open_coordinator(config: BrokerConfig, durability: Durability) -> GroupCoordinator:
     """The coordinator of a broker: offsets under its data dir, fsyncs grouped with logs."""
-    config = state.config
     # The broker's Durability decides when to fsync; the store fsyncs whenever asked.
     store = OffsetStore.open(config.data_dir, sync_policy="interval")
     settings = GroupSettings(initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms)
-    return GroupCoordinator(store, settings=settings, durability=state.durability)
+    return GroupCoordinator(store, settings=settings, durability=durability)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from haeryu.broker.log import PartitionLog
-from unit.log.logfixtures import batch, crash, read_all
+from unit.broker.log.logfixtures import batch, crash, read_all
 
 OpenLog = Callable[..., PartitionLog]
 CONFIG = {"segment_bytes": 1_000, "index_interval_bytes": 100}

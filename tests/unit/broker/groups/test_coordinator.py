@@ -18,7 +18,7 @@ from haeryu.broker.groups import (
     GroupState,
     JoinResult,
 )
-from haeryu.broker.offsets import CommittedOffset, OffsetStore
+from haeryu.broker.groups.offsets import CommittedOffset, OffsetStore
 
 G = "g1"
 SESSION_MS = 10_000

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from haeryu.broker.log import LogConfig, OffsetOutOfRange, PartitionLog
 from haeryu.broker.protocol.records import iter_batches
-from unit.log.logfixtures import T0, FakeClock, batch
+from unit.broker.log.logfixtures import T0, FakeClock, batch
 
 
 @dataclass

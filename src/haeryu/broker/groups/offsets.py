@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from haeryu.broker.files import write_atomic
+
 __all__ = ["CommittedOffset", "GroupRecord", "OffsetStore", "SyncPolicy", "TopicPartition"]
 
 log = logging.getLogger(__name__)
@@ -198,17 +200,7 @@ class OffsetStore:
 
     def _rewrite(self, content: bytes) -> None:
         assert self._path is not None
-        tmp = self._path.with_name(_FILE_NAME + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._path)
-        dir_fd = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self._path, content)
 
     def _snapshot_lines(self) -> Iterator[bytes]:
         for group_id, record in self._groups.items():
