@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+
+from haeryu.stream import windows
+from haeryu.stream.api.aggregates import parse
+from haeryu.stream.errors import StateError
+from haeryu.stream.runtime.keyed_state import StatefulOperator
+from haeryu.stream.runtime.watermarks import Watermarks
+from haeryu.stream.runtime.window_aggregation import WindowOperator
 from haeryu.stream.state.changelog import (
     MANIFEST_KEY,
     Manifest,
@@ -14,13 +21,6 @@ from haeryu.stream.state.changelog import (
     restore_into,
     snapshot_of,
 )
-
-from haeryu.stream import windows
-from haeryu.stream.api.aggregates import parse
-from haeryu.stream.errors import StateError
-from haeryu.stream.runtime.keyed_state import StatefulOperator
-from haeryu.stream.runtime.watermarks import Watermarks
-from haeryu.stream.runtime.window_aggregation import WindowOperator
 
 
 def test_manifest_round_trip() -> None:
