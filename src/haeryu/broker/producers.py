@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from haeryu.broker.errors import ErrorCode
-from haeryu.broker.files import write_atomic
+from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.protocol.records import BatchHeader
 
 WINDOW = 5
@@ -152,5 +152,5 @@ class ProducerStates:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     write_atomic(path, text)

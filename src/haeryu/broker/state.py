@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.broker.durability import Durability
+from haeryu.broker.files import make_dirs
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import PartitionLog
 from haeryu.broker.producers import ProducerStates
@@ -79,7 +80,7 @@ class BrokerState:
 
     def open(self) -> None:
         """Load topics (recovering every log) and rebuild producer state."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.config.data_dir)
         self.topics.load()
         self.producers.load_ids()
         covered = self.producers.load_snapshot()

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from haeryu.broker.files import write_atomic
+from haeryu.broker.files import fsync_directory, make_dirs, write_atomic
 
 __all__ = ["CommittedOffset", "GroupRecord", "OffsetStore", "SyncPolicy", "TopicPartition"]
 
@@ -143,7 +143,7 @@ class OffsetStore:
         ``compact_min_bytes`` and twice the live state, rewrites it compactly.
         """
         directory = Path(data_dir) / _DIR_NAME
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         store = cls(
             directory / _FILE_NAME, sync_policy=sync_policy, compact_min_bytes=compact_min_bytes
         )
@@ -173,7 +173,10 @@ class OffsetStore:
         self._size = valid_end
         self.maybe_compact(force_check=True)
         if self._fd is None:
+            existed = self._path.exists()
             self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if not existed:
+                fsync_directory(self._path.parent)  # else commits fsynced later lose the file
 
     def maybe_compact(self, *, force_check: bool = False) -> bool:
         """Rewrite the file as a snapshot of the live state if it has grown enough.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import crc32c
 
-from haeryu.broker.files import fsync_directory
+from haeryu.broker.files import fsync_directory, make_dirs
 from haeryu.broker.protocol.records import (
     ATTR_TIMESTAMP_TYPE,
     BATCH_HEADER_SIZE,
@@ -119,7 +119,7 @@ class PartitionLog:
     ) -> PartitionLog:
         """Open (creating if needed) and recover the log in ``directory``."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         loaded = load_segments(directory, config.index_interval_bytes)
         return cls(
             directory,
