@@ -27,6 +27,7 @@ __all__ = [
     "LoadedLog",
     "load_segments",
     "read_offset_file",
+    "truncate_segments",
     "write_offset_file",
 ]
 
@@ -124,6 +125,26 @@ def load_segments(directory: Path, index_interval_bytes: int) -> LoadedLog:
     leo = segments[-1].next_offset
     start = max(read_offset_file(directory, LOG_START_FILE) or 0, segments[0].base_offset)
     return LoadedLog(segments, min(start, leo), recovery_point, truncated)
+
+
+def truncate_segments(segments: list[Segment], offset: int) -> None:
+    """Cut the log at ``offset`` (a batch boundary): later segments are deleted, the one
+    holding it is truncated there. The first segment is kept, possibly empty."""
+    popped = False
+    while len(segments) > 1 and segments[-1].base_offset >= offset:
+        seg = segments.pop()
+        seg.close()
+        seg.delete_files()
+        popped = True
+    last = segments[-1]
+    if not popped and last.next_offset <= offset:
+        return
+    for pos, header in last.iter_headers():
+        if header.base_offset >= offset:
+            os.ftruncate(last.fd, pos)
+            break
+    last.recover()
+    last.unseal()
 
 
 def _drop_empty_tail(directory: Path, bases: list[int], index_interval_bytes: int) -> int:

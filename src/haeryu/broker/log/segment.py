@@ -177,6 +177,13 @@ class Segment:
         self._index_fds = fds
         self.sealed = True
 
+    def unseal(self) -> None:
+        """Make a sealed segment the active one again (the log was cut back into it)."""
+        for fd in self._index_fds:
+            os.close(fd)
+        self._index_fds = []
+        self.sealed = False
+
     def sync(self) -> bool:
         """fsync data (and index files once sealed). Returns True if nothing is left unsynced."""
         sealed = self.sealed
