@@ -1,6 +1,12 @@
-"""Everything a handler may touch, owned by the broker's single event loop.
+"""The broker's state and its domain operations, owned by the broker's single event loop.
 
-Handlers run on the loop one step at a time, so none of this needs locks; only fsync
+:class:`BrokerState` holds topics, producers, groups and durability, and offers the
+operations on them: append (idempotence check, log append, durability, waking parked
+fetches), create/delete topics, create partitions, delete records, list offsets and
+configs. Wire handlers only translate requests into these calls and results back into
+responses; the web admin API and tests call the same operations directly.
+
+Everything runs on the loop one step at a time, so none of this needs locks; only fsync
 and other blocking file work leave the loop, through :mod:`haeryu.broker.durability`.
 """
 
@@ -10,20 +16,53 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from haeryu.broker.config import BrokerConfig
+from haeryu.broker.configs import ConfigSource, ConfigValue, ResourceType, apply_incremental
 from haeryu.broker.durability import Durability
+from haeryu.broker.errors import BrokerError, ErrorCode, TopicError
 from haeryu.broker.files import make_dirs
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import PartitionLog
 from haeryu.broker.producers import ProducerStates
-from haeryu.broker.protocol.records import iter_batches
-from haeryu.broker.topics import Topic, TopicError, TopicStore
+from haeryu.broker.protocol.records import (
+    InvalidRecordBatch,
+    iter_batches,
+    validate_produced_batch,
+)
+from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, Topic, TopicStore
 
 log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
+
+#: ListOffsets' special timestamps.
+LATEST_OFFSET = -1
+EARLIEST_OFFSET = -2
+MAX_TIMESTAMP_OFFSET = -3
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The outcome of appending one batch to one partition.
+
+    ``written`` says whether this call put new data into the log (a retried idempotent
+    batch answered with its original offset was not written again).
+    """
+
+    error_code: ErrorCode = ErrorCode.none
+    error_message: str | None = None
+    base_offset: int = -1
+    log_append_time: int = -1
+    log_start_offset: int = -1
+    record_errors: tuple[tuple[int, str | None], ...] = ()
+    written: bool = False
+
+
+def _refused(code: ErrorCode, message: str | None) -> Appended:
+    return Appended(code, message)
 
 
 def wall_clock_ms() -> int:
@@ -140,6 +179,222 @@ class BrokerState:
         await self.durability.stop()
         self.snapshot_producers()
         self.topics.close()
+
+    # -- produce -------------------------------------------------------------------------
+
+    def append(self, topic: str, partition: int, records: bytes | None) -> Appended:
+        """Validate and append one batch; never awaits, so callers keep their order.
+
+        Checks the batch (length, magic, CRC, size, no control or transactional batch)
+        and the idempotent producer's sequence window, appends, marks the log dirty for
+        the next fsync round and wakes fetches parked on the partition. A retried
+        idempotent batch gets its original offset and is not written again.
+        """
+        plog = self.topics.partition(topic, partition)
+        if plog is None:
+            return _refused(ErrorCode.unknown_topic_or_partition, "unknown topic or partition")
+        if not records:
+            return _refused(ErrorCode.corrupt_message, "empty record set")
+        try:
+            header = validate_produced_batch(records, plog.config.max_message_bytes)
+        except InvalidRecordBatch as exc:
+            return _refused(exc.error_code, str(exc))
+        if header.is_transactional:
+            return _refused(ErrorCode.invalid_record, "transactions are not supported")
+        tp = (topic, partition)
+        verdict = self.producers.check(tp, header)
+        if verdict.error_code:
+            return _refused(ErrorCode(verdict.error_code), None)
+        if verdict.duplicate_offset >= 0:
+            return Appended(
+                base_offset=verdict.duplicate_offset, log_start_offset=plog.log_start_offset
+            )
+        result = plog.append(records, header)
+        self.producers.record(tp, header, result.base_offset)
+        self.durability.dirty(plog)
+        self.waiters.notify(tp)
+        return Appended(
+            base_offset=result.base_offset,
+            log_append_time=result.log_append_time,
+            log_start_offset=result.log_start_offset,
+            written=True,
+        )
+
+    async def wait_durable(self) -> None:
+        """Return once everything appended so far is as durable as ``--fsync`` promises."""
+        await self.durability.durable()
+
+    async def produce(
+        self, topic: str, partition: int, records: bytes, *, acks: int = -1
+    ) -> Appended:
+        """Append one batch and, for ``acks=-1``, wait until it is durable."""
+        appended = self.append(topic, partition, records)
+        if acks == -1 and appended.written:
+            await self.wait_durable()
+        return appended
+
+    # -- topics --------------------------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        num_partitions: int = -1,
+        configs: Mapping[str, str] | None = None,
+        *,
+        replication_factor: int = -1,
+        validate_only: bool = False,
+    ) -> Topic:
+        """Create a topic (-1 partitions: the broker default); raises :class:`TopicError`.
+
+        A replication factor other than 1 or -1 is refused: this is a single node.
+        """
+        if replication_factor not in (-1, 1):
+            raise TopicError(
+                ErrorCode.invalid_replication_factor,
+                "replication factor must be 1 (or -1): haeryu's broker is a single node",
+            )
+        if num_partitions == -1:
+            num_partitions = self.config.num_partitions
+        return self.topics.create(
+            name, num_partitions, dict(configs or {}), validate_only=validate_only
+        )
+
+    def delete_topic(self, name: str) -> Topic:
+        """Delete a topic, its logs, committed offsets and producer state.
+
+        Fetches parked on it wake up and see UNKNOWN_TOPIC_OR_PARTITION; the name can be
+        reused at once (with a new topic id).
+        """
+        topic = self.topics.delete(name)
+        # Kafka forgets committed offsets with the topic: a topic re-created under the
+        # same name starts fresh.
+        self.groups.forget_topic(name)
+        for p, plog in enumerate(topic.partitions):
+            self.durability.forget(plog)
+            self.producers.forget_partition((name, p))
+            self.waiters.notify((name, p))
+        return topic
+
+    def create_partitions(self, name: str, count: int, *, validate_only: bool = False) -> None:
+        """Raise a topic's partition count to ``count``; raises :class:`TopicError`."""
+        self.topics.create_partitions(name, count, validate_only=validate_only)
+
+    def partition_log(self, topic: str, partition: int) -> PartitionLog:
+        """The partition's log; raises UNKNOWN_TOPIC_OR_PARTITION when there is none."""
+        plog = self.topics.partition(topic, partition)
+        if plog is None:
+            raise BrokerError(
+                ErrorCode.unknown_topic_or_partition,
+                f"topic {topic!r} has no partition {partition}",
+            )
+        return plog
+
+    def delete_records(self, topic: str, partition: int, offset: int) -> int:
+        """Move the log start offset to ``offset`` (-1: the high watermark).
+
+        Returns the new low watermark. An offset beyond the high watermark is
+        OFFSET_OUT_OF_RANGE.
+        """
+        plog = self.partition_log(topic, partition)
+        if offset == -1:
+            offset = plog.log_end_offset
+        if not 0 <= offset <= plog.log_end_offset:
+            raise BrokerError(
+                ErrorCode.offset_out_of_range,
+                f"offset {offset} is outside 0-{plog.log_end_offset}",
+            )
+        return plog.delete_records_before(offset)
+
+    def list_offset(self, topic: str, partition: int, timestamp: int) -> tuple[int, int]:
+        """(offset, timestamp) for ListOffsets' ``timestamp``; (-1, -1) when none.
+
+        -1 is the log end, -2 the log start, -3 the record with the largest timestamp;
+        any other value the earliest offset whose timestamp is at or after it.
+        """
+        plog = self.partition_log(topic, partition)
+        if timestamp == LATEST_OFFSET:
+            return plog.log_end_offset, -1
+        if timestamp == EARLIEST_OFFSET:
+            return plog.log_start_offset, -1
+        if timestamp == MAX_TIMESTAMP_OFFSET:
+            return plog.max_timestamp()
+        found = plog.offset_for_timestamp(timestamp)
+        return found if found is not None else (-1, -1)
+
+    # -- configs -------------------------------------------------------------------------
+
+    def describe_configs(self, resource: ResourceType, name: str) -> dict[str, ConfigValue]:
+        """Every config of a resource with its value and source."""
+        if resource == ResourceType.TOPIC:
+            topic = self.topics.get(name)
+            if topic is None:
+                raise TopicError(
+                    ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
+                )
+            return {
+                k: ConfigValue(v, ConfigSource(src))
+                for k, (v, src) in topic.effective_configs(
+                    self.config.default_topic_configs
+                ).items()
+            }
+        if resource == ResourceType.BROKER:
+            return self._broker_configs()
+        raise BrokerError(ErrorCode.invalid_request, f"resource type {resource} is not supported")
+
+    def _broker_configs(self) -> dict[str, ConfigValue]:
+        c = self.config
+        static = ConfigSource.STATIC_BROKER
+        out = {
+            "broker.id": ConfigValue(str(c.node_id), static),
+            "num.partitions": ConfigValue(str(c.num_partitions), static),
+            "auto.create.topics.enable": ConfigValue(str(c.auto_create_topics).lower(), static),
+            "default.replication.factor": ConfigValue("1", static),
+            "offsets.topic.replication.factor": ConfigValue("1", static),
+            "log.dirs": ConfigValue(str(c.data_dir), static),
+            "log.flush.policy": ConfigValue(c.fsync, static),
+            "log.flush.interval.ms": ConfigValue(str(c.fsync_interval_ms), static),
+            "group.initial.rebalance.delay.ms": ConfigValue(
+                str(c.group_initial_rebalance_delay_ms), static
+            ),
+        }
+        for key, default in TOPIC_CONFIG_DEFAULTS.items():
+            value = c.default_topic_configs.get(key)
+            out[key if key.startswith("log.") else f"log.{key}"] = (
+                ConfigValue(value, static)
+                if value is not None
+                else ConfigValue(default, ConfigSource.DEFAULT)
+            )
+        return out
+
+    def alter_configs(
+        self,
+        resource: ResourceType,
+        name: str,
+        configs: Mapping[str, str],
+        *,
+        validate_only: bool = False,
+    ) -> None:
+        """Replace a resource's whole set of overrides (legacy AlterConfigs)."""
+        if resource != ResourceType.TOPIC:
+            raise BrokerError(ErrorCode.invalid_request, "only topic configs can be altered")
+        self.topics.set_configs(name, dict(configs), validate_only=validate_only)
+
+    def incremental_alter_configs(
+        self,
+        resource: ResourceType,
+        name: str,
+        ops: Iterable[tuple[str, int, str | None]],
+        *,
+        validate_only: bool = False,
+    ) -> None:
+        """Apply SET/DELETE/APPEND/SUBTRACT operations to a resource, all or nothing."""
+        if resource != ResourceType.TOPIC:
+            raise BrokerError(ErrorCode.invalid_request, "only topic configs can be altered")
+        topic = self.topics.get(name)
+        if topic is None:
+            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
+        configs = apply_incremental(topic.configs, TOPIC_CONFIG_DEFAULTS, ops)
+        self.topics.set_configs(name, configs, validate_only=validate_only)
 
     # -- helpers for handlers ------------------------------------------------------------
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.errors import ErrorCode
-from haeryu.broker.handlers._configs import TOPIC
+from haeryu.broker.errors import BrokerError, ErrorCode
+from haeryu.broker.handlers._configs import resource_type
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.topics import TopicError
 
 
 @api(33, 0, 2)
@@ -26,18 +25,14 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             "resource_type": res.resource_type,
             "resource_name": res.resource_name,
         }
-        if res.resource_type != TOPIC:
-            entry.update(
-                error_code=ErrorCode.invalid_request,
-                error_message="only topic configs can be altered",
+        try:
+            ctx.state.alter_configs(
+                resource_type(res.resource_type),
+                res.resource_name,
+                {c.name: c.value for c in res.configs if c.value is not None},
+                validate_only=bool(request.validate_only),
             )
-        else:
-            configs = {c.name: c.value for c in res.configs if c.value is not None}
-            try:
-                ctx.state.topics.set_configs(
-                    res.resource_name, configs, validate_only=bool(request.validate_only)
-                )
-            except TopicError as exc:
-                entry.update(error_code=exc.error_code, error_message=exc.message)
+        except BrokerError as exc:
+            entry.update(error_code=exc.error_code, error_message=exc.message)
         responses.append(entry)
     return {"throttle_time": 0, "responses": responses}

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.errors import ErrorCode
+from haeryu.broker.errors import ErrorCode, TopicError
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.topics import TopicError
 
 
 @api(37, 0, 3)
@@ -24,7 +23,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             "error_message": None,
         }
         try:
-            ctx.state.topics.create_partitions(
+            ctx.state.create_partitions(
                 item.name, int(item.count), validate_only=bool(request.validate_only)
             )
         except TopicError as exc:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.errors import ErrorCode
+from haeryu.broker.errors import ErrorCode, TopicError
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
-from haeryu.broker.topics import Topic, TopicError
+from haeryu.broker.topics import Topic
 
 
 def created_configs(topic: Topic, broker_defaults: dict[str, str]) -> list[dict[str, Any]]:
@@ -48,16 +48,19 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         partitions = len(item.assignments) if item.assignments else int(item.num_partitions)
         if partitions == -1:
             partitions = state.config.num_partitions
+        replication = int(item.replication_factor)
+        # Manual assignments name the replicas: each must list exactly this one node.
+        replication = next(
+            (len(a.broker_ids) for a in item.assignments if len(a.broker_ids) != 1), replication
+        )
         try:
-            if int(item.replication_factor) not in (-1, 1) or any(
-                len(a.broker_ids) != 1 for a in item.assignments
-            ):
-                raise TopicError(
-                    ErrorCode.invalid_replication_factor,
-                    "replication factor must be 1 (or -1): haeryu's broker is a single node",
-                )
-            configs = {c.name: c.value for c in item.configs if c.value is not None}
-            topic = state.topics.create(item.name, partitions, configs, validate_only=validate_only)
+            topic = state.create_topic(
+                item.name,
+                partitions,
+                {c.name: c.value for c in item.configs if c.value is not None},
+                replication_factor=replication,
+                validate_only=validate_only,
+            )
             entry.update(
                 topic_id=topic.topic_id,
                 num_partitions=partitions,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.errors import ErrorCode
+from haeryu.broker.errors import BrokerError, ErrorCode
 from haeryu.broker.handlers._registry import api
 
 
@@ -25,17 +25,12 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 "low_watermark": -1,
                 "error_code": ErrorCode.none,
             }
-            plog = ctx.state.topics.partition(topic.name, p.partition_index)
-            offset = int(p.offset)
-            if plog is None:
-                entry["error_code"] = ErrorCode.unknown_topic_or_partition
-            else:
-                if offset == -1:
-                    offset = plog.log_end_offset
-                if not 0 <= offset <= plog.log_end_offset:
-                    entry["error_code"] = ErrorCode.offset_out_of_range
-                else:
-                    entry["low_watermark"] = plog.delete_records_before(offset)
+            try:
+                entry["low_watermark"] = ctx.state.delete_records(
+                    topic.name, p.partition_index, int(p.offset)
+                )
+            except BrokerError as exc:
+                entry["error_code"] = exc.error_code
             parts.append(entry)
         topics.append({"name": topic.name, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}

@@ -11,20 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.errors import ErrorCode
-from haeryu.broker.handlers._configs import (
-    BROKER,
-    TOPIC,
-    broker_configs,
-    config_entry,
-)
+from haeryu.broker.errors import BrokerError, ErrorCode
+from haeryu.broker.handlers._configs import config_entry, resource_type
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 
 
 @api(32, 1, 4)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    state = ctx.state
     synonyms = bool(get(request, "include_synonyms", False))
     results = []
     for res in request.resources:
@@ -35,25 +29,14 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             "resource_name": res.resource_name,
             "configs": [],
         }
-        values: dict[str, tuple[str, int]] | None = None
-        if res.resource_type == TOPIC:
-            topic = state.topics.get(res.resource_name)
-            if topic is None:
-                entry["error_code"] = ErrorCode.unknown_topic_or_partition
-                entry["error_message"] = f"topic {res.resource_name!r} does not exist"
-            else:
-                values = topic.effective_configs(state.config.default_topic_configs)
-        elif res.resource_type == BROKER:
-            values = broker_configs(state)
+        try:
+            values = ctx.state.describe_configs(resource_type(res.resource_type), res.resource_name)
+        except BrokerError as exc:
+            entry.update(error_code=exc.error_code, error_message=exc.message)
         else:
-            entry["error_code"] = ErrorCode.invalid_request
-            entry["error_message"] = f"resource type {res.resource_type} is not supported"
-        if values is not None:
             keys = res.configuration_keys
             entry["configs"] = [
-                config_entry(k, v, src, synonyms)
-                for k, (v, src) in values.items()
-                if keys is None or k in keys
+                config_entry(k, v, synonyms) for k, v in values.items() if keys is None or k in keys
             ]
         results.append(entry)
     return {"throttle_time": 0, "results": results}

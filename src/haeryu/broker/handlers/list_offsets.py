@@ -11,12 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.errors import ErrorCode
+from haeryu.broker.errors import BrokerError, ErrorCode
 from haeryu.broker.handlers._registry import api
-
-LATEST = -1
-EARLIEST = -2
-MAX_TIMESTAMP = -3
 
 
 @api(2, 1, 7)
@@ -32,20 +28,12 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 "offset": -1,
                 "leader_epoch": 0,
             }
-            plog = ctx.state.topics.partition(topic.name, lp.partition_index)
-            ts = int(lp.timestamp)
-            if plog is None:
-                entry["error_code"] = ErrorCode.unknown_topic_or_partition
-            elif ts == LATEST:
-                entry["offset"] = plog.log_end_offset
-            elif ts == EARLIEST:
-                entry["offset"] = plog.log_start_offset
-            elif ts == MAX_TIMESTAMP:
-                entry["offset"], entry["timestamp"] = plog.max_timestamp()
-            else:
-                found = plog.offset_for_timestamp(ts)
-                if found is not None:
-                    entry["offset"], entry["timestamp"] = found
+            try:
+                entry["offset"], entry["timestamp"] = ctx.state.list_offset(
+                    topic.name, lp.partition_index, int(lp.timestamp)
+                )
+            except BrokerError as exc:
+                entry["error_code"] = exc.error_code
             parts.append(entry)
         topics.append({"name": topic.name, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}
