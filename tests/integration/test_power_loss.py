@@ -87,7 +87,9 @@ def read_log(bootstrap: str, topic: str, partition: int) -> tuple[dict[int, byte
             data = part.records or b""
             if offset >= hw:
                 return records, hw
-            assert data, f"{topic}-{partition}: empty fetch at {offset} below the high watermark {hw}"
+            assert data, (
+                f"{topic}-{partition}: empty fetch at {offset} below the high watermark {hw}"
+            )
             for pos, header in iter_batches(data, allow_partial_tail=True):
                 batch = data[pos : pos + header.size]
                 validate_produced_batch(batch, 1 << 30)  # length, magic and CRC32C
@@ -216,6 +218,31 @@ def _idem_batch(pid: int, epoch: int, seq: int, n: int = 5) -> bytes:
     return simple_batch(values, producer_id=pid, producer_epoch=epoch, base_sequence=seq)
 
 
+def _produce_until_stopped(
+    bootstrap: str,
+    topic: str,
+    tag: bytes,
+    acked: Acked,
+    stop: threading.Event,
+    failures: list[Any],
+) -> None:
+    """Produce acks=1 batches of 10 records until told to stop or the broker dies."""
+    n = 0
+    try:
+        with RawClient(bootstrap) as c:
+            while not stop.is_set():
+                values = [b"%s-%d-%d" % (tag, n, i) for i in range(10)]
+                entry = produce(c, topic, 0, simple_batch(values), acks=1)
+                if entry.error_code != 0:
+                    failures.append(entry)
+                    return
+                for i, v in enumerate(values):
+                    acked.add(0, entry.base_offset + i, v)
+                n += 1
+    except (ConnectionError, OSError):
+        pass  # the broker died under us: that is the point
+
+
 # -- --fsync interval ---------------------------------------------------------------------------
 
 INTERVAL_MS = 200
@@ -238,23 +265,10 @@ def test_fsync_interval_loses_at_most_the_last_interval(
         stop = threading.Event()
         failures: list[Any] = []
 
-        def produce_until_stopped(acked: Acked = acked, stop: threading.Event = stop) -> None:
-            n = 0
-            try:
-                with RawClient(broker.bootstrap) as c:
-                    while not stop.is_set():
-                        values = [b"r%d-%d-%d" % (round_, n, i) for i in range(10)]
-                        entry = produce(c, topic, 0, simple_batch(values), acks=1)
-                        if entry.error_code != 0:
-                            failures.append(entry)
-                            return
-                        for i, v in enumerate(values):
-                            acked.add(0, entry.base_offset + i, v)
-                        n += 1
-            except (ConnectionError, OSError):
-                pass  # the broker died under us: that is the point
-
-        worker = threading.Thread(target=produce_until_stopped)
+        worker = threading.Thread(
+            target=_produce_until_stopped,
+            args=(broker.bootstrap, topic, b"r%d" % round_, acked, stop, failures),
+        )
         worker.start()
         time.sleep(rng.uniform(0.3, 0.9))  # a random crash point, not a wait for a condition
         killed_at = time.monotonic()
@@ -302,5 +316,5 @@ def test_a_topic_and_its_partition_directories_survive_power_loss(
     md = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=20)
     assert "fresh" in md.topics and len(md.topics["fresh"].partitions) == 3
     for p in range(3):
-        records, hw = read_log(broker.bootstrap, "fresh", p)
+        records, _ = read_log(broker.bootstrap, "fresh", p)
         assert records == {0: b"p%d" % p}, f"partition {p} lost its record"

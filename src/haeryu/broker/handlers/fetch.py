@@ -64,6 +64,11 @@ def _read(
                     else ErrorCode.unknown_topic_id
                 )
                 errors = True
+            elif plog.offline:
+                # What a fenced log holds past its durable offset may never reach the
+                # disk: serve nothing until it is recovered.
+                entry["error_code"] = ErrorCode.kafka_storage_error
+                errors = True
             else:
                 hw = plog.log_end_offset
                 entry["high_watermark"] = hw
