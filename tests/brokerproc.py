@@ -15,8 +15,17 @@ from pathlib import Path
 
 
 class BrokerProcess:
-    def __init__(self, data_dir: Path, *args: str, run_dir: Path | None = None) -> None:
-        """``run_dir`` holds the log and ready files (default: beside ``data_dir``)."""
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        run_dir: Path | None = None,
+        wrapper: tuple[str, ...] = (),
+    ) -> None:
+        """``run_dir`` holds the log and ready files (default: beside ``data_dir``);
+        ``wrapper`` is a command the broker runs under (e.g. ``fiu-run -x``), which must
+        exec it so the pid stays the broker's."""
+        self.wrapper = list(wrapper)
         self.data_dir = data_dir
         self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -34,6 +43,7 @@ class BrokerProcess:
         # Reuse the port of a previous run so clients reconnect to the same address.
         port = str(self.port) if self.bootstrap else "0"
         cmd = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "haeryu",
