@@ -26,6 +26,7 @@ from haeryu.broker.errors import BrokerError, ErrorCode, TopicError
 from haeryu.broker.files import make_dirs
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import LogOffline, PartitionLog
+from haeryu.broker.log.cleaner import plan_compaction, publish_compaction, run_compaction
 from haeryu.broker.producers import ProducerStates
 from haeryu.broker.protocol.records import (
     InvalidRecordBatch,
@@ -125,7 +126,13 @@ class BrokerState:
         self.producers.load_ids()
         covered = self.producers.load_snapshot()
         for name, p, plog in self.topics.all_logs():
-            self._replay_producers((name, p), plog, covered.get((name, p), 0))
+            start = covered.get((name, p), 0)
+            if start > plog.log_end_offset:
+                # The snapshot saw batches a power loss took from the log: a retry of
+                # one must be appended again, not answered with an offset now empty.
+                self.producers.forget_partition((name, p))
+                start = 0
+            self._replay_producers((name, p), plog, start)
         self._open_groups()
 
     def _open_groups(self) -> None:
@@ -178,10 +185,30 @@ class BrokerState:
         while True:
             await asyncio.sleep(interval)
             try:
-                self.cleanup_logs()
-                self.snapshot_producers()
+                await self.clean_logs_in_background()
+                await asyncio.to_thread(self.producers.write_snapshot, self._snapshot_text())
             except Exception:
                 log.exception("housekeeping failed; will retry")
+
+    async def clean_logs_in_background(self) -> int:
+        """Retention and compaction with the heavy work on a worker thread.
+
+        Retention only unlinks whole segments, so it runs here; each log's compaction
+        is planned here, run by one worker thread (reading, rewriting and fsyncing
+        files) and its result swapped in here, one log at a time, so requests keep
+        being served meanwhile. Returns the bytes compaction reclaimed.
+        """
+        reclaimed = 0
+        for _name, _p, plog in list(self.topics.all_logs()):
+            if plog.offline:
+                continue
+            plog.apply_retention()
+            job = plan_compaction(plog)
+            if job is None:
+                continue
+            job = await asyncio.to_thread(run_compaction, job)
+            reclaimed += publish_compaction(plog, job)
+        return reclaimed
 
     def cleanup_logs(self) -> None:
         """Apply retention and compaction to every partition."""
@@ -193,8 +220,11 @@ class BrokerState:
                 plog.compact()
 
     def snapshot_producers(self) -> None:
+        self.producers.write_snapshot(self._snapshot_text())
+
+    def _snapshot_text(self) -> str:
         ends = {(n, p): plog.log_end_offset for n, p, plog in self.topics.all_logs()}
-        self.producers.snapshot(ends)
+        return self.producers.snapshot_text(ends)
 
     async def close(self) -> None:
         """Stop background work and make everything durable."""
