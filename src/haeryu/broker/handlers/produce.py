@@ -42,7 +42,25 @@ def _entry(partition: int, a: Appended) -> dict[str, Any]:
 _BAD_ACKS = Appended(ErrorCode.invalid_required_acks, "acks must be 0, 1 or -1")
 
 
-@api(0, 3, 10)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any] | None:
+    """Every partition of the request answered with ``code`` (nothing for acks=0)."""
+    if int(request.acks) == 0:
+        return None
+    return {
+        "throttle_time": 0,
+        "responses": [
+            {
+                "name": t.name,
+                "partition_responses": [
+                    _entry(pd.index, Appended(code)) for pd in t.partition_data
+                ],
+            }
+            for t in request.topic_data
+        ],
+    }
+
+
+@api(0, 3, 10, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     state = ctx.state
     acks = int(request.acks)
