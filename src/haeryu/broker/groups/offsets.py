@@ -264,7 +264,8 @@ class OffsetStore:
         if self.failure is not None:
             raise OSError(self.failure.errno, f"offset store is offline: {self.failure}")
         if self._fd is not None:
-            line = memoryview(_encode(payload))
+            encoded = _encode(payload)
+            line = memoryview(encoded)
             try:
                 while line:
                     line = line[os.write(self._fd, line) :]
@@ -274,7 +275,7 @@ class OffsetStore:
                 except OSError:
                     self.failure = exc
                 raise
-            self._size += len(_encode(payload))
+            self._size += len(encoded)
             self._dirty = True
         self._apply(payload)
 
