@@ -23,6 +23,10 @@ console = Console(stderr=True)
 
 
 def _logging(verbose: bool) -> None:
+    # RichHandler imports rich.table on its first record; import it now, so a record
+    # logged while the disk fails (a storage error) cannot fail on the import.
+    import rich.table  # noqa: F401
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",

@@ -34,6 +34,7 @@ class BrokerConfig:
     group_initial_rebalance_delay_ms: int = 0
     log_cleanup_interval_ms: int = 30_000
     max_inflight_requests: int = 256
+    storage_retry_ms: int = 1000  # how often a log fenced by a storage error is re-opened
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

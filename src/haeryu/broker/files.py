@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["TMP_SUFFIX", "fsync_directory", "write_atomic"]
+__all__ = ["TMP_SUFFIX", "fsync_directory", "make_dirs", "write_atomic"]
 
 TMP_SUFFIX = ".tmp"
 
@@ -23,6 +23,22 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_dirs(directory: Path) -> None:
+    """``mkdir -p`` that survives a power loss: each directory it creates is followed
+    by an fsync of its parent, so the new entry is on disk before anything goes in it."""
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+        fsync_directory(path.parent)
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from haeryu.broker.errors import ErrorCode
-from haeryu.broker.files import write_atomic
+from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.protocol.records import BatchHeader
 
 WINDOW = 5
@@ -119,6 +119,14 @@ class ProducerStates:
 
     def snapshot(self, end_offsets: dict[TopicPartition, int]) -> None:
         """Write the state, tagged with each partition's end offset, atomically."""
+        self.write_snapshot(self.snapshot_text(end_offsets))
+
+    def write_snapshot(self, text: str) -> None:
+        """Write what :meth:`snapshot_text` returned (blocking I/O: any thread)."""
+        _write_atomic(self._snapshot_file, text)
+
+    def snapshot_text(self, end_offsets: dict[TopicPartition, int]) -> str:
+        """The state as the snapshot file holds it (owning thread: reads live state)."""
         doc = {
             f"{t}\x00{p}": {
                 "end": end_offsets.get((t, p), 0),
@@ -128,7 +136,7 @@ class ProducerStates:
             }
             for (t, p), states in self._states.items()
         }
-        _write_atomic(self._snapshot_file, json.dumps(doc))
+        return json.dumps(doc)
 
     def load_snapshot(self) -> dict[TopicPartition, int]:
         """Load the snapshot; return the end offset it covers for each partition."""
@@ -152,5 +160,5 @@ class ProducerStates:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     write_atomic(path, text)

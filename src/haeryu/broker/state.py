@@ -23,8 +23,10 @@ from haeryu.broker.config import BrokerConfig
 from haeryu.broker.configs import ConfigSource, ConfigValue, ResourceType, apply_incremental
 from haeryu.broker.durability import Durability
 from haeryu.broker.errors import BrokerError, ErrorCode, TopicError
+from haeryu.broker.files import make_dirs
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
-from haeryu.broker.log import PartitionLog
+from haeryu.broker.log import LogOffline, PartitionLog
+from haeryu.broker.log.cleaner import plan_compaction, publish_compaction, run_compaction
 from haeryu.broker.producers import ProducerStates
 from haeryu.broker.protocol.records import (
     InvalidRecordBatch,
@@ -58,6 +60,7 @@ class Appended:
     log_start_offset: int = -1
     record_errors: tuple[tuple[int, str | None], ...] = ()
     written: bool = False
+    last_offset: int = -1
 
 
 def _refused(code: ErrorCode, message: str | None) -> Appended:
@@ -118,12 +121,18 @@ class BrokerState:
 
     def open(self) -> None:
         """Load topics (recovering every log) and rebuild producer state."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.config.data_dir)
         self.topics.load()
         self.producers.load_ids()
         covered = self.producers.load_snapshot()
         for name, p, plog in self.topics.all_logs():
-            self._replay_producers((name, p), plog, covered.get((name, p), 0))
+            start = covered.get((name, p), 0)
+            if start > plog.log_end_offset:
+                # The snapshot saw batches a power loss took from the log: a retry of
+                # one must be appended again, not answered with an offset now empty.
+                self.producers.forget_partition((name, p))
+                start = 0
+            self._replay_producers((name, p), plog, start)
         self._open_groups()
 
     def _open_groups(self) -> None:
@@ -145,28 +154,77 @@ class BrokerState:
         self.durability.start()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._housekeeping()))
+        self._tasks.append(loop.create_task(self._recover_offline_logs()))
         await self.groups.start()
+
+    async def _recover_offline_logs(self) -> None:
+        """Retry fenced logs until the disk works again (space freed, device back)."""
+        while True:
+            await asyncio.sleep(self.config.storage_retry_ms / 1000)
+            for name, p, plog in list(self.topics.all_logs()):
+                if plog.offline:
+                    self.recover_log((name, p), plog)
+            self.groups.recover_store()
+
+    def recover_log(self, tp: TopicPartition, plog: PartitionLog) -> bool:
+        """Re-open a fenced log from disk; True once it is back online."""
+        try:
+            plog.reopen()
+        except OSError as exc:
+            log.warning("%s-%d is still offline: %s", tp[0], tp[1], exc)
+            return False
+        # The log may now end earlier than the producer windows remember.
+        self.producers.forget_partition(tp)
+        self._replay_producers(tp, plog, 0)
+        self.durability.forget(plog)
+        log.warning("%s-%d is back online at offset %d", tp[0], tp[1], plog.log_end_offset)
+        return True
 
     async def _housekeeping(self) -> None:
         interval = self.config.log_cleanup_interval_ms / 1000
         while True:
             await asyncio.sleep(interval)
             try:
-                self.cleanup_logs()
-                self.snapshot_producers()
+                await self.clean_logs_in_background()
+                await asyncio.to_thread(self.producers.write_snapshot, self._snapshot_text())
             except Exception:
                 log.exception("housekeeping failed; will retry")
+
+    async def clean_logs_in_background(self) -> int:
+        """Retention and compaction with the heavy work on a worker thread.
+
+        Retention only unlinks whole segments, so it runs here; each log's compaction
+        is planned here, run by one worker thread (reading, rewriting and fsyncing
+        files) and its result swapped in here, one log at a time, so requests keep
+        being served meanwhile. Returns the bytes compaction reclaimed.
+        """
+        reclaimed = 0
+        for _name, _p, plog in list(self.topics.all_logs()):
+            if plog.offline:
+                continue
+            plog.apply_retention()
+            job = plan_compaction(plog)
+            if job is None:
+                continue
+            job = await asyncio.to_thread(run_compaction, job)
+            reclaimed += publish_compaction(plog, job)
+        return reclaimed
 
     def cleanup_logs(self) -> None:
         """Apply retention and compaction to every partition."""
         for _name, _p, plog in self.topics.all_logs():
+            if plog.offline:
+                continue
             plog.apply_retention()
             if "compact" in plog.config.cleanup_policy:
                 plog.compact()
 
     def snapshot_producers(self) -> None:
+        self.producers.write_snapshot(self._snapshot_text())
+
+    def _snapshot_text(self) -> str:
         ends = {(n, p): plog.log_end_offset for n, p, plog in self.topics.all_logs()}
-        self.producers.snapshot(ends)
+        return self.producers.snapshot_text(ends)
 
     async def close(self) -> None:
         """Stop background work and make everything durable."""
@@ -200,15 +258,23 @@ class BrokerState:
             return _refused(exc.error_code, str(exc))
         if header.is_transactional:
             return _refused(ErrorCode.invalid_record, "transactions are not supported")
+        if plog.offline:
+            return _refused(ErrorCode.kafka_storage_error, f"{topic}-{partition} is offline")
         tp = (topic, partition)
         verdict = self.producers.check(tp, header)
         if verdict.error_code:
             return _refused(ErrorCode(verdict.error_code), None)
         if verdict.duplicate_offset >= 0:
             return Appended(
-                base_offset=verdict.duplicate_offset, log_start_offset=plog.log_start_offset
+                base_offset=verdict.duplicate_offset,
+                log_start_offset=plog.log_start_offset,
+                last_offset=verdict.duplicate_offset + header.last_offset_delta,
             )
-        result = plog.append(records, header)
+        try:
+            result = plog.append(records, header)
+        except LogOffline as exc:
+            log.error("%s", exc)
+            return _refused(ErrorCode.kafka_storage_error, str(exc))
         self.producers.record(tp, header, result.base_offset)
         self.durability.dirty(plog)
         self.waiters.notify(tp)
@@ -217,19 +283,51 @@ class BrokerState:
             log_append_time=result.log_append_time,
             log_start_offset=result.log_start_offset,
             written=True,
+            last_offset=result.last_offset,
         )
 
     async def wait_durable(self) -> None:
         """Return once everything appended so far is as durable as ``--fsync`` promises."""
         await self.durability.durable()
 
+    async def acknowledge(
+        self, appended: list[tuple[str, int, Appended]]
+    ) -> list[tuple[str, int, Appended]]:
+        """For acks=-1: return once every successful append is as durable as ``--fsync``
+        promises; one whose log failed to get there becomes KAFKA_STORAGE_ERROR.
+
+        Under ``always`` this covers retried idempotent batches too: their original
+        append may not be fsynced yet (or its fsync may have failed), so a retry is
+        answered only once its partition's durable offset covers it.
+        """
+        if self.config.fsync != "always":
+            return appended
+        if any(not self._is_durable(t, p, a) for t, p, a in appended):
+            await self.wait_durable()
+        return [
+            (t, p, a if self._is_durable(t, p, a) else self._not_durable(t, p))
+            for t, p, a in appended
+        ]
+
+    def _is_durable(self, topic: str, partition: int, a: Appended) -> bool:
+        if a.error_code != ErrorCode.none or a.last_offset < 0:
+            return True  # nothing to wait for: an error, or no offsets
+        plog = self.topics.partition(topic, partition)
+        return plog is None or (not plog.offline and plog.durable_offset > a.last_offset)
+
+    def _not_durable(self, topic: str, partition: int) -> Appended:
+        return _refused(
+            ErrorCode.kafka_storage_error,
+            f"{topic}-{partition}: the data could not be made durable (storage error)",
+        )
+
     async def produce(
         self, topic: str, partition: int, records: bytes, *, acks: int = -1
     ) -> Appended:
         """Append one batch and, for ``acks=-1``, wait until it is durable."""
         appended = self.append(topic, partition, records)
-        if acks == -1 and appended.written:
-            await self.wait_durable()
+        if acks == -1:
+            [(_, _, appended)] = await self.acknowledge([(topic, partition, appended)])
         return appended
 
     # -- topics --------------------------------------------------------------------------

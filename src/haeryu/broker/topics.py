@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from haeryu.broker.errors import ErrorCode, TopicError
-from haeryu.broker.files import write_atomic
+from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.log import LogConfig, PartitionLog
 
 #: Topic configs this broker understands, with Kafka's defaults. DescribeConfigs
@@ -109,7 +109,7 @@ class TopicStore:
 
     def load(self) -> None:
         """Open every topic recorded in the metadata file (recovering each log)."""
-        self._meta.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self._meta.parent)
         if not self._meta.exists():
             return
         doc = json.loads(self._meta.read_text())

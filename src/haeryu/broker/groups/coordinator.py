@@ -558,9 +558,27 @@ class GroupCoordinator:
 
     def _record_group(self, group: GroupData) -> None:
         # Not awaited: losing a generation bump costs nothing (members rejoin anyway).
-        self._store.record_group(group.group_id, group.protocol_type, group.generation)
+        try:
+            self._store.record_group(group.group_id, group.protocol_type, group.generation)
+        except OSError as exc:
+            log.error("could not record group %s: %s", group.group_id, exc)
+            return
         if self._durability is not None:
             self._durability.dirty(self._store)
+
+    def recover_store(self) -> bool:
+        """Re-open the offsets store if a storage error fenced it; True when it works."""
+        if self._store.failure is None:
+            return True
+        try:
+            self._store.reopen()
+        except OSError as exc:
+            log.warning("offsets store still offline: %s", exc)
+            return False
+        if self._durability is not None:
+            self._durability.forget(self._store)
+        log.warning("offsets store back online")
+        return True
 
     async def _sync_store(self) -> None:
         """Return once what was written is as durable as the fsync policy promises."""
@@ -569,6 +587,8 @@ class GroupCoordinator:
             await self._durability.durable()
         elif self._store.sync_on_write:
             await asyncio.to_thread(self._store.flush)
+        if self._store.failure is not None:
+            raise OSError(self._store.failure.errno, "offsets could not be made durable")
 
     async def commit(
         self,
@@ -610,8 +630,15 @@ class GroupCoordinator:
                 accepted[tp] = CommittedOffset(offset, epoch, metadata or "")
                 result[tp] = _OK
         if accepted:
-            self._store.commit(group_id, accepted)
-            await self._sync_store()
+            try:
+                self._store.commit(group_id, accepted)
+                await self._sync_store()
+            except OSError as exc:
+                log.error("offset commit of group %s failed: %s", group_id, exc)
+                return {
+                    tp: ErrorCode.kafka_storage_error if tp in accepted else e
+                    for tp, e in result.items()
+                }
         return result
 
     def fetch(

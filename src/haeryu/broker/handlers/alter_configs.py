@@ -15,7 +15,21 @@ from haeryu.broker.handlers._configs import resource_type
 from haeryu.broker.handlers._registry import api
 
 
-@api(33, 0, 2)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "responses": [
+            {
+                "error_code": code,
+                "resource_type": res.resource_type,
+                "resource_name": res.resource_name,
+            }
+            for res in request.resources
+        ],
+    }
+
+
+@api(33, 0, 2, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     responses = []
     for res in request.resources:

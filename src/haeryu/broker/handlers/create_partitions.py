@@ -13,7 +13,14 @@ from haeryu.broker.errors import ErrorCode, TopicError
 from haeryu.broker.handlers._registry import api
 
 
-@api(37, 0, 3)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "results": [{"name": t.name, "error_code": code} for t in request.topics],
+    }
+
+
+@api(37, 0, 3, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     results = []
     for item in request.topics:

@@ -31,7 +31,17 @@ def created_configs(topic: Topic, broker_defaults: dict[str, str]) -> list[dict[
     ]
 
 
-@api(19, 2, 7)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "topics": [
+            {"name": t.name, "error_code": code, "num_partitions": -1, "replication_factor": -1}
+            for t in request.topics
+        ],
+    }
+
+
+@api(19, 2, 7, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     validate_only = bool(get(request, "validate_only", False))

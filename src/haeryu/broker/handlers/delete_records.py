@@ -14,7 +14,23 @@ from haeryu.broker.errors import BrokerError, ErrorCode
 from haeryu.broker.handlers._registry import api
 
 
-@api(21, 0, 2)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "topics": [
+            {
+                "name": t.name,
+                "partitions": [
+                    {"partition_index": p.partition_index, "low_watermark": -1, "error_code": code}
+                    for p in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
+
+
+@api(21, 0, 2, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = []
     for topic in request.topics:

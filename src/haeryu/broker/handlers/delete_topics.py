@@ -11,9 +11,23 @@ from typing import Any
 from haeryu.broker.context import RequestContext
 from haeryu.broker.errors import ErrorCode, TopicError
 from haeryu.broker.handlers._registry import api
+from haeryu.broker.protocol.shape import get
 
 
-@api(20, 1, 5)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "responses": [
+            {"name": name, "error_code": code} for name in get(request, "topic_names", ())
+        ]
+        + [
+            {"name": t.name, "topic_id": t.topic_id, "error_code": code}
+            for t in get(request, "topics", ())
+        ],
+    }
+
+
+@api(20, 1, 5, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     responses = []
     for name in request.topic_names:

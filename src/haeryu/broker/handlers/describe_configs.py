@@ -17,7 +17,21 @@ from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 
 
-@api(32, 1, 4)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "results": [
+            {
+                "error_code": code,
+                "resource_type": res.resource_type,
+                "resource_name": res.resource_name,
+            }
+            for res in request.resources
+        ],
+    }
+
+
+@api(32, 1, 4, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     synonyms = bool(get(request, "include_synonyms", False))
     results = []

@@ -14,13 +14,21 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
 from haeryu.broker.handlers._registry import api
 
 _NO_OPERATIONS = -(2**31)
 
 
-@api(15, 0, 5)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "groups": [{"group_id": g, "error_code": code, "members": []} for g in request.groups],
+    }
+
+
+@api(15, 0, 5, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     groups: GroupCoordinator = ctx.state.groups
     described = []

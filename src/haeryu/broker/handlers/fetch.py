@@ -64,6 +64,11 @@ def _read(
                     else ErrorCode.unknown_topic_id
                 )
                 errors = True
+            elif plog.offline:
+                # What a fenced log holds past its durable offset may never reach the
+                # disk: serve nothing until it is recovered.
+                entry["error_code"] = ErrorCode.kafka_storage_error
+                errors = True
             else:
                 hw = plog.log_end_offset
                 entry["high_watermark"] = hw
@@ -95,7 +100,27 @@ def _read(
     return topics, total, errors
 
 
-@api(1, 4, 12)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v7+) and on every requested partition."""
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "session_id": 0,
+        "responses": [
+            {
+                "topic": get(t, "topic") or "",
+                "topic_id": get(t, "topic_id"),
+                "partitions": [
+                    {"partition_index": fp.partition, "error_code": code, "records": None}
+                    for fp in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
+
+
+@api(1, 4, 12, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     max_bytes = int(get(request, "max_bytes", _DEFAULT_MAX_BYTES))

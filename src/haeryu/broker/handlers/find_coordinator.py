@@ -43,7 +43,21 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
     }
 
 
-@api(10, 0, 4)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v0-3) and per key (v4+)."""
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "node_id": -1,
+        "port": -1,
+        "coordinators": [
+            {"key": k, "error_code": code, "node_id": -1, "host": "", "port": -1}
+            for k in get(request, "coordinator_keys", None) or ()
+        ],
+    }
+
+
+@api(10, 0, 4, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = int(get(request, "key_type", _GROUP))
     if ctx.version >= 4:

@@ -55,7 +55,21 @@ def _error_entry(code: int, name: str | None, topic_id: uuid.UUID = _ZERO_UUID) 
     }
 
 
-@api(3, 0, 12)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v13+) and on every requested topic; no brokers."""
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "brokers": [],
+        "topics": [
+            _error_entry(code, t.name, get(t, "topic_id") or _ZERO_UUID)
+            for t in request.topics or ()
+        ],
+        "cluster_authorized_operations": _NO_OPERATIONS,
+    }
+
+
+@api(3, 0, 12, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     node = state.config.node_id

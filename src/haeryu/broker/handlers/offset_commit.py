@@ -25,7 +25,23 @@ from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 
 
-@api(8, 2, 9)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "topics": [
+            {
+                "name": get(t, "name", ""),
+                "topic_id": get(t, "topic_id"),
+                "partitions": [
+                    {"partition_index": p.partition_index, "error_code": code} for p in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
+
+
+@api(8, 2, 9, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     groups: GroupCoordinator = state.groups

@@ -21,6 +21,7 @@ from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
 from haeryu.broker.groups.offsets import CommittedOffset, TopicPartition
 from haeryu.broker.handlers._registry import api
+from haeryu.broker.protocol.shape import get
 
 _NONE = CommittedOffset(-1, -1, "")
 
@@ -52,7 +53,29 @@ def _group(groups: GroupCoordinator, group_id: str, topics: Iterable[Any] | None
     }
 
 
-@api(9, 1, 8)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v2-7), per group (v8+) and per partition asked for (v1)."""
+    topics = [
+        {
+            "name": t.name,
+            "partitions": [
+                {**_partition(i, _NONE), "error_code": code} for i in t.partition_indexes
+            ],
+        }
+        for t in get(request, "topics", None) or ()
+    ]
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "topics": topics,
+        "groups": [
+            {"group_id": g.group_id, "error_code": code, "topics": []}
+            for g in get(request, "groups", None) or ()
+        ],
+    }
+
+
+@api(9, 1, 8, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     groups: GroupCoordinator = ctx.state.groups
     if ctx.version >= 8:

@@ -10,7 +10,9 @@ gets OUT_OF_ORDER_SEQUENCE_NUMBER.
 acks=0 gets no response at all. acks=1 is answered once the batch is in the log (page
 cache). acks=all (-1) waits, under ``--fsync always``, until a grouped fsync covers the
 batch; under ``interval``/``never`` it is answered like acks=1, since this node is the
-whole ISR.
+whole ISR. Under ``always`` a retried idempotent batch also waits until its partition's
+durable offset covers it. A partition whose log failed a write or fsync is offline:
+KAFKA_STORAGE_ERROR, never an acknowledgement of data that may not be on disk.
 """
 
 from __future__ import annotations
@@ -40,25 +42,45 @@ def _entry(partition: int, a: Appended) -> dict[str, Any]:
 _BAD_ACKS = Appended(ErrorCode.invalid_required_acks, "acks must be 0, 1 or -1")
 
 
-@api(0, 3, 10)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any] | None:
+    """Every partition of the request answered with ``code`` (nothing for acks=0)."""
+    if int(request.acks) == 0:
+        return None
+    return {
+        "throttle_time": 0,
+        "responses": [
+            {
+                "name": t.name,
+                "partition_responses": [
+                    _entry(pd.index, Appended(code)) for pd in t.partition_data
+                ],
+            }
+            for t in request.topic_data
+        ],
+    }
+
+
+@api(0, 3, 10, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     state = ctx.state
     acks = int(request.acks)
-    responses = []
-    written = False
+    results: list[tuple[str, int, Appended]] = []
     for topic_data in request.topic_data:
-        parts = []
         for pd in topic_data.partition_data:
             if acks not in (0, 1, -1):
-                parts.append(_entry(pd.index, _BAD_ACKS))
+                results.append((topic_data.name, pd.index, _BAD_ACKS))
                 continue
             # Every append happens before the first await: appends keep request order.
             appended = state.append(topic_data.name, pd.index, pd.records)
-            written |= appended.written
-            parts.append(_entry(pd.index, appended))
-        responses.append({"name": topic_data.name, "partition_responses": parts})
+            results.append((topic_data.name, pd.index, appended))
     if acks == 0:
         return None
-    if acks == -1 and written:
-        await state.wait_durable()
-    return {"responses": responses, "throttle_time": 0}
+    if acks == -1:
+        results = await state.acknowledge(results)
+    responses: dict[str, list[dict[str, Any]]] = {}
+    for topic, partition, appended in results:
+        responses.setdefault(topic, []).append(_entry(partition, appended))
+    return {
+        "responses": [{"name": t, "partition_responses": ps} for t, ps in responses.items()],
+        "throttle_time": 0,
+    }

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import crc32c
 
-from haeryu.broker.files import fsync_directory
+from haeryu.broker.files import fsync_directory, make_dirs
 from haeryu.broker.protocol.records import (
     ATTR_TIMESTAMP_TYPE,
     BATCH_HEADER_SIZE,
@@ -31,11 +31,12 @@ from .loader import (
     LOG_START_FILE,
     RECOVERY_POINT_FILE,
     load_segments,
+    truncate_segments,
     write_offset_file,
 )
 from .segment import MAX_RELATIVE_OFFSET, Segment
 
-__all__ = ["AppendResult", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
+__all__ = ["AppendResult", "LogOffline", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
 
 _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
@@ -56,6 +57,15 @@ class OffsetOutOfRange(Exception):
         self.offset = offset
         self.log_start_offset = log_start_offset
         self.log_end_offset = log_end_offset
+
+
+class LogOffline(Exception):
+    """The log is fenced after a failed write or fsync (KAFKA_STORAGE_ERROR) until
+    :meth:`PartitionLog.reopen` succeeds."""
+
+    def __init__(self, directory: Path, cause: OSError) -> None:
+        super().__init__(f"log {directory} is offline after a storage error: {cause}")
+        self.cause = cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,12 @@ class PartitionLog:
     anything that closes file descriptors (segment deletion, compaction swaps, close);
     deleted segments' fds are closed by whichever side next holds the lock, so the
     owner thread never waits for an fsync in progress except in :meth:`close`.
+
+    Storage errors: a failed write or fsync fences the log (:attr:`failure` is set;
+    :meth:`append` and :meth:`flush` raise :class:`LogOffline`). Nothing after
+    :attr:`durable_offset` may then be acknowledged: after a failed fsync the kernel
+    may have dropped the dirty pages and a retried fsync would report success for
+    data that never reached the disk. :meth:`reopen` brings the log back.
     """
 
     def __init__(
@@ -107,6 +123,9 @@ class PartitionLog:
         self._retired: deque[Segment] = deque()
         self._dir_dirty = False
         self._closed = False
+        self.failure: OSError | None = None
+        self._fsync_failed = False
+        self._durable = self._leo
         # (active segment base, clock ms) of the last compaction pass: see cleaner.py.
         self.cleaner_checkpoint: tuple[int, int] | None = None
         now = clock()
@@ -119,9 +138,9 @@ class PartitionLog:
     ) -> PartitionLog:
         """Open (creating if needed) and recover the log in ``directory``."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         loaded = load_segments(directory, config.index_interval_bytes)
-        return cls(
+        log = cls(
             directory,
             config,
             clock,
@@ -129,6 +148,10 @@ class PartitionLog:
             loaded.log_start_offset,
             loaded.recovery_point,
         )
+        # What recovery found may sit in the page cache only (a crash, not a power
+        # loss): fsync it once, so a retried batch found here is really durable.
+        log.flush()
+        return log
 
     # --- state -------------------------------------------------------------------
 
@@ -143,6 +166,15 @@ class PartitionLog:
     @property
     def high_watermark(self) -> int:
         return self._leo
+
+    @property
+    def durable_offset(self) -> int:
+        """Offsets below this are fsynced (as of the last successful :meth:`flush`)."""
+        return self._durable
+
+    @property
+    def offline(self) -> bool:
+        return self.failure is not None
 
     @property
     def size_bytes(self) -> int:
@@ -165,8 +197,18 @@ class PartitionLog:
         """Append one batch already checked by ``validate_produced_batch``.
 
         Offsets ``[LEO, LEO + lastOffsetDelta]`` are assigned. Data reaches the OS page
-        cache only; :meth:`flush` makes it durable.
+        cache only; :meth:`flush` makes it durable. A write error fences the log and
+        raises :class:`LogOffline` (the segment is left without the partial batch).
         """
+        if self.failure is not None:
+            raise LogOffline(self.directory, self.failure)
+        try:
+            return self._append(batch, header)
+        except OSError as exc:
+            self.failure = exc
+            raise LogOffline(self.directory, exc) from exc
+
+    def _append(self, batch: bytes | bytearray | memoryview, header: BatchHeader) -> AppendResult:
         config = self.config
         size = header.size
         base = self._leo
@@ -306,22 +348,67 @@ class PartitionLog:
     def flush(self) -> int:
         """fsync everything appended before the call; safe from another thread.
 
-        Returns the log end offset that is now durable.
+        Returns the log end offset that is now durable. A failure fences the log
+        (see the class doc) and raises :class:`LogOffline`; so does any later call.
         """
         with self._lock:
             if self._closed:
                 return self._leo
+            if self.failure is not None:
+                raise LogOffline(self.directory, self.failure)
             durable = self._leo
             segments = list(self._segments)
             dir_dirty, self._dir_dirty = self._dir_dirty, False
-            recovery_point = self._sync_segments(segments)
-            if dir_dirty:
-                fsync_directory(self.directory)
-            if recovery_point > self._recovery_point:
-                write_offset_file(self.directory, RECOVERY_POINT_FILE, recovery_point)
-                self._recovery_point = recovery_point
+            try:
+                recovery_point = self._sync_segments(segments)
+                if dir_dirty:
+                    fsync_directory(self.directory)
+                if recovery_point > self._recovery_point:
+                    write_offset_file(self.directory, RECOVERY_POINT_FILE, recovery_point)
+                    self._recovery_point = recovery_point
+            except OSError as exc:
+                self._fsync_failed = True
+                self.failure = exc
+                raise LogOffline(self.directory, exc) from exc
+            self._durable = max(self._durable, durable)
             self._close_retired()
         return durable
+
+    def reopen(self) -> None:
+        """Bring a fenced log back: close it, recover it from disk and fsync it.
+
+        After a failed fsync everything past :attr:`durable_offset` is cut off, since
+        the disk may not hold it whatever the page cache says; after a failed write the
+        log recovers as after a crash. Raises ``OSError`` (the log stays offline) if the
+        disk still fails.
+        """
+        with self._lock:
+            for seg in self._segments:
+                seg.close()
+            self._close_retired()
+            keep = self._durable if self._fsync_failed else None
+            loaded = load_segments(self.directory, self.config.index_interval_bytes)
+            segments = loaded.segments
+            try:
+                if keep is not None:
+                    truncate_segments(segments, keep)
+                self._sync_segments(segments)
+                fsync_directory(self.directory)
+            except OSError:
+                for seg in segments:
+                    seg.close()
+                raise
+            self._segments = segments
+            self._bases = [s.base_offset for s in segments]
+            self._active = segments[-1]
+            self._active.roll_base_ms = self.clock()
+            self._leo = self._active.next_offset
+            self._log_start = min(max(loaded.log_start_offset, self._log_start), self._leo)
+            self._recovery_point = min(loaded.recovery_point, self._active.base_offset)
+            self._durable = self._leo
+            self._dir_dirty = False
+            self._fsync_failed = False
+            self.failure = None
 
     @staticmethod
     def _sync_segments(segments: Iterable[Segment]) -> int:
