@@ -16,9 +16,17 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from kafkautil import create_topic as create_topic_with
-from kafkautil import wait_for
-from rawkafka import FETCH, RawClient, create_topic, fetch_fields, produce, simple_batch
+from support.kafka import create_topic as create_topic_with
+from support.kafka import wait_for
+from support.raw_client import (
+    CREATE_TOPICS,
+    FETCH,
+    RawClient,
+    create_topics_fields,
+    fetch_fields,
+    produce,
+    simple_batch,
+)
 
 TOTAL_MB = 192
 VALUE = 16 * 1024
@@ -67,7 +75,7 @@ def test_produce_and_fetch_stay_fast_while_a_large_topic_is_compacted(broker_fac
         **{"cleanup.policy": "compact", "segment.bytes": str(16 << 20)},
     )
     with RawClient(loader.bootstrap) as c:
-        create_topic(c, "live", 1)
+        c.call(CREATE_TOPICS, 4, create_topics_fields("live", 1))
     _fill(loader.bootstrap)
     directory = loader.data_dir / "table-0"
     before = _log_bytes(directory)

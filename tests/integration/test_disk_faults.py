@@ -20,14 +20,15 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from brokerproc import BrokerProcess
 from haeryu.broker.errors import ErrorCode
-from kafkautil import create_topic as create_topic_with
-from kafkautil import wait_for
-from rawkafka import (
+from support.broker_process import BrokerProcess
+from support.kafka import create_topic as create_topic_with
+from support.kafka import wait_for
+from support.raw_client import (
+    CREATE_TOPICS,
     FETCH,
     RawClient,
-    create_topic,
+    create_topics_fields,
     fetch_all,
     fetch_fields,
     produce,
@@ -123,7 +124,7 @@ def test_a_disk_fault_is_reported_and_the_broker_recovers(
 ) -> None:
     broker = fiu_broker("--fsync", "always")
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "t", 1)
+        c.call(CREATE_TOPICS, 4, create_topics_fields("t", 1))
     before = _confluent_acks(broker.bootstrap, [b"before-%d" % i for i in range(100)], 10_000)
     assert len(before) == 100
     faults = Faults(broker)

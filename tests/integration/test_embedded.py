@@ -12,7 +12,7 @@ from confluent_kafka import Consumer
 
 from haeryu.broker.embedded import embedded_broker
 from haeryu.broker.errors import ErrorCode, TopicError
-from kafkautil import consume_n, produce_all, wait_for
+from support.kafka import consume_n, produce_all, wait_for
 
 
 def _refuses_connections(bootstrap: str) -> bool:

@@ -19,7 +19,7 @@ from haeryu.broker.context import RequestContext
 from haeryu.broker.embedded import EmbeddedBroker, embedded_broker
 from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import REGISTRY
-from rawkafka import (
+from support.raw_client import (
     FETCH,
     LIST_OFFSETS,
     METADATA,

@@ -21,13 +21,14 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from brokerproc import BrokerProcess
 from haeryu.broker.protocol.records import decode_records, iter_batches, validate_produced_batch
-from rawkafka import (
+from support.broker_process import BrokerProcess
+from support.raw_client import (
+    CREATE_TOPICS,
     FETCH,
     INIT_PRODUCER_ID,
     RawClient,
-    create_topic,
+    create_topics_fields,
     fetch_fields,
     high_watermark,
     produce,
@@ -191,7 +192,7 @@ def test_producer_ids_and_sequence_state_survive_power_loss(
 ) -> None:
     broker = start_broker("--fsync", "always")
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "idem", 1)
+        c.call(CREATE_TOPICS, 4, create_topics_fields("idem", 1))
         pid, epoch = _init_producer(c)
         batches = [_idem_batch(pid, epoch, seq) for seq in range(0, 30, 5)]
         for i, batch in enumerate(batches):

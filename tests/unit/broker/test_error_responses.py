@@ -20,7 +20,7 @@ from haeryu.broker import handlers
 from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import REGISTRY, codec, known_version
 from haeryu.broker.protocol.shape import shape
-from rawkafka import _ZERO
+from support.raw_client import _ZERO
 
 handlers.load_all()
 
