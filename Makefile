@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBS := kcat
+DEBS := kcat golang-go golang-github-shopify-sarama-dev
 
 .PHONY: demo test lint typecheck unit deps system-deps bench clean
 
