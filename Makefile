@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBS := kcat fuse3 fiu-utils
+DEBS := kcat fuse3 fiu-utils golang-go golang-github-shopify-sarama-dev
 
 .PHONY: demo test lint typecheck unit deps system-deps bench clean
 
