@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import struct
@@ -35,6 +36,8 @@ from .loader import (
     write_offset_file,
 )
 from .segment import MAX_RELATIVE_OFFSET, Segment
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["AppendResult", "LogOffline", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
 
@@ -150,8 +153,12 @@ class PartitionLog:
             loaded.recovery_point,
         )
         # What recovery found may sit in the page cache only (a crash, not a power
-        # loss): fsync it once, so a retried batch found here is really durable.
-        log.flush()
+        # loss): fsync it once, so a retried batch found here is really durable. If
+        # the disk fails here the log starts offline, like any fenced log.
+        try:
+            log.flush()
+        except LogOffline as exc:
+            _log.error("%s", exc)
         return log
 
     # --- state -------------------------------------------------------------------
