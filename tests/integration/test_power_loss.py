@@ -10,6 +10,7 @@ served broken: no offset gap, no corrupt batch.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -35,7 +36,11 @@ from support.raw_client import (
     simple_batch,
 )
 
-SEGMENT_BYTES = "16384"  # rolls every few dozen batches, so crashes land across rolls
+SEGMENT_BYTES = "16384"
+# More crash points for a longer manual run: HAERYU_POWER_LOSSES=40 pytest ...
+POWER_LOSSES = int(
+    os.environ.get("HAERYU_POWER_LOSSES", "0")
+)  # rolls every few dozen batches, so crashes land across rolls
 
 
 @dataclass
@@ -140,7 +145,7 @@ def test_fsync_always_keeps_everything_acknowledged_across_power_losses(
     committed: dict[int, int] = {}
     created: list[str] = []
     sent = 0
-    crash_points = 5
+    crash_points = POWER_LOSSES or 5
     for round_ in range(crash_points):
         # A topic created and an offset committed just before the crash must survive it.
         name = f"made-{round_}"
@@ -260,7 +265,7 @@ def test_fsync_interval_loses_at_most_the_last_interval(
     ].result(20)
     rng = random.Random(7)
     total_acked = total_lost = 0
-    crash_points = 3
+    crash_points = POWER_LOSSES or 3
     for round_ in range(crash_points):
         acked = Acked()
         stop = threading.Event()

@@ -36,6 +36,7 @@ from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import LogOffline, PartitionLog
 from haeryu.broker.log.cleaner import plan_compaction, publish_compaction, run_compaction
+from haeryu.broker.log.partition import unlink_deleted_files
 from haeryu.broker.producers import ProducerStates
 from haeryu.broker.protocol.records import (
     InvalidRecordBatch,
@@ -230,7 +231,8 @@ class BrokerState:
     async def clean_logs_in_background(self) -> int:
         """Retention and compaction with the heavy work on a worker thread.
 
-        Retention only unlinks whole segments, so it runs here; each log's compaction
+        Retention picks whole segments here and a worker thread unlinks their files
+        (freeing a large file can take a while); each log's compaction
         is planned here, run by one worker thread (reading, rewriting and fsyncing
         files) and its result swapped in here, one log at a time, so requests keep
         being served meanwhile. Returns the bytes compaction reclaimed.
@@ -239,7 +241,10 @@ class BrokerState:
         for _name, _p, plog in list(self.topics.all_logs()):
             if plog.offline:
                 continue
-            plog.apply_retention()
+            plog.apply_retention(unlink=False)
+            deleted = plog.take_deleted_files()
+            if deleted:
+                await asyncio.to_thread(unlink_deleted_files, deleted)
             job = plan_compaction(plog)
             if job is None:
                 continue

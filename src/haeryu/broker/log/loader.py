@@ -19,7 +19,7 @@ from pathlib import Path
 
 from haeryu.broker.files import TMP_SUFFIX, fsync_directory, write_atomic
 
-from .segment import Segment
+from .segment import DELETED_SUFFIX, Segment
 
 __all__ = [
     "LOG_START_FILE",
@@ -37,7 +37,7 @@ RECOVERY_POINT_FILE = "recovery-point"
 LOG_START_FILE = "log-start-offset"
 _SEGMENT_FILE = re.compile(r"^(\d{20})\.(log|index|timeindex)$")
 # Leftovers of an interrupted compaction or atomic file replacement.
-_STRAY_SUFFIXES = (".cleaned", TMP_SUFFIX)
+_STRAY_SUFFIXES = (".cleaned", TMP_SUFFIX, DELETED_SUFFIX)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import struct
@@ -35,6 +36,8 @@ from .loader import (
     write_offset_file,
 )
 from .segment import MAX_RELATIVE_OFFSET, Segment
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["AppendResult", "LogOffline", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
 
@@ -121,6 +124,7 @@ class PartitionLog:
         # Deleted segments whose fds still need closing. A deque because the owner
         # appends while a flushing thread pops: both are atomic, so none is lost.
         self._retired: deque[Segment] = deque()
+        self._deleted_files: list[Path] = []
         self._dir_dirty = False
         self._closed = False
         self.failure: OSError | None = None
@@ -149,8 +153,12 @@ class PartitionLog:
             loaded.recovery_point,
         )
         # What recovery found may sit in the page cache only (a crash, not a power
-        # loss): fsync it once, so a retried batch found here is really durable.
-        log.flush()
+        # loss): fsync it once, so a retried batch found here is really durable. If
+        # the disk fails here the log starts offline, like any fenced log.
+        try:
+            log.flush()
+        except LogOffline as exc:
+            _log.error("%s", exc)
         return log
 
     # --- state -------------------------------------------------------------------
@@ -440,8 +448,12 @@ class PartitionLog:
 
     # --- deletion ----------------------------------------------------------------
 
-    def delete_records_before(self, offset: int) -> int:
-        """DeleteRecords: make ``offset`` the new log start; returns the low watermark."""
+    def delete_records_before(self, offset: int, *, unlink: bool = True) -> int:
+        """DeleteRecords: make ``offset`` the new log start; returns the low watermark.
+
+        ``unlink=False`` leaves the deleted segments' files (renamed ``*.deleted``) for
+        the caller to remove off the owning thread: see :meth:`take_deleted_files`.
+        """
         if offset < 0 or offset > self._leo:
             raise OffsetOutOfRange(offset, self._log_start, self._leo)
         if offset > self._log_start:
@@ -451,12 +463,15 @@ class PartitionLog:
             while n + 1 < len(self._segments) and self._segments[n + 1].base_offset <= offset:
                 n += 1
             self._delete_oldest(n)
+        if unlink:
+            unlink_deleted_files(self.take_deleted_files())
         return self._log_start
 
-    def apply_retention(self) -> int:
+    def apply_retention(self, *, unlink: bool = True) -> int:
         """Delete old non-active segments by retention.ms and retention.bytes.
 
         Only for ``cleanup.policy`` containing ``delete``. Returns the bytes deleted.
+        ``unlink`` as for :meth:`delete_records_before`.
         """
         config = self.config
         if not config.delete:
@@ -474,7 +489,15 @@ class PartitionLog:
             while n < len(candidates) and excess >= candidates[n].size:
                 excess -= candidates[n].size
                 n += 1
-        return self._delete_oldest(n)
+        deleted = self._delete_oldest(n)
+        if unlink:
+            unlink_deleted_files(self.take_deleted_files())
+        return deleted
+
+    def take_deleted_files(self) -> list[Path]:
+        """Files of deleted segments not unlinked yet; the caller now owns them."""
+        files, self._deleted_files = self._deleted_files, []
+        return files
 
     def _delete_oldest(self, n: int) -> int:
         if n <= 0:
@@ -487,9 +510,10 @@ class PartitionLog:
         return sum(s.size for s in doomed)
 
     def _retire(self, segments: Iterable[Segment]) -> None:
-        """Unlink segments now; close their fds when no flush can be using them."""
+        """Take segments' files out of the log now (renamed ``*.deleted``, unlinked
+        by whoever takes them); close their fds when no flush can be using them."""
         for seg in segments:
-            seg.delete_files()
+            self._deleted_files.extend(seg.retire_files())
             self._retired.append(seg)
         self._reap()
 
@@ -529,6 +553,12 @@ class PartitionLog:
             f"PartitionLog({str(self.directory)!r}, start={self._log_start}, "
             f"end={self._leo}, segments={len(self._segments)})"
         )
+
+
+def unlink_deleted_files(paths: Iterable[Path]) -> None:
+    """Remove files from :meth:`PartitionLog.take_deleted_files` (any thread)."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _segment_time(seg: Segment) -> int:

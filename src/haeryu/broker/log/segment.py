@@ -24,6 +24,7 @@ LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIMEINDEX_SUFFIX = ".timeindex"
 SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIMEINDEX_SUFFIX)
+DELETED_SUFFIX = ".deleted"  # retired by retention, waiting to be unlinked
 # Relative offsets are stored as uint32; stay within int32 like Kafka so a roll
 # happens long before they could wrap.
 MAX_RELATIVE_OFFSET = (1 << 31) - 1
@@ -215,6 +216,19 @@ class Segment:
     def delete_files(self) -> None:
         for path in (self.log_path, self.index.path, self.time_index.path):
             path.unlink(missing_ok=True)
+
+    def retire_files(self) -> list[Path]:
+        """Rename the files to ``<name>.deleted`` (cheap) and return the new paths, for
+        a worker thread to unlink (freeing a large file can take a while)."""
+        retired = []
+        for path in (self.log_path, self.index.path, self.time_index.path):
+            target = path.with_name(path.name + DELETED_SUFFIX)
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                continue
+            retired.append(target)
+        return retired
 
     # --- append ------------------------------------------------------------------
 
