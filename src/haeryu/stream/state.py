@@ -112,7 +112,11 @@ def snapshot_of(op: WindowOperator | StatefulOperator, partition: int) -> Snapsh
         state = op.snapshot(partition)
         return (
             {"groups": state.groups, "sketches": state.sketches},
-            {"max_event": state.max_event, "closed_through": state.closed_through},
+            {
+                "max_event": state.max_event,
+                "closed_through": state.closed_through,
+                "shuffle": state.shuffle,
+            },
         )
     return {"state": op.snapshot(partition)}, {}
 
@@ -130,6 +134,7 @@ def restore_into(
                 frames.get("sketches"),
                 meta.get("max_event"),
                 meta.get("closed_through"),
+                meta.get("shuffle"),
             ),
             now,
         )

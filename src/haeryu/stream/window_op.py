@@ -19,15 +19,17 @@ Flink decides it against the last emitted watermark.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import polars as pl
 
 from haeryu.stream.aggregates import Aggregate, Partials, sketch_buckets, sketch_quantiles
-from haeryu.stream.meta import EVENT_TIME, OFFSET, PARTITION
-from haeryu.stream.watermarks import Watermarks
+from haeryu.stream.meta import CHUNK_ROW, EVENT_TIME, OFFSET, PARTITION
+from haeryu.stream.shuffle_time import ShuffleProgress
+from haeryu.stream.watermarks import PartitionTime, Watermarks
 from haeryu.stream.windows import WINDOW_END, WINDOW_START, Hopping, Session, Tumbling, WindowSpec
 
 Emit = Literal["close", "update"]
@@ -36,6 +38,8 @@ WINDOW_ID = "__id"
 
 _DATETIME = pl.Datetime("ms", "UTC")
 _END_OF_TIME = 2**62
+_ROWS_PER_CHUNK = 1 << 20
+"""Bound on rows per repartition chunk (chunks hold at most ~400 kB)."""
 
 
 @dataclass(slots=True)
@@ -54,6 +58,7 @@ class WindowState:
     sketches: pl.DataFrame | None
     max_event: int | None
     closed_through: int | None
+    shuffle: dict[str, Any] | None = field(default=None)
 
 
 class WindowOperator:
@@ -76,6 +81,11 @@ class WindowOperator:
         Wall-clock time after which a silent partition stops holding back the watermark.
     name
         Operator id, part of each result's identity.
+    shuffled
+        The input is a repartition topic: event-time progress comes from the progress
+        records its writers interleave with the data (:mod:`haeryu.stream.shuffle_time`),
+        per repartition partition, instead of from wall-clock idleness across partitions.
+        Every decision is then a function of the partition's log alone.
 
     Notes
     -----
@@ -93,8 +103,11 @@ class WindowOperator:
         idle_timeout_ms: int = 10_000,
         name: str = "window",
         time_column: str = EVENT_TIME,
+        shuffled: bool = False,
     ) -> None:
         self.spec = spec
+        self.shuffled = shuffled
+        self.shuffles: dict[int, ShuffleProgress] = {}
         self.keys = list(keys)
         self.lateness = allowed_lateness_ms
         self.emit = emit
@@ -114,21 +127,34 @@ class WindowOperator:
     # ------------------------------------------------------------------ processing
 
     def process(
-        self, frame: pl.DataFrame, now: float, busy: frozenset[int] = frozenset()
+        self,
+        frame: pl.DataFrame,
+        now: float,
+        busy: frozenset[int] = frozenset(),
+        progress: Sequence[tuple[int, int, bytes]] = (),
     ) -> WindowOutput:
         """Add a batch, close what the watermark allows, return results and late records.
 
         ``busy`` names partitions with records still waiting to be read (never idle).
+        ``progress`` holds the progress records (partition, offset, value) read with the
+        batch of a shuffled operator; a row is judged against the watermark its
+        partition had reached at the row's own offset.
         """
         late = frame.clear()
         touched: pl.DataFrame | None = None
         if frame.height or (self._result_schema is None and frame.width):
             pre = self._prepare(frame)
-            thresholds = self.watermarks.closed_through()
-            if isinstance(self.spec, Session):
-                touched, late_rows = self._session_batch(pre, thresholds)
+            start = self.watermarks.closed_through()
+            guard = self._threshold(start) if start else None
+            if self.shuffled:
+                steps = self._apply_progress(progress)
+                pre, threshold = self._row_thresholds(pre, start, steps)
             else:
-                partials, sketches, late_rows = self._fixed_batch(pre, thresholds)
+                threshold = guard
+            if isinstance(self.spec, Session):
+                touched, late_rows = self._session_batch(pre, threshold, guard)
+            else:
+                partials, sketches, late_rows = self._fixed_batch(pre, threshold)
                 if self.groups is None:
                     self.groups = partials.clear()
                 if partials.height:
@@ -137,11 +163,56 @@ class WindowOperator:
             if late_rows is not None and late_rows.len():
                 late = frame.filter(pl.int_range(pl.len(), dtype=pl.UInt32).is_in(late_rows))
             maxima = pre.group_by("__p").agg(pl.col("__t").max())
-            self.watermarks.observe(dict(maxima.iter_rows()), now)
+            if not self.shuffled:
+                self.watermarks.observe(dict(maxima.iter_rows()), now)
             self.dirty.update(maxima["__p"].to_list())
-        closing = self.watermarks.advance(now, busy)
+        elif self.shuffled and progress:
+            self._apply_progress(progress)
+        if self.shuffled:
+            closing = self.watermarks.closed_through()
+        else:
+            closing = self.watermarks.advance(now, busy)
         results = self._close(closing, touched)
         return WindowOutput(results, late)
+
+    def _apply_progress(
+        self, progress: Sequence[tuple[int, int, bytes]]
+    ) -> dict[int, tuple[list[int], list[int]]]:
+        """Fold progress records in log order; per partition, (offsets, closed_through)."""
+        steps: dict[int, tuple[list[int], list[int]]] = {}
+        for partition, offset, record in sorted(progress, key=lambda x: (x[0], x[1])):
+            shuffle = self.shuffles.setdefault(partition, ShuffleProgress())
+            shuffle.apply(record)
+            self.dirty.add(partition)
+            mark = shuffle.watermark()
+            state = self.watermarks.partitions.setdefault(partition, PartitionTime())
+            if mark is not None and (state.closed_through is None or mark > state.closed_through):
+                state.closed_through = mark
+                offsets, marks = steps.setdefault(partition, ([], []))
+                offsets.append(offset)
+                marks.append(mark)
+        return steps
+
+    @staticmethod
+    def _row_thresholds(
+        pre: pl.DataFrame,
+        start: dict[int, int],
+        steps: dict[int, tuple[list[int], list[int]]],
+    ) -> tuple[pl.DataFrame, pl.Expr | None]:
+        """Each row's threshold: its partition's ``closed_through`` just before the row."""
+        if not steps:
+            if not start:
+                return pre, None
+            return pre, WindowOperator._threshold(start)
+        pre = pre.with_columns((pl.col("__o") // _ROWS_PER_CHUNK).alias("__c"))
+        chunks = pre.select("__p", "__c").unique()
+        values: list[int | None] = []
+        for partition, offset in chunks.iter_rows():
+            offsets, marks = steps.get(partition, ([], []))
+            i = bisect.bisect_left(offsets, offset)  # progress read before the chunk
+            values.append(marks[i - 1] if i else start.get(partition))
+        table = chunks.with_columns(pl.Series("__thr", values, dtype=pl.Int64))
+        return pre.join(table, on=["__p", "__c"], how="left"), pl.col("__thr")
 
     def close_all(self) -> pl.DataFrame:
         """End of input: close every open window and return the results."""
@@ -150,6 +221,7 @@ class WindowOperator:
         end = {p: _END_OF_TIME for p in self.groups["__p"].unique().to_list()}
         for partition in end:
             self.watermarks.restore(partition, _END_OF_TIME, _END_OF_TIME, 0.0)
+            self.shuffles.pop(partition, None)
         return self._close(end, None)
 
     def _prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -161,6 +233,10 @@ class WindowOperator:
             if OFFSET in frame.columns
             else pl.int_range(pl.len(), dtype=pl.Int64)
         )
+        if self.shuffled:
+            # Rows of one chunk share its offset; their place in the chunk orders them.
+            row = pl.col(CHUNK_ROW).cast(pl.Int64) if CHUNK_ROW in frame.columns else pl.lit(0)
+            sequence = (sequence * _ROWS_PER_CHUNK) + row
         return frame.select(
             partition.alias("__p"),
             *[pl.col(k) for k in self.keys],
@@ -179,7 +255,7 @@ class WindowOperator:
         )
 
     def _fixed_batch(
-        self, pre: pl.DataFrame, thresholds: dict[int, int]
+        self, pre: pl.DataFrame, threshold: pl.Expr | None
     ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.Series | None]:
         spec = self.spec
         if isinstance(spec, Tumbling):
@@ -194,10 +270,8 @@ class WindowOperator:
                 .filter(pl.col("__we") > pl.col("__t"))
             )
         late_rows: pl.Series | None = None
-        if thresholds:
-            open_ = ~((pl.col("__we") + self.lateness) <= self._threshold(thresholds)).fill_null(
-                False
-            )
+        if threshold is not None:
+            open_ = ~((pl.col("__we") + self.lateness) <= threshold).fill_null(False)
             flagged = pairs.with_columns(open_.alias("__open"))
             if not flagged["__open"].all():
                 if isinstance(spec, Tumbling):
@@ -244,7 +318,7 @@ class WindowOperator:
     # ------------------------------------------------------------------ sessions
 
     def _session_batch(
-        self, pre: pl.DataFrame, thresholds: dict[int, int]
+        self, pre: pl.DataFrame, threshold: pl.Expr | None, guard: pl.Expr | None
     ) -> tuple[pl.DataFrame, pl.Series | None]:
         """Merge the batch's records with the open sessions of the keys they touch.
 
@@ -264,10 +338,8 @@ class WindowOperator:
             old = self.groups.join(batch_keys, on=by, how="semi", nulls_equal=True)
             untouched = self.groups.join(batch_keys, on=by, how="anti", nulls_equal=True)
         late_rows: pl.Series | None = None
-        if thresholds:
-            closed = ((pl.col("__we") + self.lateness) <= self._threshold(thresholds)).fill_null(
-                False
-            )
+        if threshold is not None:
+            closed = ((pl.col("__we") + self.lateness) <= threshold).fill_null(False)
             candidates = rows.filter(closed)
             if candidates.height:
                 late = candidates.select("__r")
@@ -278,7 +350,10 @@ class WindowOperator:
                     rescued = (
                         candidates.join(spans, on=by, nulls_equal=True)
                         .filter(
-                            (pl.col("__t") <= pl.col("__owe")) & (pl.col("__we") >= pl.col("__ows"))
+                            (pl.col("__t") <= pl.col("__owe"))
+                            & (pl.col("__we") >= pl.col("__ows"))
+                            # a session that closed before the row (shuffled input) is gone
+                            & ~((pl.col("__owe") + self.lateness) <= threshold).fill_null(False)
                         )
                         .select("__r")
                     )
@@ -307,9 +382,11 @@ class WindowOperator:
         )
         # Every new-only session holds a record whose own session is open, so none can
         # be past the watermark; the check stays as a guard.
-        too_late = (~pl.col("__old")) & (
-            (pl.col("__we") + self.lateness) <= self._threshold(thresholds)
-        ).fill_null(False)
+        too_late = (
+            (~pl.col("__old")) & ((pl.col("__we") + self.lateness) <= guard).fill_null(False)
+            if guard is not None
+            else pl.lit(False)
+        )
         flagged = merged.with_columns(too_late.alias("__late"))
         kept = flagged.filter(~pl.col("__late"))
         new_groups = kept.select(self.group_columns + self.partial_columns)
@@ -446,6 +523,7 @@ class WindowOperator:
             _rows_of(self.sketches, partition),
             progress.max_event if progress else None,
             progress.closed_through if progress else None,
+            self.shuffles[partition].to_json() if partition in self.shuffles else None,
         )
 
     def restore(self, partition: int, state: WindowState, now: float) -> None:
@@ -465,6 +543,8 @@ class WindowOperator:
             )
         if state.max_event is not None or state.closed_through is not None:
             self.watermarks.restore(partition, state.max_event, state.closed_through, now)
+        if state.shuffle is not None:
+            self.shuffles[partition] = ShuffleProgress.from_json(state.shuffle)
 
     def forget(self, partition: int) -> None:
         """Drop the state of a revoked partition."""
@@ -473,6 +553,7 @@ class WindowOperator:
         if self.sketches is not None:
             self.sketches = self.sketches.filter(pl.col("__p") != partition)
         self.watermarks.forget(partition)
+        self.shuffles.pop(partition, None)
         self.dirty.discard(partition)
 
 
