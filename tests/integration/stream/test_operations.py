@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from kafkatools import create_topics, json_values, produce, read_all, wait_until
 
 from haeryu.stream import Backpressure, Pipeline, Sink, col, windows
-from haeryu.stream.worker import Worker, WorkerConfig
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
 
 HERE = Path(__file__).parent
 
@@ -150,7 +150,7 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
         [
             sys.executable,
             "-m",
-            "haeryu.stream.runner",
+            "haeryu.stream.kafka.runner",
             f"{HERE / 'crash_pipeline.py'}:pipeline",
             "--workers",
             "2",

@@ -11,7 +11,7 @@ import pytest
 from kafkatools import create_topics, json_values, produce, read_all, wait_until
 
 from haeryu.stream import Pipeline, col, windows
-from haeryu.stream.worker import Worker, WorkerConfig
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
 
 
 class Running:
