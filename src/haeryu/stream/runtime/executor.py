@@ -284,8 +284,12 @@ class Executor:
     def tick(self, now: float) -> None:
         """Let windows close on idle partitions when no records arrive."""
         self._tick_windows(now, done=set())
+
+    def send_progress(self, now: float, skip: frozenset[str] = frozenset()) -> None:
+        """Report source progress (idleness above all) for topics without a batch now."""
         for topic in self.progress:
-            self._send_progress(topic, now, set())
+            if topic not in skip:
+                self._send_progress(topic, now, set())
 
     def _send_progress(self, topic: str, now: float, seen: set[int]) -> None:
         """Tell every repartition partition how far this writer's source partitions are.

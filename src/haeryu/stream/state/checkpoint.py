@@ -35,8 +35,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from haeryu.kafka.admin import Admin
 from haeryu.kafka.config import consumer_config
+from haeryu.stream.errors import StateError
 from haeryu.stream.kafka.producer import KafkaWriter
 from haeryu.stream.runtime.executor import Executor, retry
+from haeryu.stream.runtime.shuffle_time import is_progress
 from haeryu.stream.runtime.topic_output import ID_HEADER, ORIGIN_COLUMN
 from haeryu.stream.state.changelog import (
     MANIFEST_KEY,
@@ -116,6 +118,8 @@ class Checkpointer:
         for partition, offset in last.items():
             self.positions[(topic, partition)] = offset + 1
             self.moved.add((topic, partition))
+            if self.executor.seen.ids:
+                self.executor.seen.passed((topic, partition), offset + 1)
 
     def checkpoint(self, only: Iterable[TP] | None = None) -> None:
         """Run the four checkpoint steps for all owned partitions (or ``only`` these)."""
@@ -192,7 +196,14 @@ class Checkpointer:
     def restore(self, partitions: list[TP], now: float) -> dict[TP, int | None]:
         """Install the saved state of ``partitions``; return where to resume each.
 
-        ``None`` means no checkpoint: resume from the group's committed offset.
+        ``None`` means no checkpoint: resume from the group's committed offset.  A
+        partition seen for the first time gets a manifest right away, before any of its
+        records is processed, noting the output ends: so even a crash before its first
+        checkpoint is replayed exactly once.
+
+        Raises :class:`~haeryu.stream.errors.StateError` (after logging why) when the
+        changelog or the output tails cannot be read to their end: exactly-once needs
+        both, so the worker gives the partitions up rather than continue without them.
         """
         if not partitions:
             return {}
@@ -202,37 +213,70 @@ class Checkpointer:
             logs = _read_to_end(reader, {tp: OFFSET_BEGINNING for tp in changelogs})
             resume: dict[TP, int | None] = {}
             ends: dict[tuple[str, int], int] = {}
+            fresh: list[TP] = []
             for cl_tp, tp in changelogs.items():
                 records = latest_records(logs.get(cl_tp, []))
                 raw = records.get(MANIFEST_KEY)
                 manifest = Manifest.decode(raw) if raw is not None else None
                 self._install(tp, manifest, records, now)
                 resume[tp] = manifest.offset if manifest is not None else None
-                if manifest is not None:
-                    for topic, per in manifest.sink_ends.items():
-                        for q, offset in per.items():
-                            key = (topic, q)
-                            ends[key] = min(ends.get(key, offset), offset)
-            if any(r is not None for r in resume.values()):
+                if manifest is None:
+                    fresh.append(tp)
+                    continue
+                for topic, per in manifest.sink_ends.items():
+                    for q, offset in per.items():
+                        key = (topic, q)
+                        ends[key] = min(ends.get(key, offset), offset)
+            if len(fresh) < len(partitions):
                 # An output first written in the lost interval has no noted end yet.
-                # (Without any checkpoint there is nothing to replay against.)
                 for topic in self.executor.output_topics():
                     for q in range(self.writer.partitions(topic)):
                         ends.setdefault((topic, q), 0)
             if ends:
-                prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
-                found = _scan_ids(reader, ends, prefixes, set(self.executor.repartitions))
-                self.executor.seen |= found
-                self.stats.suppressed_ids += len(found)
-                if found:
-                    log.info(
-                        "%d records written after the last checkpoint will not be repeated",
-                        len(found),
-                    )
+                self._suppress_replayed(reader, ends, [tp for tp in partitions if tp not in fresh])
+            if fresh:
+                self._first_manifests(fresh)
             self.stats.restored_partitions += len(partitions)
             return resume
         finally:
             reader.close()
+
+    def _suppress_replayed(
+        self, reader: Consumer, ends: dict[TP, int], partitions: list[TP]
+    ) -> None:
+        """Collect the ids the lost interval wrote, per input partition."""
+        prefixes = {f"{self.pipeline}|{t}|{p}|": (t, p) for t, p in partitions}
+        found = _scan_ids(reader, ends, set(prefixes), set(self.executor.repartitions))
+        per: dict[TP, set[str]] = {}
+        for hid in found:
+            topic, partition, _ = hid[len(self.pipeline) + 1 :].split("|", 2)
+            per.setdefault((topic, int(partition)), set()).add(hid)
+        for tp, ids in per.items():
+            # Every record of the lost interval lies before the input's current end.
+            _, until = reader.get_watermark_offsets(TopicPartition(*tp), timeout=10)
+            self.executor.seen.add(tp, ids, until)
+        self.stats.suppressed_ids += len(found)
+        if found:
+            log.info(
+                "%d records written after the last checkpoint will not be repeated",
+                len(found),
+            )
+
+    def _first_manifests(self, partitions: list[TP]) -> None:
+        """Note the output ends of partitions that never had a checkpoint."""
+        ends = self._output_ends() if self.exactly_once else {}
+        for tp in partitions:
+            manifest = Manifest(self.number, None, {}, ends)
+            topic, partition = tp
+            self.writer.send(
+                changelog_topic(self.pipeline, topic),
+                [manifest.encode()],
+                [MANIFEST_KEY],
+                None,
+                partition=partition,
+            )
+            self.manifests[tp] = manifest
+        self.writer.flush()
 
     def _install(
         self, tp: TP, manifest: Manifest | None, records: dict[bytes, bytes], now: float
@@ -257,6 +301,7 @@ class Checkpointer:
             self.positions.pop(tp, None)
             self.manifests.pop(tp, None)
             self.moved.discard(tp)
+            self.executor.seen.forget(tp)
             for _, input_topic, op in self.executor.stateful_nodes():
                 if input_topic == topic:
                     op.forget(partition)
@@ -289,12 +334,27 @@ def _read_to_end(
                 del pending[tp]
     reader.unassign()
     if pending:
-        log.warning("gave up reading %s to its end after %.0fs", sorted(pending), timeout)
+        _give_up("changelog", pending, timeout)
     return out
 
 
+def _give_up(what: str, pending: dict[TP, int], timeout: float) -> None:
+    log.error(
+        "restore: could not read the %s %s to its end within %.0fs; exactly-once needs "
+        "it, so this worker gives the partitions up and they will be reassigned",
+        what,
+        sorted(pending),
+        timeout,
+    )
+    raise StateError(f"could not read the {what} {sorted(pending)} to its end in {timeout:.0f}s")
+
+
 def _scan_ids(
-    reader: Consumer, starts: dict[TP, int], prefixes: set[str], chunked: set[str]
+    reader: Consumer,
+    starts: dict[TP, int],
+    prefixes: set[str],
+    chunked: set[str],
+    timeout: float = 60.0,
 ) -> set[str]:
     """Ids of exactly-once records written after ``starts`` by the given origins."""
     found: set[str] = set()
@@ -308,13 +368,13 @@ def _scan_ids(
     if not assign:
         return found
     reader.assign(assign)
-    deadline = time.monotonic() + 60.0
+    deadline = time.monotonic() + timeout
     while out and time.monotonic() < deadline:
         for message in reader.consume(10_000, 0.5):
             if message.error() is not None:
                 continue
             tp = (message.topic(), message.partition())
-            if message.topic() in chunked and message.value():
+            if message.topic() in chunked and message.value() and not is_progress(message.value()):
                 ids = pl.read_ipc(io.BytesIO(message.value())).get_column(ORIGIN_COLUMN)
                 found.update(i for i in ids.to_list() if i and i.startswith(tuple(prefixes)))
             for name, value in message.headers() or ():
@@ -325,4 +385,6 @@ def _scan_ids(
             if tp in out and message.offset() + 1 >= out[tp]:
                 del out[tp]
     reader.unassign()
+    if out:
+        _give_up("output tails", out, timeout)
     return found
