@@ -14,6 +14,7 @@ wall-clock time.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -465,7 +466,7 @@ def shuffled_batches(log: ShuffleLog, cuts: list[int]) -> list[tuple[pl.DataFram
     """Consumer batches: the rows (chunk offset, place in chunk) and progress records."""
     out = []
     bounds = [0, *cuts, len(log.entries)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         records: list[Record] = []
         places: list[int] = []
         progress = []
