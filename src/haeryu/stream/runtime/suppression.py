@@ -17,11 +17,10 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from haeryu.stream.columns import PARTITION
+from haeryu.stream.columns import HEADER_ID, PARTITION
 
 TP = tuple[str, int]
-HID = "__hid"
-"""Column holding each row's full exactly-once id."""
+_DUPLICATE = "__dup"
 
 
 class Suppression:
@@ -68,14 +67,14 @@ class Suppression:
             wanted.extend(self.ids.get((topic, p), ()))
         if not wanted:
             return frame
-        hit = pl.col(HID).is_in(pl.Series(wanted, dtype=pl.String).implode()).fill_null(False)
-        flagged = frame.with_columns(hit.alias("__dup"))
-        dropped = flagged.filter(pl.col("__dup"))
+        hit = pl.col(HEADER_ID).is_in(pl.Series(wanted, dtype=pl.String).implode()).fill_null(False)
+        flagged = frame.with_columns(hit.alias(_DUPLICATE))
+        dropped = flagged.filter(pl.col(_DUPLICATE))
         if dropped.height == 0:
             return frame
-        for hid in dropped[HID].to_list():
+        for hid in dropped[HEADER_ID].to_list():
             self.take(hid, topic)
-        return flagged.filter(~pl.col("__dup")).drop("__dup")
+        return flagged.filter(~pl.col(_DUPLICATE)).drop(_DUPLICATE)
 
     def take(self, hid: str, topic: str) -> bool:
         """Whether ``hid`` is to be suppressed (then it is forgotten: it comes once)."""

@@ -522,7 +522,7 @@ def run_shuffled(
         output = op.process(frame, 1000.0 - i * 7.5, frozenset(), progress)
         collect(output.results)
         late += list(zip(output.late["_offset"], output.late[CHUNK_ROW], strict=True))
-    collect(op.close_all())
+    collect(op.close().results)
     return results, sorted(late)
 
 

@@ -1,27 +1,90 @@
-"""Helpers for stream integration tests: topics, producing, reading back, waiting."""
+"""Helpers for tests that drive real Kafka clients: topics, producing, reading back, waiting."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kafkautil import wait_for as wait_until  # noqa: F401 - re-exported for the stream tests
+
+def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``cond`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
 
 
-def create_topics(
-    bootstrap: str, topics: dict[str, int], config: dict[str, str] | None = None
-) -> None:
+def create_topic(bootstrap: str, name: str, partitions: int = 1, **configs: str) -> None:
+    """Create ``name``; fail if it exists.  Topic configs with dots go in as ``**{...}``."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics(
-        [NewTopic(t, n, 1, config=config or {}) for t, n in topics.items()]
+    fs = admin.create_topics([NewTopic(name, partitions, 1, config=dict(configs))])
+    fs[name].result(20)
+
+
+def produce_all(
+    bootstrap: str, topic: str, values: list[bytes], *, key: bytes | None = None, **conf: Any
+) -> list[Any]:
+    """Produce values, wait for every delivery report, return the delivered messages."""
+    delivered: list[Any] = []
+    errors: list[Any] = []
+
+    def report(err: Any, msg: Any) -> None:
+        (errors if err else delivered).append(err or msg)
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 2, **conf})
+    for v in values:
+        p.produce(topic, v, key=key, on_delivery=report)
+    assert p.flush(30) == 0
+    assert not errors, errors
+    return delivered
+
+
+def consume_n(
+    bootstrap: str,
+    topic: str,
+    n: int,
+    *,
+    group: str | None = None,
+    timeout: float = 30.0,
+    **conf: Any,
+) -> list[Any]:
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group or f"g-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            **conf,
+        }
     )
-    for future in futures.values():
-        future.result(30)
+    c.subscribe([topic])
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        for m in c.consume(1000, 0.2):
+            assert m.error() is None, m.error()
+            out.append(m)
+    c.close()
+    return out
+
+
+def produce_one_batch_each(
+    bootstrap: str, topic: str, items: list[tuple[bytes | None, bytes | None]]
+) -> None:
+    """Produce (key, value) pairs as one batch each, so segments roll at small sizes."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for key, value in items:
+        p.produce(topic, value, key=key)
+        assert p.flush(10) == 0
 
 
 def produce(

@@ -397,11 +397,6 @@ def high_watermark(client: RawClient, topic: str, partition: int = 0) -> int:
     return int(part.offset)
 
 
-def create_topic(client: RawClient, name: str, partitions: int = 1) -> None:
-    response = client.call(CREATE_TOPICS, 4, create_topics_fields(name, partitions))
-    assert response.topics[0].error_code == 0, response.topics[0]
-
-
 def produce(client: RawClient, topic: str, partition: int, batch: bytes, **kw: Any) -> Any:
     """Produce one batch with Produce v9; return the partition's response entry."""
     response = client.call(PRODUCE, 9, produce_fields(topic, partition, batch, **kw))
