@@ -34,7 +34,9 @@ from haeryu.stream.api import aggregates as agg_module
 from haeryu.stream.api import nodes as p
 from haeryu.stream.api.choices import Emit, FormatName, JoinHow, KeyFormat, TimestampUnit
 from haeryu.stream.api.durations import Duration, to_ms
+from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.schema import SchemaLike
+from haeryu.stream.api.state_functions import ewm_update
 from haeryu.stream.api.windows import WindowSpec
 from haeryu.stream.columns import KEY
 from haeryu.stream.errors import PlanError
@@ -164,7 +166,7 @@ class Pipeline:
         format: FormatName | Format = "json",
         schema: SchemaLike | Mapping[str, Any] | str | None = None,
         key_name: str = "key",
-    ) -> p.TableSpec:
+    ) -> Table:
         """Declare a compacted topic read as a table (latest value per key) for joins.
 
         Parameters
@@ -176,7 +178,7 @@ class Pipeline:
         key_name
             Column holding the record key (compaction keeps the latest value per key).
         """
-        return p.TableSpec(topic, make_format(format, schema), key_name)
+        return Table(topic, make_format(format, schema), key_name)
 
     def describe(self) -> str:
         """The plan as an indented tree."""
@@ -329,8 +331,6 @@ class Stream:
         using the recursive form: ``mean += alpha * (x - mean)`` and
         ``var = (1 - alpha) * (var + alpha * (x - mean_before)**2)``.
         """
-        from haeryu.stream.runtime.keyed_state import ewm_update
-
         if not 0 < alpha <= 1:
             raise PlanError("alpha must be in (0, 1]")
         out = prefix if prefix is not None else f"{column}_ewm_"
@@ -338,7 +338,7 @@ class Stream:
 
     def join_table(
         self,
-        table: p.TableSpec,
+        table: Table,
         *,
         on: str | Iterable[str],
         how: JoinHow = "left",

@@ -8,7 +8,7 @@ Exactly-once output: every record written with ``exactly_once=True`` carries a h
 ``haeryu-id`` naming its origin -- pipeline, input topic, input partition -- and an id
 that is the same when the record is produced again by a replay (input offset and
 ordinal, or window start and key).  After a restart the worker reads back what the lost
-checkpoint interval already wrote (:mod:`haeryu.stream.state.checkpoint`) and drops those ids
+checkpoint interval already wrote (:func:`ids_in_record`, on restore) and drops those ids
 (:mod:`haeryu.stream.runtime.suppression`).
 """
 
@@ -27,6 +27,7 @@ from haeryu.stream.columns import (
     HEADER_ID,
     KEY,
     OFFSET,
+    ORIGIN_COLUMN,
     PARTITION,
     ROW_ID,
     TARGET_PARTITION,
@@ -207,6 +208,31 @@ def send_rows(
     return frame.height
 
 
+def ids_in_record(
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    *,
+    chunked: bool,
+    prefixes: tuple[str, ...],
+) -> list[str]:
+    """Exactly-once ids a written record carries that start with one of ``prefixes``.
+
+    A repartition chunk (``chunked``) holds one id per row in :data:`ORIGIN_COLUMN` (a
+    progress record of the same topic holds none); any other record carries its id in
+    the ``haeryu-id`` header.
+    """
+    found: list[str] = []
+    if chunked and value and not is_progress(value):  # progress records carry no ids
+        ids = pl.read_ipc(io.BytesIO(value)).get_column(ORIGIN_COLUMN).to_list()
+        found += [i for i in ids if i and i.startswith(prefixes)]
+    for name, data in headers or ():
+        if name == ID_HEADER and data is not None:
+            text = data.decode()
+            if text.startswith(prefixes):
+                found.append(text)
+    return found
+
+
 # --------------------------------------------------------------------------- repartition
 
 
@@ -245,7 +271,7 @@ Progress = list[tuple[int, int, bytes]]
 def decode_repartitioned(batch: RawBatch) -> tuple[pl.DataFrame, Progress]:
     """Rebuild rows from Arrow IPC chunks, and collect the progress records between them.
 
-    ``_offset`` is the chunk's offset and ``__row`` the row's place in the chunk, so ids
+    ``_offset`` is the chunk's offset and ``__chunk_row`` the row's place in the chunk, so ids
     and first/last stay exact.
     """
     frames = []

@@ -103,6 +103,10 @@ class CheckpointStats:
     durations: list[float] = field(default_factory=list)
 
 
+def _carry_on(step: int) -> None:
+    """The default step hook: nothing."""
+
+
 class Checkpointer:
     """Runs the checkpoint steps and restores partitions for one worker.
 
@@ -140,6 +144,8 @@ class Checkpointer:
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
+        self.after_step: Callable[[int], None] = _carry_on
+        """Called after each numbered step with its number (tests inject crashes here)."""
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -162,8 +168,10 @@ class Checkpointer:
         for sink in self.executor.sinks.values():
             retry(sink.flush, self.executor.on_backpressure)
             sink.commit(positions)
+        self.after_step(1)
         # 2. output ends, for exactly-once replay after a crash
         ends = self._output_ends() if self.exactly_once else {}
+        self.after_step(2)
         # 3. changelog: state chunks, then the manifest of each partition
         self.number += 1
         wrote = False
@@ -171,9 +179,11 @@ class Checkpointer:
             wrote |= self._write_partition(tp, ends)
         if wrote:
             self.writer.flush()
+        self.after_step(3)
         # 4. commit offsets to the group
         if positions:
             self.commit(positions)
+        self.after_step(4)
         self.moved -= scope
         elapsed = time.perf_counter() - started
         self.stats.count += 1

@@ -28,7 +28,7 @@ def pipeline() -> Pipeline:
     src = p.source("in", schema={"k": str, "v": int, "ts": int}, timestamp="ts")
     stats = (
         src.key_by("k")
-        .window(windows.tumbling(100), idle_timeout="1s")
+        .window(windows.tumbling("100ms"), idle_timeout="1s")
         .agg(n=pl.len(), total=col("v").sum())
     )
     stats.to_topic("stats")

@@ -6,19 +6,14 @@ end offsets, the restore reader) over per-partition lists, the way Kafka keeps t
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import polars as pl
-
 from haeryu.stream import Pipeline, col
-from haeryu.stream.columns import ORIGIN_COLUMN
 from haeryu.stream.formats.base import RawBatch
 from haeryu.stream.runtime.executor import Executor
-from haeryu.stream.runtime.shuffle_time import is_progress
-from haeryu.stream.runtime.topic_output import ID_HEADER, Headers
+from haeryu.stream.runtime.topic_output import Headers, ids_in_record
 from haeryu.stream.state.checkpoint import TP, Checkpointer
 
 Record = tuple[bytes | str | None, bytes | str, Headers]
@@ -74,12 +69,10 @@ class MemoryLog:
         found: set[str] = set()
         for tp, start in starts.items():
             for _, value, headers in self.logs.get(tp, [])[start:]:
-                if tp[0] in chunked and isinstance(value, bytes) and not is_progress(value):
-                    ids = pl.read_ipc(io.BytesIO(value))[ORIGIN_COLUMN].to_list()
-                    found.update(i for i in ids if i.startswith(tuple(prefixes)))
-                for name, data in headers:
-                    if name == ID_HEADER and data.decode().startswith(tuple(prefixes)):
-                        found.add(data.decode())
+                data = value.encode() if isinstance(value, str) else value
+                found.update(
+                    ids_in_record(data, headers, chunked=tp[0] in chunked, prefixes=tuple(prefixes))
+                )
         return found
 
     def close(self) -> None:
