@@ -121,6 +121,7 @@ class Worker:
         self.closed = False
         self._last_checkpoint = clock()
         self._assigned: set[tuple[str, int]] = set()
+        self._source_partitions: dict[str, int] = {}
         self._paused = False
         self.executor.on_backpressure = self._wait_for_sink
         self._headers = any(getattr(n, "headers", False) for n in pipeline.plan.sources())
@@ -161,6 +162,7 @@ class Worker:
                     raise StreamError(f"source topic {topic!r} does not exist; create it first")
                 time.sleep(0.2)
             counts[topic] = n
+            self._source_partitions[topic] = n
         default = max(counts.values(), default=self.config.topic_partitions)
         compact = {"cleanup.policy": "compact"}
         wanted: dict[str, tuple[int, dict[str, str]]] = {}
@@ -217,6 +219,8 @@ class Worker:
             )
         consumer.incremental_assign(assign)
         self._assigned.update(tps)
+        for topic, owned in _by_topic(tps).items():
+            self.executor.own(topic, owned, self.clock(), self._source_partitions.get(topic))
         log.info("%s: assigned %s", self.config.name, sorted(tps))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -227,12 +231,16 @@ class Worker:
             log.exception("checkpoint of revoked partitions %s failed", tps)
         self.checkpointer.forget(tps)
         self._assigned.difference_update(tps)
+        for topic, owned in _by_topic(tps).items():
+            self.executor.disown(topic, owned)
         log.info("%s: revoked %s", self.config.name, sorted(tps))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self.checkpointer.forget(tps)
         self._assigned.difference_update(tps)
+        for topic, owned in _by_topic(tps).items():
+            self.executor.disown(topic, owned)
         log.warning("%s: lost %s", self.config.name, sorted(tps))
 
     # ------------------------------------------------------------------ loop
@@ -262,6 +270,8 @@ class Worker:
             count += len(batch)
         if not batches:
             self.executor.tick(now)
+        if self.executor.progress:
+            self.executor.send_progress(now, frozenset(b.topic for b in batches))
         self.resume_if_paused()
         elapsed = time.perf_counter() - started
         if count:
@@ -380,3 +390,10 @@ class Worker:
             p99_ms=self.rolling.percentile(0.99) * 1000,
             checkpoints=self.checkpointer.stats.count,
         )
+
+
+def _by_topic(tps: list[tuple[str, int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for topic, partition in tps:
+        out.setdefault(topic, []).append(partition)
+    return out

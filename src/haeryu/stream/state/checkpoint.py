@@ -155,6 +155,8 @@ class Checkpointer:
         for partition, offset in last.items():
             self.positions[(topic, partition)] = offset + 1
             self.moved.add((topic, partition))
+            if self.executor.seen.ids:
+                self.executor.seen.passed((topic, partition), offset + 1)
 
     def checkpoint(self, only: Iterable[TP] | None = None) -> None:
         """Run the four checkpoint steps for all owned partitions (or ``only`` these)."""
@@ -232,7 +234,14 @@ class Checkpointer:
     def restore(self, partitions: list[TP], now: float) -> dict[TP, int | None]:
         """Install the saved state of ``partitions``; return where to resume each.
 
-        ``None`` means no checkpoint: resume from the group's committed offset.
+        ``None`` means no checkpoint: resume from the group's committed offset.  A
+        partition seen for the first time gets a manifest right away, before any of its
+        records is processed, noting the output ends: so even a crash before its first
+        checkpoint is replayed exactly once.
+
+        The reader raises :class:`~haeryu.stream.errors.StateError` when the changelog
+        or the output tails cannot be read to their end; the partitions are then given
+        up rather than processed without exactly-once.
         """
         if not partitions:
             return {}
@@ -242,37 +251,71 @@ class Checkpointer:
             logs = reader.read_to_end(dict.fromkeys(changelogs))
             resume: dict[TP, int | None] = {}
             ends: dict[tuple[str, int], int] = {}
+            fresh: list[TP] = []
             for cl_tp, tp in changelogs.items():
                 records = latest_records(logs.get(cl_tp, []))
                 raw = records.get(MANIFEST_KEY)
                 manifest = Manifest.decode(raw) if raw is not None else None
                 self._install(tp, manifest, records, now)
                 resume[tp] = manifest.offset if manifest is not None else None
-                if manifest is not None:
-                    for topic, per in manifest.sink_ends.items():
-                        for q, offset in per.items():
-                            key = (topic, q)
-                            ends[key] = min(ends.get(key, offset), offset)
-            if any(r is not None for r in resume.values()):
+                if manifest is None:
+                    fresh.append(tp)
+                    continue
+                for topic, per in manifest.sink_ends.items():
+                    for q, offset in per.items():
+                        key = (topic, q)
+                        ends[key] = min(ends.get(key, offset), offset)
+            if len(fresh) < len(partitions):
                 # An output first written in the lost interval has no noted end yet.
-                # (Without any checkpoint there is nothing to replay against.)
                 for topic in self.executor.output_topics():
                     for q in range(self.writer.partitions(topic)):
                         ends.setdefault((topic, q), 0)
             if ends:
-                prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
-                found = reader.scan_ids(ends, prefixes, set(self.executor.repartitions))
-                self.executor.seen |= found
-                self.stats.suppressed_ids += len(found)
-                if found:
-                    log.info(
-                        "%d records written after the last checkpoint will not be repeated",
-                        len(found),
-                    )
+                restored = [tp for tp in partitions if tp not in fresh]
+                self._suppress_replayed(reader, ends, restored)
+            if fresh:
+                self._first_manifests(fresh)
             self.stats.restored_partitions += len(partitions)
             return resume
         finally:
             reader.close()
+
+    def _suppress_replayed(
+        self, reader: StateReader, ends: dict[TP, int], partitions: list[TP]
+    ) -> None:
+        """Collect the ids the lost interval wrote, per input partition."""
+        prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
+        found = reader.scan_ids(ends, prefixes, set(self.executor.repartitions))
+        per: dict[TP, set[str]] = {}
+        for hid in found:
+            topic, partition, _ = hid[len(self.pipeline) + 1 :].split("|", 2)
+            per.setdefault((topic, int(partition)), set()).add(hid)
+        # Every record of the lost interval lies before its input's current end.
+        until = self.admin.end_offsets(list(per)) if per else {}
+        for tp, ids in per.items():
+            self.executor.seen.add(tp, ids, until[tp])
+        self.stats.suppressed_ids += len(found)
+        if found:
+            log.info(
+                "%d records written after the last checkpoint will not be repeated",
+                len(found),
+            )
+
+    def _first_manifests(self, partitions: list[TP]) -> None:
+        """Note the output ends of partitions that never had a checkpoint."""
+        ends = self._output_ends() if self.exactly_once else {}
+        for tp in partitions:
+            manifest = Manifest(self.number, None, {}, ends)
+            topic, partition = tp
+            self.writer.send(
+                changelog_topic(self.pipeline, topic),
+                [manifest.encode()],
+                [MANIFEST_KEY],
+                None,
+                partition=partition,
+            )
+            self.manifests[tp] = manifest
+        self.writer.flush()
 
     def _install(
         self, tp: TP, manifest: Manifest | None, records: dict[bytes, bytes], now: float
@@ -297,6 +340,7 @@ class Checkpointer:
             self.positions.pop(tp, None)
             self.manifests.pop(tp, None)
             self.moved.discard(tp)
+            self.executor.seen.forget(tp)
             for _, input_topic, op in self.executor.stateful_nodes():
                 if input_topic == topic:
                     op.forget(partition)
