@@ -31,6 +31,7 @@ from haeryu.stream.errors import Backpressure, StreamError
 from haeryu.stream.kafka.consumer import split_by_topic
 from haeryu.stream.kafka.metrics import Metrics, Rolling, Status, watermark_of
 from haeryu.stream.kafka.producer import KafkaWriter
+from haeryu.stream.kafka.state_io import GroupCommitter, KafkaLogReader
 from haeryu.stream.runtime.executor import Executor
 from haeryu.stream.state.checkpoint import Checkpointer, changelog_topic
 
@@ -107,7 +108,11 @@ class Worker:
             consumer_config(config.bootstrap, pipeline.name, **config.consumer), logger=log
         )
         self.checkpointer = Checkpointer(
-            self.executor, self.writer, self.admin, self.consumer, config.bootstrap
+            self.executor,
+            self.writer,
+            self.admin,
+            GroupCommitter(self.consumer),
+            KafkaLogReader(config.bootstrap),
         )
         self.tables: Consumer | None = None
         self.records = 0
@@ -294,8 +299,10 @@ class Worker:
             return
         self.closed = True
         try:
-            if self.started:
+            if self.started and self.checkpointer.can_checkpoint:
                 self.checkpoint()
+            elif self.started:
+                log.warning("%s: no final checkpoint after a failure", self.config.name)
         finally:
             self.consumer.close()
             if self.tables is not None:

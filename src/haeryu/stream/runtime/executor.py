@@ -134,6 +134,9 @@ class Executor:
         self.on_backpressure: Callable[[Backpressure], None] = wait_out
         # Partitions (per input topic) with records still waiting; the worker updates it.
         self.busy: dict[str, frozenset[int]] = {}
+        # True while a batch runs, and after one raised: its outputs are half written,
+        # so the worker must not checkpoint past it.
+        self.interrupted = False
         self._compile()
 
     # ------------------------------------------------------------------ compile
@@ -204,6 +207,7 @@ class Executor:
 
     def process(self, raw: RawBatch, now: float) -> BatchReport:
         """Run one batch of records of one input topic through the plan."""
+        self.interrupted = True
         report = BatchReport(raw.topic, records_in=len(raw))
         ctx = _Context(raw, Origin(self.plan.name, raw.topic), now, report)
         if raw.topic in self.sources:
@@ -223,6 +227,7 @@ class Executor:
             raise PlanError(f"pipeline {self.plan.name} does not read topic {raw.topic!r}")
         self._tick_windows(now, done=ctx.windows_run)
         self._send_dead(ctx)
+        self.interrupted = False
         return report
 
     def tick(self, now: float) -> None:

@@ -20,6 +20,15 @@ and reads what outputs received after the noted ends: records tagged with an ori
 of a restored partition were written by the lost interval, and their ids are dropped
 when the replay produces them again.  Together: state and outputs are exactly-once;
 custom sinks are at-least-once unless they use the positions of step 1.
+
+A failed step leaves the checkpointer *failed*: it refuses every later checkpoint, since
+the records a failed flush lost would otherwise be committed past.  So does a batch the
+executor did not finish (its outputs are half written).  The worker then stops and
+restarts from the last complete checkpoint.
+
+Everything Kafka-specific goes through the protocols of
+:mod:`haeryu.stream.state.protocols`; ``after_step`` is called after each step, which is
+where tests inject a crash between step *k* and *k + 1*.
 """
 
 from __future__ import annotations
@@ -27,15 +36,13 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import polars as pl
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from haeryu.kafka.admin import Admin
-from haeryu.kafka.config import consumer_config
-from haeryu.stream.kafka.producer import KafkaWriter
+from haeryu.stream.errors import StateError
 from haeryu.stream.runtime.executor import Executor, retry
 from haeryu.stream.runtime.topic_output import ID_HEADER, ORIGIN_COLUMN
 from haeryu.stream.state.changelog import (
@@ -48,10 +55,25 @@ from haeryu.stream.state.changelog import (
     restore_into,
     snapshot_of,
 )
+from haeryu.stream.state.protocols import (
+    TP,
+    EndOffsets,
+    LogReader,
+    LogRecord,
+    OffsetCommitter,
+    OutputWriter,
+)
 
 log = logging.getLogger(__name__)
 
-TP = tuple[str, int]
+
+class Step(IntEnum):
+    """The checkpoint steps, in the order they run."""
+
+    FLUSH_SINKS = 1
+    NOTE_OUTPUT_ENDS = 2
+    WRITE_CHANGELOG = 3
+    COMMIT_OFFSETS = 4
 
 
 def changelog_topic(pipeline: str, topic: str) -> str:
@@ -79,34 +101,40 @@ class Checkpointer:
         The worker's executor (stateful operators, sinks, suppression set).
     writer
         The producer all Kafka output goes through.
-    admin
-        For output end offsets.
-    consumer
-        The group consumer whose offsets are committed.
-    bootstrap
-        For the short-lived readers of changelogs and output tails.
+    ends
+        Reads output end offsets (step 2).
+    committer
+        Commits the group's offsets (step 4).
+    reader
+        Reads changelogs and output tails back on restore.
+    after_step
+        Called after each completed step (tests inject crashes here).
     """
 
     def __init__(
         self,
         executor: Executor,
-        writer: KafkaWriter,
-        admin: Admin,
-        consumer: Consumer,
-        bootstrap: str,
+        writer: OutputWriter,
+        ends: EndOffsets,
+        committer: OffsetCommitter,
+        reader: LogReader,
+        *,
+        after_step: Callable[[Step], None] | None = None,
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
         self.writer = writer
-        self.admin = admin
-        self.consumer = consumer
-        self.bootstrap = bootstrap
+        self.ends = ends
+        self.committer = committer
+        self.reader = reader
+        self.after_step = after_step
         self.positions: dict[TP, int] = {}
         self.moved: set[TP] = set()
         self.manifests: dict[TP, Manifest] = {}
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
+        self.failed: str | None = None
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -117,9 +145,41 @@ class Checkpointer:
             self.positions[(topic, partition)] = offset + 1
             self.moved.add((topic, partition))
 
+    @property
+    def can_checkpoint(self) -> bool:
+        """False after a failed checkpoint or a batch that broke half-way."""
+        return self.failed is None and not self.executor.interrupted
+
     def checkpoint(self, only: Iterable[TP] | None = None) -> None:
-        """Run the four checkpoint steps for all owned partitions (or ``only`` these)."""
+        """Run the four checkpoint steps for all owned partitions (or ``only`` these).
+
+        Raises :class:`StateError` without doing anything when a previous checkpoint
+        failed or a batch broke half-way; the worker must restart from the last
+        complete checkpoint.
+        """
+        if self.failed is not None:
+            raise StateError(
+                f"not checkpointing: an earlier checkpoint failed ({self.failed}); "
+                "restart the worker to resume from the last complete checkpoint"
+            )
+        if self.executor.interrupted:
+            raise StateError(
+                "not checkpointing: a batch failed half-way and its outputs are partly "
+                "written; restart the worker to resume from the last complete checkpoint"
+            )
         started = time.perf_counter()
+        try:
+            self._run_steps(only)
+        except BaseException as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            raise
+        elapsed = time.perf_counter() - started
+        self.stats.count += 1
+        self.stats.last_seconds = elapsed
+        self.stats.durations.append(elapsed)
+        del self.stats.durations[:-1000]
+
+    def _run_steps(self, only: Iterable[TP] | None) -> None:
         scope = set(self.positions) if only is None else set(only) & set(self.positions)
         positions = {tp: self.positions[tp] for tp in scope}
         # 1. flush sinks, then let custom sinks commit with the positions they cover
@@ -127,8 +187,10 @@ class Checkpointer:
         for sink in self.executor.sinks.values():
             retry(sink.flush, self.executor.on_backpressure)
             sink.commit(positions)
+        self._done(Step.FLUSH_SINKS)
         # 2. output ends, for exactly-once replay after a crash
         ends = self._output_ends() if self.exactly_once else {}
+        self._done(Step.NOTE_OUTPUT_ENDS)
         # 3. changelog: state chunks, then the manifest of each partition
         self.number += 1
         wrote = False
@@ -136,25 +198,23 @@ class Checkpointer:
             wrote |= self._write_partition(tp, ends)
         if wrote:
             self.writer.flush()
+        self._done(Step.WRITE_CHANGELOG)
         # 4. commit offsets to the group
         if positions:
-            self.consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                asynchronous=False,
-            )
+            self.committer.commit(positions)
         self.moved -= scope
-        elapsed = time.perf_counter() - started
-        self.stats.count += 1
-        self.stats.last_seconds = elapsed
-        self.stats.durations.append(elapsed)
-        del self.stats.durations[:-1000]
+        self._done(Step.COMMIT_OFFSETS)
+
+    def _done(self, step: Step) -> None:
+        if self.after_step is not None:
+            self.after_step(step)
 
     def _output_ends(self) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
         topics = set(self.writer.written) | set(self.executor.output_topics())
         partitions = [(t, q) for t in sorted(topics) for q in range(self.writer.partitions(t))]
         ends: dict[str, dict[int, int]] = {}
-        for (topic, q), offset in self.admin.end_offsets(partitions).items():
+        for (topic, q), offset in self.ends.end_offsets(partitions).items():
             ends.setdefault(topic, {})[q] = offset
         return ends
 
@@ -196,43 +256,40 @@ class Checkpointer:
         """
         if not partitions:
             return {}
-        reader = Consumer(consumer_config(self.bootstrap, None, **{"enable.partition.eof": True}))
-        try:
-            changelogs = {(changelog_topic(self.pipeline, t), p): (t, p) for t, p in partitions}
-            logs = _read_to_end(reader, {tp: OFFSET_BEGINNING for tp in changelogs})
-            resume: dict[TP, int | None] = {}
-            ends: dict[tuple[str, int], int] = {}
-            for cl_tp, tp in changelogs.items():
-                records = latest_records(logs.get(cl_tp, []))
-                raw = records.get(MANIFEST_KEY)
-                manifest = Manifest.decode(raw) if raw is not None else None
-                self._install(tp, manifest, records, now)
-                resume[tp] = manifest.offset if manifest is not None else None
-                if manifest is not None:
-                    for topic, per in manifest.sink_ends.items():
-                        for q, offset in per.items():
-                            key = (topic, q)
-                            ends[key] = min(ends.get(key, offset), offset)
-            if any(r is not None for r in resume.values()):
-                # An output first written in the lost interval has no noted end yet.
-                # (Without any checkpoint there is nothing to replay against.)
-                for topic in self.executor.output_topics():
-                    for q in range(self.writer.partitions(topic)):
-                        ends.setdefault((topic, q), 0)
-            if ends:
-                prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
-                found = _scan_ids(reader, ends, prefixes, set(self.executor.repartitions))
-                self.executor.seen |= found
-                self.stats.suppressed_ids += len(found)
-                if found:
-                    log.info(
-                        "%d records written after the last checkpoint will not be repeated",
-                        len(found),
-                    )
-            self.stats.restored_partitions += len(partitions)
-            return resume
-        finally:
-            reader.close()
+        changelogs = {(changelog_topic(self.pipeline, t), p): (t, p) for t, p in partitions}
+        logs = self.reader.read(dict.fromkeys(changelogs))
+        resume: dict[TP, int | None] = {}
+        ends: dict[tuple[str, int], int] = {}
+        for cl_tp, tp in changelogs.items():
+            records = latest_records([(r.key, r.value) for r in logs.get(cl_tp, [])])
+            raw = records.get(MANIFEST_KEY)
+            manifest = Manifest.decode(raw) if raw is not None else None
+            self._install(tp, manifest, records, now)
+            resume[tp] = manifest.offset if manifest is not None else None
+            if manifest is not None:
+                for topic, per in manifest.sink_ends.items():
+                    for q, offset in per.items():
+                        key = (topic, q)
+                        ends[key] = min(ends.get(key, offset), offset)
+        if any(r is not None for r in resume.values()):
+            # An output first written in the lost interval has no noted end yet.
+            # (Without any checkpoint there is nothing to replay against.)
+            for topic in self.executor.output_topics():
+                for q in range(self.writer.partitions(topic)):
+                    ends.setdefault((topic, q), 0)
+        if ends:
+            prefixes = tuple(f"{self.pipeline}|{t}|{p}|" for t, p in partitions)
+            tails = self.reader.read(ends)
+            found = ids_written(tails, prefixes, set(self.executor.repartitions))
+            self.executor.seen |= found
+            self.stats.suppressed_ids += len(found)
+            if found:
+                log.info(
+                    "%d records written after the last checkpoint will not be repeated",
+                    len(found),
+                )
+        self.stats.restored_partitions += len(partitions)
+        return resume
 
     def _install(
         self, tp: TP, manifest: Manifest | None, records: dict[bytes, bytes], now: float
@@ -262,67 +319,23 @@ class Checkpointer:
                     op.forget(partition)
 
 
-def _read_to_end(
-    reader: Consumer, starts: dict[TP, int], timeout: float = 60.0
-) -> dict[TP, list[tuple[bytes | None, bytes | None]]]:
-    """Read each partition from its start to its current end: (key, value) per record."""
-    out: dict[TP, list[tuple[bytes | None, bytes | None]]] = {}
-    pending: dict[TP, int] = {}
-    assign: list[TopicPartition] = []
-    for (topic, partition), start in starts.items():
-        low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        begin = low if start == OFFSET_BEGINNING else max(start, low)
-        if high > begin:
-            pending[(topic, partition)] = high
-            assign.append(TopicPartition(topic, partition, begin))
-    if not assign:
-        return out
-    reader.assign(assign)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        for message in reader.consume(10_000, 0.5):
-            if message.error() is not None:
-                continue
-            tp = (message.topic(), message.partition())
-            out.setdefault(tp, []).append((message.key(), message.value()))
-            if tp in pending and message.offset() + 1 >= pending[tp]:
-                del pending[tp]
-    reader.unassign()
-    if pending:
-        log.warning("gave up reading %s to its end after %.0fs", sorted(pending), timeout)
-    return out
-
-
-def _scan_ids(
-    reader: Consumer, starts: dict[TP, int], prefixes: set[str], chunked: set[str]
+def ids_written(
+    tails: Mapping[TP, list[LogRecord]], prefixes: tuple[str, ...], chunked: set[str]
 ) -> set[str]:
-    """Ids of exactly-once records written after ``starts`` by the given origins."""
+    """Ids of exactly-once records in ``tails`` whose origin starts with ``prefixes``.
+
+    Records of ``chunked`` topics (repartitions) are Arrow IPC chunks carrying one id
+    per row; every other record carries its id in the ``haeryu-id`` header.
+    """
     found: set[str] = set()
-    out: dict[TP, int] = {}
-    assign: list[TopicPartition] = []
-    for (topic, partition), start in starts.items():
-        _, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if high > start:
-            out[(topic, partition)] = high
-            assign.append(TopicPartition(topic, partition, start))
-    if not assign:
-        return found
-    reader.assign(assign)
-    deadline = time.monotonic() + 60.0
-    while out and time.monotonic() < deadline:
-        for message in reader.consume(10_000, 0.5):
-            if message.error() is not None:
-                continue
-            tp = (message.topic(), message.partition())
-            if message.topic() in chunked and message.value():
-                ids = pl.read_ipc(io.BytesIO(message.value())).get_column(ORIGIN_COLUMN)
-                found.update(i for i in ids.to_list() if i and i.startswith(tuple(prefixes)))
-            for name, value in message.headers() or ():
+    for (topic, _), records in tails.items():
+        for record in records:
+            if topic in chunked and record.value:
+                ids = pl.read_ipc(io.BytesIO(record.value)).get_column(ORIGIN_COLUMN)
+                found.update(i for i in ids.to_list() if i and i.startswith(prefixes))
+            for name, value in record.headers:
                 if name == ID_HEADER and value is not None:
                     text = value.decode()
-                    if text.startswith(tuple(prefixes)):
+                    if text.startswith(prefixes):
                         found.add(text)
-            if tp in out and message.offset() + 1 >= out[tp]:
-                del out[tp]
-    reader.unassign()
     return found
