@@ -40,7 +40,7 @@ class Result:
 
 
 def _producer(bootstrap: str, acks: str = "all") -> object:
-    from confluent_kafka import Producer
+    from haeryu.kafka.clients import Producer
 
     return Producer(
         {
@@ -56,7 +56,7 @@ def _producer(bootstrap: str, acks: str = "all") -> object:
 
 
 def _create(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from haeryu.kafka.clients import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -88,7 +88,7 @@ def produce(bootstrap: str, topic: str, size: int, count: int) -> tuple[float, f
 
 def consume(bootstrap: str, topic: str, count: int) -> tuple[float, float]:
     """Consume ``count`` records from the start; return (msgs/s, MB/s)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from haeryu.kafka.clients import OFFSET_BEGINNING, Consumer, TopicPartition
 
     c = Consumer(
         {
@@ -163,7 +163,7 @@ def consume_kcat(bootstrap: str, topic: str, count: int, size: int) -> tuple[flo
 
 def latency(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple[float, float]:
     """Send at ``rate`` msgs/s for ``seconds``; return end-to-end (p50, p99) in ms."""
-    from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+    from haeryu.kafka.clients import OFFSET_END, Consumer, Producer, TopicPartition
 
     c = Consumer(
         {

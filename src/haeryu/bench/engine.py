@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from haeryu.kafka.clients import AdminClient, NewTopic, Producer
 from haeryu.stream import Pipeline, col, windows
 from haeryu.stream.kafka.worker import Worker, WorkerConfig
 

@@ -26,19 +26,20 @@ Each verb returns a new :class:`Stream`; a stream can feed several branches.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
 from haeryu.stream.api import aggregates as agg_module
 from haeryu.stream.api import nodes as p
+from haeryu.stream.api.choices import Emit, FormatName, JoinHow, KeyFormat, TimestampUnit
 from haeryu.stream.api.durations import Duration, to_ms
 from haeryu.stream.api.schema import SchemaLike
 from haeryu.stream.api.windows import WindowSpec
 from haeryu.stream.columns import KEY
 from haeryu.stream.errors import PlanError
 from haeryu.stream.formats.base import Format
-from haeryu.stream.formats.registry import FormatName, make_format
+from haeryu.stream.formats.registry import make_format
 
 if TYPE_CHECKING:
     from haeryu.stream.sinks import Sink
@@ -108,8 +109,8 @@ class Pipeline:
         format: FormatName | Format = "json",
         schema: SchemaLike | Mapping[str, Any] | str | None = None,
         timestamp: str | None = None,
-        timestamp_unit: Literal["s", "ms", "us", "ns"] = "ms",
-        key_format: Literal["string", "bytes"] = "string",
+        timestamp_unit: TimestampUnit = "ms",
+        key_format: KeyFormat = "string",
         headers: bool = False,
         partitioned_by: str | Iterable[str] = (),
         **format_options: Any,
@@ -271,7 +272,7 @@ class Stream:
         spec: WindowSpec,
         *,
         allowed_lateness: Duration = 0,
-        emit: p.Emit = "close",
+        emit: Emit = "close",
         idle_timeout: Duration = "10s",
         on: str | None = None,
     ) -> WindowedStream:
@@ -340,7 +341,7 @@ class Stream:
         table: p.TableSpec,
         *,
         on: str | Iterable[str],
-        how: Literal["left", "inner"] = "left",
+        how: JoinHow = "left",
         prefix: str = "",
     ) -> Stream:
         """Enrich records with the latest value of their key in a compacted topic.
@@ -443,7 +444,7 @@ class WindowedStream:
         stream: Stream,
         spec: WindowSpec,
         lateness_ms: int,
-        emit: p.Emit,
+        emit: Emit,
         idle_ms: int,
         on: str | None,
     ) -> None:

@@ -15,6 +15,18 @@ import polars as pl
 
 from haeryu.stream.columns import PARTITION
 from haeryu.stream.errors import StreamError
+from haeryu.stream.runtime.operator import OperatorOutput, Snapshot, no_output
+
+# Scratch columns of this module (internal: they start with INTERNAL_PREFIX).
+_MEAN = "__mean"
+_MEAN_NOW = "__m"
+_ROW = "__row"
+_VAR = "__var"
+_VAR_NOW = "__v"
+_X = "__x"
+_Z = "__z"
+
+_NOTHING_LATE = pl.DataFrame()
 
 StateFn = Callable[[pl.DataFrame, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
 
@@ -43,8 +55,13 @@ class StatefulOperator:
             schema.update(self.state_schema)
         return pl.Schema(schema).to_frame()
 
-    def process(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Update state with ``frame`` and return the function's output rows."""
+    def process(
+        self, frame: pl.DataFrame, now: float = 0.0, busy: frozenset[int] = frozenset()
+    ) -> OperatorOutput:
+        """Update state with ``frame``; the results are the function's output rows."""
+        return OperatorOutput(self._update(frame), _NOTHING_LATE)
+
+    def _update(self, frame: pl.DataFrame) -> pl.DataFrame:
         if frame.height == 0:
             return frame
         outputs: list[pl.DataFrame] = []
@@ -82,12 +99,25 @@ class StatefulOperator:
             outputs.append(out)
         return outputs[0] if len(outputs) == 1 else pl.concat(outputs, how="diagonal_relaxed")
 
-    def snapshot(self, partition: int) -> pl.DataFrame | None:
-        """The state of ``partition`` (for the changelog)."""
-        return self.state.get(partition)
+    def tick(self, now: float, busy: frozenset[int]) -> OperatorOutput:
+        """Nothing happens with time alone."""
+        return no_output()
 
-    def restore(self, partition: int, state: pl.DataFrame | None) -> None:
+    def close(self) -> OperatorOutput:
+        """Nothing is held back: every output was emitted with its batch."""
+        return no_output()
+
+    def closed_through(self) -> dict[int, int]:
+        """Untimed: no event-time progress."""
+        return {}
+
+    def snapshot(self, partition: int) -> Snapshot:
+        """The state of ``partition`` (for the changelog)."""
+        return {"state": self.state.get(partition)}, {}
+
+    def restore(self, partition: int, snapshot: Snapshot | None, now: float) -> None:
         """Take over ``partition`` with state read back from the changelog."""
+        state = snapshot[0].get("state") if snapshot is not None else None
         if state is None:
             self.state.pop(partition, None)
         else:
@@ -122,51 +152,53 @@ def ewm_update(column: str, alpha: float, prefix: str, keys: Sequence[str]) -> S
     a = float(alpha)
 
     def update(batch: pl.DataFrame, state: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        rows = batch.with_row_index("__row")
+        rows = batch.with_row_index(_ROW)
         values = rows.filter(pl.col(column).is_not_null()).select(
-            *keys, "__row", pl.col(column).cast(pl.Float64).alias("__x")
+            *keys, _ROW, pl.col(column).cast(pl.Float64).alias(_X)
         )
-        if "__mean" not in state.columns:
+        if _MEAN not in state.columns:
             state = state.with_columns(
-                pl.lit(None, pl.Float64).alias("__mean"), pl.lit(None, pl.Float64).alias("__var")
+                pl.lit(None, pl.Float64).alias(_MEAN), pl.lit(None, pl.Float64).alias(_VAR)
             )
         seeds = state.select(
             *keys,
-            pl.lit(None, pl.UInt32).alias("__row"),
-            pl.col("__mean").alias("__x"),
-            pl.col("__var").alias("__z"),
+            pl.lit(None, pl.UInt32).alias(_ROW),
+            pl.col(_MEAN).alias(_X),
+            pl.col(_VAR).alias(_Z),
         )
         chained = pl.concat(
-            [seeds, values.with_columns(pl.lit(None, pl.Float64).alias("__z"))],
+            [seeds, values.with_columns(pl.lit(None, pl.Float64).alias(_Z))],
             how="vertical_relaxed",
         )
         chained = chained.with_columns(
-            pl.col("__x").ewm_mean(alpha=a, adjust=False).over(keys).alias("__m")
+            pl.col(_X).ewm_mean(alpha=a, adjust=False).over(keys).alias(_MEAN_NOW)
         )
-        previous = pl.col("__m").shift(1).over(keys)
+        previous = pl.col(_MEAN_NOW).shift(1).over(keys)
         # Variance recursion v = (1-a)(v_prev + a d^2) is itself an EWMA of (1-a) d^2,
         # seeded with the saved variance (or 0 for a key's very first value).
         z = (
-            pl.when(pl.col("__row").is_null())
-            .then(pl.col("__z"))
+            pl.when(pl.col(_ROW).is_null())
+            .then(pl.col(_Z))
             .when(previous.is_null())
             .then(0.0)
-            .otherwise((1 - a) * (pl.col("__x") - previous) ** 2)
+            .otherwise((1 - a) * (pl.col(_X) - previous) ** 2)
         )
-        chained = chained.with_columns(z.alias("__z"))
+        chained = chained.with_columns(z.alias(_Z))
         chained = chained.with_columns(
-            pl.col("__z").ewm_mean(alpha=a, adjust=False).over(keys).alias("__v")
+            pl.col(_Z).ewm_mean(alpha=a, adjust=False).over(keys).alias(_VAR_NOW)
         )
-        fresh = chained.filter(pl.col("__row").is_not_null())
+        fresh = chained.filter(pl.col(_ROW).is_not_null())
         out = rows.join(
             fresh.select(
-                "__row", pl.col("__m").alias(f"{prefix}mean"), pl.col("__v").alias(f"{prefix}var")
+                _ROW,
+                pl.col(_MEAN_NOW).alias(f"{prefix}mean"),
+                pl.col(_VAR_NOW).alias(f"{prefix}var"),
             ),
-            on="__row",
+            on=_ROW,
             how="left",
-        ).drop("__row")
+        ).drop(_ROW)
         new_state = chained.group_by(keys, maintain_order=True).agg(
-            pl.col("__m").last().alias("__mean"), pl.col("__v").last().alias("__var")
+            pl.col(_MEAN_NOW).last().alias(_MEAN), pl.col(_VAR_NOW).last().alias(_VAR)
         )
         return out, new_state
 

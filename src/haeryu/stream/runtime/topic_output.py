@@ -20,15 +20,21 @@ from typing import Protocol
 
 import polars as pl
 
-from haeryu.stream.columns import EVENT_TIME, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
+from haeryu.stream.columns import (
+    EVENT_TIME,
+    HEADER_ID,
+    KEY,
+    OFFSET,
+    PARTITION,
+    ROW_ID,
+    TARGET_PARTITION,
+    TIMESTAMP,
+    TOPIC,
+)
 from haeryu.stream.formats.base import Format, RawBatch
 
 ID_HEADER = "haeryu-id"
 """Header carrying ``<pipeline>|<topic>|<partition>|<id>`` of an exactly-once record."""
-ORIGIN_COLUMN = "__oid"
-"""Column of repartition chunks holding each row's exactly-once id."""
-ROW_ID = "__id"
-"""Column a producer of rows may set to give them a replay-stable identity."""
 
 Headers = list[tuple[str, bytes]]
 
@@ -139,7 +145,7 @@ def with_ids(
                 row_ids(frame, node, repeats=repeats),
             ],
             separator="|",
-        ).alias("__hid")
+        ).alias(HEADER_ID)
     )
 
 
@@ -147,7 +153,7 @@ def suppress(frame: pl.DataFrame, seen: set[str]) -> pl.DataFrame:
     """Drop rows whose ``__hid`` was already written before a crash."""
     if not seen or frame.height == 0:
         return frame
-    return frame.filter(~pl.col("__hid").is_in(list(seen)).fill_null(False))
+    return frame.filter(~pl.col(HEADER_ID).is_in(list(seen)).fill_null(False))
 
 
 def encode_keys(frame: pl.DataFrame, key: pl.Expr | None) -> list[bytes | str | None] | None:
@@ -174,11 +180,11 @@ def send_rows(
     """Encode ``frame`` and send one record per row; returns the number sent."""
     if frame.height == 0:
         return 0
-    values = fmt.encode(frame.drop("__hid", ROW_ID, strict=False))
+    values = fmt.encode(frame.drop(HEADER_ID, ROW_ID, strict=False))
     keys = encode_keys(frame, key)
     headers: list[Headers] | None = None
     if exactly_once:
-        ids = frame["__hid"].cast(pl.Binary).to_list()
+        ids = frame[HEADER_ID].cast(pl.Binary).to_list()
         headers = [[(ID_HEADER, h)] if h is not None else [] for h in ids]
     writer.send(topic, values, keys, headers)
     return frame.height
@@ -200,12 +206,12 @@ def send_repartitioned(
     n = writer.partitions(topic)
     target = pl.struct([pl.col(k) for k in keys]).hash(seed=0) % n
     chunks = frame.drop(PARTITION, OFFSET, TOPIC, TIMESTAMP, strict=False).with_columns(
-        target.cast(pl.Int32).alias("__target")
+        target.cast(pl.Int32).alias(TARGET_PARTITION)
     )
     for (partition,), part in chunks.partition_by(
-        "__target", as_dict=True, maintain_order=True
+        TARGET_PARTITION, as_dict=True, maintain_order=True
     ).items():
-        body = part.drop("__target")
+        body = part.drop(TARGET_PARTITION)
         # Chunks stay well under the default 1 MB record limit.
         rows_per_chunk = max(1, int(body.height * 400_000 / max(body.estimated_size(), 1)))
         for start in range(0, body.height, rows_per_chunk):

@@ -26,25 +26,22 @@ the records a failed flush lost would otherwise be committed past.  So does a ba
 executor did not finish (its outputs are half written).  The worker then stops and
 restarts from the last complete checkpoint.
 
-Everything Kafka-specific goes through the protocols of
-:mod:`haeryu.stream.state.protocols`; ``after_step`` is called after each step, which is
-where tests inject a crash between step *k* and *k + 1*.
+Everything Kafka-specific goes through the small protocols below; ``after_step`` is
+called after each step, which is where tests inject a crash between step *k* and *k + 1*.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
-
-import polars as pl
+from typing import Protocol
 
 from haeryu.stream.errors import StateError
 from haeryu.stream.runtime.executor import Executor, retry
-from haeryu.stream.runtime.topic_output import ID_HEADER, ORIGIN_COLUMN
+from haeryu.stream.runtime.topic_output import TopicWriter
 from haeryu.stream.state.changelog import (
     MANIFEST_KEY,
     Manifest,
@@ -52,19 +49,11 @@ from haeryu.stream.state.changelog import (
     decode_snapshot,
     encode_chunks,
     latest_records,
-    restore_into,
-    snapshot_of,
-)
-from haeryu.stream.state.protocols import (
-    TP,
-    EndOffsets,
-    LogReader,
-    LogRecord,
-    OffsetCommitter,
-    OutputWriter,
 )
 
 log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
 
 
 class Step(IntEnum):
@@ -74,6 +63,47 @@ class Step(IntEnum):
     NOTE_OUTPUT_ENDS = 2
     WRITE_CHANGELOG = 3
     COMMIT_OFFSETS = 4
+
+
+class OutputWriter(TopicWriter, Protocol):
+    """The producer every output and changelog record goes through."""
+
+    written: set[str]
+    """Topics written to since start (routes' topics are known only once written)."""
+
+
+class EndOffsets(Protocol):
+    """Where each output partition ends now."""
+
+    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+        """The next offset of each partition."""
+        ...
+
+
+class StateReader(Protocol):
+    """Reads changelogs and output tails back on restore; closed after one restore."""
+
+    def read_to_end(
+        self, starts: dict[TP, int | None]
+    ) -> dict[TP, list[tuple[bytes | None, bytes | None]]]:
+        """(key, value) of each partition from ``start`` (``None``: its beginning) to its end."""
+        ...
+
+    def scan_ids(self, starts: dict[TP, int], prefixes: set[str], chunked: set[str]) -> set[str]:
+        """Ids of exactly-once records written after ``starts`` by the given origins.
+
+        ``chunked`` topics carry ids in their frames' origin column, the others in a
+        header.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the reader."""
+        ...
+
+
+OffsetCommit = Callable[[dict[TP, int]], None]
+"""Commits the next offset of each input partition to the consumer group."""
 
 
 def changelog_topic(pipeline: str, topic: str) -> str:
@@ -100,13 +130,13 @@ class Checkpointer:
     executor
         The worker's executor (stateful operators, sinks, suppression set).
     writer
-        The producer all Kafka output goes through.
-    ends
-        Reads output end offsets (step 2).
-    committer
-        Commits the group's offsets (step 4).
-    reader
-        Reads changelogs and output tails back on restore.
+        The producer all output goes through.
+    admin
+        For output end offsets.
+    commit
+        Commits input offsets to the consumer group (step 4).
+    open_reader
+        Opens a short-lived reader of changelogs and output tails for a restore.
     after_step
         Called after each completed step (tests inject crashes here).
     """
@@ -115,25 +145,25 @@ class Checkpointer:
         self,
         executor: Executor,
         writer: OutputWriter,
-        ends: EndOffsets,
-        committer: OffsetCommitter,
-        reader: LogReader,
+        admin: EndOffsets,
+        commit: OffsetCommit,
+        open_reader: Callable[[], StateReader],
         *,
         after_step: Callable[[Step], None] | None = None,
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
         self.writer = writer
-        self.ends = ends
-        self.committer = committer
-        self.reader = reader
-        self.after_step = after_step
+        self.admin = admin
+        self.commit = commit
+        self.open_reader = open_reader
         self.positions: dict[TP, int] = {}
         self.moved: set[TP] = set()
         self.manifests: dict[TP, Manifest] = {}
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
+        self.after_step = after_step
         self.failed: str | None = None
 
     # ------------------------------------------------------------------ checkpoint
@@ -201,7 +231,7 @@ class Checkpointer:
         self._done(Step.WRITE_CHANGELOG)
         # 4. commit offsets to the group
         if positions:
-            self.committer.commit(positions)
+            self.commit(positions)
         self.moved -= scope
         self._done(Step.COMMIT_OFFSETS)
 
@@ -214,7 +244,7 @@ class Checkpointer:
         topics = set(self.writer.written) | set(self.executor.output_topics())
         partitions = [(t, q) for t in sorted(topics) for q in range(self.writer.partitions(t))]
         ends: dict[str, dict[int, int]] = {}
-        for (topic, q), offset in self.ends.end_offsets(partitions).items():
+        for (topic, q), offset in self.admin.end_offsets(partitions).items():
             ends.setdefault(topic, {})[q] = offset
         return ends
 
@@ -232,7 +262,7 @@ class Checkpointer:
             node = str(node_id)
             old = manifest.ops.get(node)
             slot = 1 - old.slot if old is not None else 0
-            frames, meta = snapshot_of(op, partition)
+            frames, meta = op.snapshot(partition)
             chunks, parts = encode_chunks(node, slot, self.number, frames)
             records += chunks
             manifest.ops[node] = OpEntry(slot, self.number, parts, meta)
@@ -256,40 +286,43 @@ class Checkpointer:
         """
         if not partitions:
             return {}
-        changelogs = {(changelog_topic(self.pipeline, t), p): (t, p) for t, p in partitions}
-        logs = self.reader.read(dict.fromkeys(changelogs))
-        resume: dict[TP, int | None] = {}
-        ends: dict[tuple[str, int], int] = {}
-        for cl_tp, tp in changelogs.items():
-            records = latest_records([(r.key, r.value) for r in logs.get(cl_tp, [])])
-            raw = records.get(MANIFEST_KEY)
-            manifest = Manifest.decode(raw) if raw is not None else None
-            self._install(tp, manifest, records, now)
-            resume[tp] = manifest.offset if manifest is not None else None
-            if manifest is not None:
-                for topic, per in manifest.sink_ends.items():
-                    for q, offset in per.items():
-                        key = (topic, q)
-                        ends[key] = min(ends.get(key, offset), offset)
-        if any(r is not None for r in resume.values()):
-            # An output first written in the lost interval has no noted end yet.
-            # (Without any checkpoint there is nothing to replay against.)
-            for topic in self.executor.output_topics():
-                for q in range(self.writer.partitions(topic)):
-                    ends.setdefault((topic, q), 0)
-        if ends:
-            prefixes = tuple(f"{self.pipeline}|{t}|{p}|" for t, p in partitions)
-            tails = self.reader.read(ends)
-            found = ids_written(tails, prefixes, set(self.executor.repartitions))
-            self.executor.seen |= found
-            self.stats.suppressed_ids += len(found)
-            if found:
-                log.info(
-                    "%d records written after the last checkpoint will not be repeated",
-                    len(found),
-                )
-        self.stats.restored_partitions += len(partitions)
-        return resume
+        reader = self.open_reader()
+        try:
+            changelogs = {(changelog_topic(self.pipeline, t), p): (t, p) for t, p in partitions}
+            logs = reader.read_to_end(dict.fromkeys(changelogs))
+            resume: dict[TP, int | None] = {}
+            ends: dict[tuple[str, int], int] = {}
+            for cl_tp, tp in changelogs.items():
+                records = latest_records(logs.get(cl_tp, []))
+                raw = records.get(MANIFEST_KEY)
+                manifest = Manifest.decode(raw) if raw is not None else None
+                self._install(tp, manifest, records, now)
+                resume[tp] = manifest.offset if manifest is not None else None
+                if manifest is not None:
+                    for topic, per in manifest.sink_ends.items():
+                        for q, offset in per.items():
+                            key = (topic, q)
+                            ends[key] = min(ends.get(key, offset), offset)
+            if any(r is not None for r in resume.values()):
+                # An output first written in the lost interval has no noted end yet.
+                # (Without any checkpoint there is nothing to replay against.)
+                for topic in self.executor.output_topics():
+                    for q in range(self.writer.partitions(topic)):
+                        ends.setdefault((topic, q), 0)
+            if ends:
+                prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
+                found = reader.scan_ids(ends, prefixes, set(self.executor.repartitions))
+                self.executor.seen |= found
+                self.stats.suppressed_ids += len(found)
+                if found:
+                    log.info(
+                        "%d records written after the last checkpoint will not be repeated",
+                        len(found),
+                    )
+            self.stats.restored_partitions += len(partitions)
+            return resume
+        finally:
+            reader.close()
 
     def _install(
         self, tp: TP, manifest: Manifest | None, records: dict[bytes, bytes], now: float
@@ -300,7 +333,7 @@ class Checkpointer:
                 continue
             entry = manifest.ops.get(str(node_id)) if manifest is not None else None
             snapshot = decode_snapshot(str(node_id), entry, records) if entry else None
-            restore_into(op, partition, snapshot, now)
+            op.restore(partition, snapshot, now)
             op.dirty.discard(partition)
         if manifest is not None:
             self.manifests[tp] = manifest
@@ -317,25 +350,3 @@ class Checkpointer:
             for _, input_topic, op in self.executor.stateful_nodes():
                 if input_topic == topic:
                     op.forget(partition)
-
-
-def ids_written(
-    tails: Mapping[TP, list[LogRecord]], prefixes: tuple[str, ...], chunked: set[str]
-) -> set[str]:
-    """Ids of exactly-once records in ``tails`` whose origin starts with ``prefixes``.
-
-    Records of ``chunked`` topics (repartitions) are Arrow IPC chunks carrying one id
-    per row; every other record carries its id in the ``haeryu-id`` header.
-    """
-    found: set[str] = set()
-    for (topic, _), records in tails.items():
-        for record in records:
-            if topic in chunked and record.value:
-                ids = pl.read_ipc(io.BytesIO(record.value)).get_column(ORIGIN_COLUMN)
-                found.update(i for i in ids.to_list() if i and i.startswith(prefixes))
-            for name, value in record.headers:
-                if name == ID_HEADER and value is not None:
-                    text = value.decode()
-                    if text.startswith(prefixes):
-                        found.add(text)
-    return found

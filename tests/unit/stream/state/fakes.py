@@ -10,6 +10,7 @@ Kafka.
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,17 +19,25 @@ from typing import Literal
 import polars as pl
 
 from haeryu.stream.api.pipeline import Pipeline
-from haeryu.stream.columns import OFFSET, PARTITION, TOPIC
+from haeryu.stream.columns import OFFSET, ORIGIN_COLUMN, PARTITION, TOPIC
 from haeryu.stream.errors import SinkError
 from haeryu.stream.formats.base import RawBatch
 from haeryu.stream.runtime.executor import Executor
 from haeryu.stream.runtime.topic_output import ID_HEADER, Headers
 from haeryu.stream.sinks import Sink, SourcePositions
-from haeryu.stream.state.checkpoint import Checkpointer, Step
-from haeryu.stream.state.protocols import TP, LogRecord
+from haeryu.stream.state.checkpoint import TP, Checkpointer, Step
 
 Delivery = Literal["none", "half", "all"]
 """What of the producer's unacknowledged records reaches the log when it dies."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One record of a fake topic partition."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Crash(BaseException):
@@ -53,8 +62,8 @@ class FakeCluster:
     def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
         return {tp: len(self.logs.get(tp, [])) for tp in partitions}
 
-    def read(self, starts: Mapping[TP, int | None]) -> dict[TP, list[LogRecord]]:
-        return {tp: self.logs.get(tp, [])[start or 0 :] for tp, start in starts.items()}
+    def open_reader(self) -> FakeStateReader:
+        return FakeStateReader(self)
 
     def commit(self, positions: Mapping[TP, int]) -> None:
         if self.fail_commit:
@@ -72,6 +81,37 @@ class FakeCluster:
             ids = [v.decode() for k, v in record.headers if k == ID_HEADER and v is not None]
             out.append((record.value, ids[0] if ids else None))
         return sorted(out, key=repr)
+
+
+@dataclass
+class FakeStateReader:
+    """The checkpoint's ``StateReader`` over a :class:`FakeCluster`."""
+
+    cluster: FakeCluster
+
+    def read_to_end(
+        self, starts: dict[TP, int | None]
+    ) -> dict[TP, list[tuple[bytes | None, bytes | None]]]:
+        return {
+            tp: [(r.key, r.value) for r in self.cluster.logs.get(tp, [])[start or 0 :]]
+            for tp, start in starts.items()
+        }
+
+    def scan_ids(self, starts: dict[TP, int], prefixes: set[str], chunked: set[str]) -> set[str]:
+        wanted = tuple(prefixes)
+        found: set[str] = set()
+        for (topic, partition), start in starts.items():
+            for record in self.cluster.logs.get((topic, partition), [])[start:]:
+                if topic in chunked and record.value:
+                    ids = pl.read_ipc(io.BytesIO(record.value))[ORIGIN_COLUMN].to_list()
+                    found.update(i for i in ids if i and i.startswith(wanted))
+                for name, value in record.headers:
+                    if name == ID_HEADER and value.decode().startswith(wanted):
+                        found.add(value.decode())
+        return found
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -193,7 +233,12 @@ class FakeWorker:
         self.producer = FakeProducer(cluster)
         self.executor = Executor(pipeline, self.producer)
         self.checkpointer = Checkpointer(
-            self.executor, self.producer, cluster, cluster, cluster, after_step=after_step
+            self.executor,
+            self.producer,
+            cluster,
+            cluster.commit,
+            cluster.open_reader,
+            after_step=after_step,
         )
         self.positions: dict[TP, int] = {}
         self.resumed: dict[TP, int | None] = {}

@@ -22,10 +22,17 @@ import pytest
 
 from haeryu.stream import Pipeline, windows
 from haeryu.stream.errors import SinkError, StateError
-from haeryu.stream.state.checkpoint import Step, changelog_topic
-from haeryu.stream.state.protocols import TP
+from haeryu.stream.state.checkpoint import TP, Step, changelog_topic
 
-from .fakes import Crash, Delivery, FakeCluster, FakeWorker, PositionsSink, SinkStore
+from .fakes import (
+    Crash,
+    Delivery,
+    FakeCluster,
+    FakeWorker,
+    LogRecord,
+    PositionsSink,
+    SinkStore,
+)
 
 INPUT: list[TP] = [("in", 0), ("in", 1)]
 KEYS = {0: ["a", "b"], 1: ["c", "d"]}  # the source is partitioned by key
@@ -52,17 +59,8 @@ def fresh_cluster() -> FakeCluster:
             key = KEYS[partition][i % 2]
             value = "bad" if i % 13 == 5 else i  # a few records for the DLQ
             record = {"k": key, "v": value, "ts": 1_000 * i}
-            cluster.append(
-                ("in", partition),
-                _record(json.dumps(record).encode(), key.encode()),
-            )
+            cluster.append(("in", partition), LogRecord(key.encode(), json.dumps(record).encode()))
     return cluster
-
-
-def _record(value: bytes, key: bytes) -> object:
-    from haeryu.stream.state.protocols import LogRecord
-
-    return LogRecord(key, value)
 
 
 def outputs(cluster: FakeCluster) -> dict[str, list[tuple[bytes | None, str | None]]]:
