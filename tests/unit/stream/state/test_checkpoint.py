@@ -246,3 +246,58 @@ def test_a_checkpoint_with_nothing_new_writes_no_changelog() -> None:
     a.checkpointer.checkpoint()
     after = sum(len(v) for (t, _), v in cluster.logs.items() if t.startswith("cp.changelog"))
     assert after == size
+
+
+# --------------------------------------------------------------------------- repartition
+
+REPARTITION: list[TP] = [("cp.repartition.k", 0), ("cp.repartition.k", 1)]
+
+
+def repartitioned(store: SinkStore) -> Pipeline:
+    p = Pipeline("cp")
+    src = p.source("in", schema={"k": str, "v": int, "ts": int}, timestamp="ts")
+    src.key_by("k").filter(pl.col("v") % 2 == 0).to_topic("rekeyed")
+    return p
+
+
+def rekeyed_run(after: int | None) -> tuple[FakeCluster, FakeWorker]:
+    started: list[Step] = []
+
+    def crash_at(step: Step) -> None:
+        started.extend([step] if step == Step.FLUSH_SINKS else [])
+        if len(started) == 3 and step == after:
+            raise Crash
+
+    cluster = fresh_cluster()
+    cluster.partition_counts.update({"cp.repartition.k": 2, "rekeyed": 2})
+    a = FakeWorker(cluster, repartitioned(SinkStore()), after_step=crash_at)
+    a.assign(INPUT + REPARTITION)
+    for _ in range(2):  # the second poll reads the chunks the first checkpoint flushed
+        a.poll(FIRST)
+        a.checkpointer.checkpoint()
+    a.poll(SECOND)
+    with pytest.raises(Crash):
+        a.checkpointer.checkpoint()
+    a.die("all")
+    b = FakeWorker(cluster, repartitioned(SinkStore()))
+    b.assign(INPUT + REPARTITION)
+    while True:
+        b.drain()
+        b.checkpointer.checkpoint()  # flushes chunks the next drain consumes
+        if not any(len(cluster.logs.get(tp, [])) > b.positions[tp] for tp in INPUT + REPARTITION):
+            return cluster, b
+
+
+@pytest.mark.xfail(
+    reason="rows of one repartition chunk share one id (node:chunk offset); wt/windows-exact "
+    "gives them per-record ids - remove this mark when it is merged",
+    strict=False,
+)
+@pytest.mark.parametrize("after", list(Step), ids=lambda k: f"after-step-{int(k)}")
+def test_records_through_a_repartition_topic_are_written_once_after_a_crash(after: Step) -> None:
+    cluster, _ = rekeyed_run(after)
+    values = sorted(json.loads(r.value or b"")["v"] for r in cluster.records("rekeyed"))
+    expected = sorted(i for _ in (0, 1) for i in range(PER_PARTITION) if i % 13 != 5 and i % 2 == 0)
+    assert values == expected
+    ids = [i for _, i in cluster.values_and_ids("rekeyed")]
+    assert len(ids) == len(set(ids))
