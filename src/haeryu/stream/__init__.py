@@ -23,6 +23,7 @@ from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, T
 from haeryu.stream.errors import (
     Backpressure,
     DecodeError,
+    OperatorError,
     PlanError,
     SchemaError,
     SinkError,
@@ -46,6 +47,7 @@ __all__ = [
     "DecodeError",
     "LocalResult",
     "MemorySink",
+    "OperatorError",
     "Pipeline",
     "PlanError",
     "SchemaError",
