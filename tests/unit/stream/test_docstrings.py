@@ -11,7 +11,7 @@ MODULES = [
     "haeryu.stream.api.aggregates",
     "haeryu.stream.api.pipeline",
     "haeryu.stream.api.durations",
-    "haeryu.stream.runtime.local",
+    "haeryu.stream.local",
     "haeryu.stream.api.schema",
     "haeryu.stream.runtime.keyed_state",
     "haeryu.stream.api.windows",

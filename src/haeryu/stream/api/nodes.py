@@ -139,7 +139,7 @@ class StatefulNode(Node):
 class TableJoinNode(Node):
     """Enrich each row with the latest value of its key in a compacted topic."""
 
-    table: TableSpec
+    table: Table
     on: tuple[str, ...]
     how: JoinHow
     prefix: str
@@ -183,8 +183,12 @@ class CustomSinkNode(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class TableSpec:
-    """A compacted topic read as a table: the latest value per key."""
+class Table:
+    """A compacted topic read as a table: the latest value per key.
+
+    Made by :meth:`~haeryu.stream.Pipeline.table`, given to
+    :meth:`~haeryu.stream.Stream.join_table`.
+    """
 
     topic: str
     format: Format

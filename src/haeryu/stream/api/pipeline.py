@@ -34,6 +34,7 @@ from haeryu.stream.api import aggregates as agg_module
 from haeryu.stream.api import nodes as p
 from haeryu.stream.api.choices import Emit, FormatName, JoinHow, KeyFormat, TimestampUnit
 from haeryu.stream.api.durations import Duration, to_ms
+from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.schema import SchemaLike
 from haeryu.stream.api.validation import check, declared_at
 from haeryu.stream.api.windows import WindowSpec
@@ -169,7 +170,7 @@ class Pipeline:
         format: FormatName | Format = "json",
         schema: SchemaLike | Mapping[str, Any] | str | None = None,
         key_name: str = "key",
-    ) -> p.TableSpec:
+    ) -> Table:
         """Declare a compacted topic read as a table (latest value per key) for joins.
 
         Parameters
@@ -181,7 +182,7 @@ class Pipeline:
         key_name
             Column holding the record key (compaction keeps the latest value per key).
         """
-        return p.TableSpec(topic, make_format(format, schema), key_name)
+        return Table(topic, make_format(format, schema), key_name)
 
     def describe(self) -> str:
         """The plan as an indented tree."""
@@ -343,7 +344,7 @@ class Stream:
 
     def join_table(
         self,
-        table: p.TableSpec,
+        table: Table,
         *,
         on: str | Iterable[str],
         how: JoinHow = "left",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from haeryu.stream.api.choices import JoinHow
-from haeryu.stream.api.nodes import TableSpec
+from haeryu.stream.api.nodes import Table
 from haeryu.stream.columns import JOIN_KEY
 from haeryu.stream.formats.base import RawBatch
 
@@ -25,7 +25,7 @@ class TableState:
     Not thread-safe; one worker owns it.
     """
 
-    def __init__(self, spec: TableSpec) -> None:
+    def __init__(self, spec: Table) -> None:
         self.spec = spec
         self.key = spec.key_name
         self.frame: pl.DataFrame | None = None

@@ -67,7 +67,7 @@ def test_latest_records_follow_log_order_and_tombstones() -> None:
 
 def test_window_and_stateful_snapshots_restore_exactly() -> None:
     op = WindowOperator(
-        spec=windows.tumbling(10),
+        spec=windows.tumbling("10ms"),
         aggregates=parse({"n": pl.len(), "q": pl.col("v").median()}),
         keys=["k"],
     )
@@ -84,7 +84,7 @@ def test_window_and_stateful_snapshots_restore_exactly() -> None:
     frames, meta = op.snapshot(1)
     records, parts = encode_chunks("1", 0, 5, frames)
     restored = WindowOperator(
-        spec=windows.tumbling(10),
+        spec=windows.tumbling("10ms"),
         aggregates=parse({"n": pl.len(), "q": pl.col("v").median()}),
         keys=["k"],
     )
