@@ -26,7 +26,8 @@ from haeryu.stream.formats.base import payload
 # What a non-string JSON value looks like once the reader turned it into text.  Real
 # strings can look like this too ("42"); those are the ones read again, strictly.
 _LOOKS_COERCED = r"^(?:-?[0-9]|true$|false$|\[|\{)"
-_TEXT = (pl.String, pl.Categorical, pl.Enum, pl.Datetime, pl.Date, pl.Time, pl.Duration)
+_STRINGS = (pl.String, pl.Categorical, pl.Enum)
+_TEXT = (*_STRINGS, pl.Datetime, pl.Date, pl.Time, pl.Duration)
 
 
 class JsonFormat:
@@ -51,7 +52,14 @@ class JsonFormat:
             self._read_schema = pl.Schema(
                 {k: json_read_dtype(v) for k, v in self.columns.dtypes.items()}
             )
-            self._text_fields = [k for k, v in self._read_schema.items() if v == pl.String]
+            # Temporal fields are read as text too, but a coerced number does not parse
+            # as a date, so narrowing rejects it without this check (ISO dates start
+            # with a digit: checking them would re-read every record).
+            self._text_fields = [
+                k
+                for k, v in self._read_schema.items()
+                if v == pl.String and isinstance(self.columns.dtypes[k], _STRINGS)
+            ]
             self._nested_text = any(
                 _strict_text(v) != v for v in self._read_schema.values() if v != pl.String
             )

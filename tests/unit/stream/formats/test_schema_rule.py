@@ -204,3 +204,25 @@ def test_avro_follows_the_same_rule_as_far_as_binary_avro_can_tell() -> None:
             r"invalid Avro: field '\w+' \(expected [^)]+\) cannot be read", errors[offset]
         )
     assert "left after the last field 'note'" in errors[3]
+
+
+def test_a_number_for_a_datetime_field_is_a_dead_letter_and_iso_dates_are_not_read_twice() -> None:
+    fmt = JsonFormat({"when": pl.Datetime("ms", "UTC"), "device": str})
+    assert fmt._text_fields == ["device"]  # ISO dates start with digits: no second read
+    frame, dead = decode(
+        fmt.columns,
+        [
+            {"when": "2024-05-01T10:00:00Z", "device": "a"},
+            {"when": 1714557600000, "device": "b"},
+            {"when": True, "device": "c"},
+        ],
+    )
+    assert frame["device"].to_list() == ["a"]
+    assert (
+        dead["error"].to_list()
+        == [
+            "field 'when': expected Datetime(time_unit='ms', time_zone='UTC'), "
+            "the value does not convert"
+        ]
+        * 2
+    )
