@@ -24,6 +24,7 @@ from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, T
 from haeryu.stream.errors import (
     Backpressure,
     DecodeError,
+    OperatorError,
     PlanError,
     SchemaError,
     SinkError,
@@ -48,6 +49,7 @@ __all__ = [
     "DecodeError",
     "LocalResult",
     "MemorySink",
+    "OperatorError",
     "Pipeline",
     "PlanError",
     "SchemaError",

@@ -310,8 +310,10 @@ class Worker:
             return
         self.closed = True
         try:
-            if self.started:
+            if self.started and self.checkpointer.can_checkpoint:
                 self.checkpoint()
+            elif self.started:
+                log.warning("%s: no final checkpoint after a failure", self.config.name)
         finally:
             self.consumer.close()
             if self.tables is not None:

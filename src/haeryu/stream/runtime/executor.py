@@ -23,6 +23,7 @@ import polars as pl
 
 from haeryu.stream.api import nodes as p
 from haeryu.stream.api.pipeline import Pipeline
+from haeryu.stream.api.validation import describe_mistake
 from haeryu.stream.columns import (
     CHUNK_ROW,
     DEAD_LETTER_SCHEMA,
@@ -37,7 +38,7 @@ from haeryu.stream.columns import (
     ROUTE_TOPIC,
     TIMESTAMP,
 )
-from haeryu.stream.errors import Backpressure, PlanError, SinkError
+from haeryu.stream.errors import Backpressure, OperatorError, PlanError, SinkError
 from haeryu.stream.formats.base import RawBatch, dead_letters
 from haeryu.stream.runtime.keyed_state import StatefulOperator
 from haeryu.stream.runtime.operator import Operator, OperatorOutput, Progress
@@ -152,6 +153,9 @@ class Executor:
         self.on_backpressure: Callable[[Backpressure], None] = wait_out
         # Partitions (per input topic) with records still waiting; the worker updates it.
         self.busy: dict[str, frozenset[int]] = {}
+        # True while a batch runs, and after one raised: its outputs are half written,
+        # so the worker must not checkpoint past it.
+        self.interrupted = False
         self._compile()
         self._compile_progress()
 
@@ -258,6 +262,7 @@ class Executor:
 
     def process(self, raw: RawBatch, now: float) -> BatchReport:
         """Run one batch of records of one input topic through the plan."""
+        self.interrupted = True
         report = BatchReport(raw.topic, records_in=len(raw))
         ctx = _Context(raw, Origin(self.plan.name, raw.topic), now, report)
         if raw.topic in self.sources:
@@ -281,6 +286,7 @@ class Executor:
             raise PlanError(f"pipeline {self.plan.name} does not read topic {raw.topic!r}")
         self._tick_operators(now, done=ctx.operators_run, progress=ctx.progress, topic=raw.topic)
         self._send_dead(ctx)
+        self.interrupted = False
         return report
 
     def tick(self, now: float) -> None:
@@ -387,20 +393,28 @@ class Executor:
 
     # ------------------------------------------------------------------ stateless operators
 
-    def _isolated(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> pl.DataFrame:
-        """Run a user-facing operator; on failure, bisect to dead-letter the bad rows."""
+    def _isolated(
+        self, node: p.Node, frame: pl.DataFrame, ctx: _Context, *, bisecting: bool = False
+    ) -> pl.DataFrame:
+        """Run a user-facing operator; on failure, bisect to dead-letter the bad rows.
+
+        Unless it fails on an empty frame too: then no record could pass it, and the
+        pipeline stops with :class:`OperatorError` instead of dead-lettering everything.
+        """
         fn = _stateless(node)
         try:
             return fn(frame)
         except Backpressure:
             raise
         except Exception as exc:
+            if not bisecting:
+                _raise_if_mistake(node, fn, frame)
             if frame.height == 1:
                 self._dead_rows(frame, f"{type(exc).__name__}: {exc}", node.label, ctx)
                 return frame.clear()
         mid = frame.height // 2
-        parts = [self._isolated(node, frame.slice(0, mid), ctx)]
-        parts.append(self._isolated(node, frame.slice(mid), ctx))
+        parts = [self._isolated(node, frame.slice(0, mid), ctx, bisecting=True)]
+        parts.append(self._isolated(node, frame.slice(mid), ctx, bisecting=True))
         non_empty = [x for x in parts if x.width]
         return pl.concat(non_empty, how="diagonal_relaxed") if non_empty else frame.clear()
 
@@ -569,6 +583,18 @@ def retry(
             if time.monotonic() > deadline:
                 raise SinkError(f"sink still full after {give_up_after:.0f}s: {exc}") from exc
             on_backpressure(exc)
+
+
+def _raise_if_mistake(
+    node: p.Node, fn: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame
+) -> None:
+    """Raise :class:`OperatorError` if ``fn`` fails on an empty frame of ``frame``'s columns."""
+    try:
+        fn(frame.clear())
+    except Backpressure:
+        raise
+    except Exception as exc:
+        raise OperatorError(describe_mistake(node, frame.schema, exc)) from exc
 
 
 def _stateless(node: p.Node) -> Callable[[pl.DataFrame], pl.DataFrame]:

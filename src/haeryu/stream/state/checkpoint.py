@@ -20,6 +20,14 @@ and reads what outputs received after the noted ends: records tagged with an ori
 of a restored partition were written by the lost interval, and their ids are dropped
 when the replay produces them again.  Together: state and outputs are exactly-once;
 custom sinks are at-least-once unless they use the positions of step 1.
+
+A failed step leaves the checkpointer *failed*: it refuses every later checkpoint, since
+the records a failed flush lost would otherwise be committed past.  So does a batch the
+executor did not finish (its outputs are half written).  The worker then stops and
+restarts from the last complete checkpoint.
+
+Everything Kafka-specific goes through the small protocols below; ``after_step`` is
+called after each step, which is where tests inject a crash between step *k* and *k + 1*.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol
 
+from haeryu.stream.errors import StateError
 from haeryu.stream.runtime.executor import Executor, retry
 from haeryu.stream.runtime.topic_output import TopicWriter
 from haeryu.stream.state.changelog import (
@@ -44,6 +54,15 @@ from haeryu.stream.state.changelog import (
 log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
+
+
+class Step(IntEnum):
+    """The checkpoint steps, in the order they run."""
+
+    FLUSH_SINKS = 1
+    NOTE_OUTPUT_ENDS = 2
+    WRITE_CHANGELOG = 3
+    COMMIT_OFFSETS = 4
 
 
 class OutputWriter(TopicWriter, Protocol):
@@ -103,10 +122,6 @@ class CheckpointStats:
     durations: list[float] = field(default_factory=list)
 
 
-def _carry_on(step: int) -> None:
-    """The default step hook: nothing."""
-
-
 class Checkpointer:
     """Runs the checkpoint steps and restores partitions for one worker.
 
@@ -122,6 +137,8 @@ class Checkpointer:
         Commits input offsets to the consumer group (step 4).
     open_reader
         Opens a short-lived reader of changelogs and output tails for a restore.
+    after_step
+        Called after each completed step (tests inject crashes here).
     """
 
     def __init__(
@@ -131,6 +148,8 @@ class Checkpointer:
         admin: EndOffsets,
         commit: OffsetCommit,
         open_reader: Callable[[], StateReader],
+        *,
+        after_step: Callable[[Step], None] | None = None,
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
@@ -144,8 +163,8 @@ class Checkpointer:
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
-        self.after_step: Callable[[int], None] = _carry_on
-        """Called after each numbered step with its number (tests inject crashes here)."""
+        self.after_step = after_step
+        self.failed: str | None = None
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -158,9 +177,41 @@ class Checkpointer:
             if self.executor.seen.ids:
                 self.executor.seen.passed((topic, partition), offset + 1)
 
+    @property
+    def can_checkpoint(self) -> bool:
+        """False after a failed checkpoint or a batch that broke half-way."""
+        return self.failed is None and not self.executor.interrupted
+
     def checkpoint(self, only: Iterable[TP] | None = None) -> None:
-        """Run the four checkpoint steps for all owned partitions (or ``only`` these)."""
+        """Run the four checkpoint steps for all owned partitions (or ``only`` these).
+
+        Raises :class:`StateError` without doing anything when a previous checkpoint
+        failed or a batch broke half-way; the worker must restart from the last
+        complete checkpoint.
+        """
+        if self.failed is not None:
+            raise StateError(
+                f"not checkpointing: an earlier checkpoint failed ({self.failed}); "
+                "restart the worker to resume from the last complete checkpoint"
+            )
+        if self.executor.interrupted:
+            raise StateError(
+                "not checkpointing: a batch failed half-way and its outputs are partly "
+                "written; restart the worker to resume from the last complete checkpoint"
+            )
         started = time.perf_counter()
+        try:
+            self._run_steps(only)
+        except BaseException as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            raise
+        elapsed = time.perf_counter() - started
+        self.stats.count += 1
+        self.stats.last_seconds = elapsed
+        self.stats.durations.append(elapsed)
+        del self.stats.durations[:-1000]
+
+    def _run_steps(self, only: Iterable[TP] | None) -> None:
         scope = set(self.positions) if only is None else set(only) & set(self.positions)
         positions = {tp: self.positions[tp] for tp in scope}
         # 1. flush sinks, then let custom sinks commit with the positions they cover
@@ -168,10 +219,10 @@ class Checkpointer:
         for sink in self.executor.sinks.values():
             retry(sink.flush, self.executor.on_backpressure)
             sink.commit(positions)
-        self.after_step(1)
+        self._done(Step.FLUSH_SINKS)
         # 2. output ends, for exactly-once replay after a crash
         ends = self._output_ends() if self.exactly_once else {}
-        self.after_step(2)
+        self._done(Step.NOTE_OUTPUT_ENDS)
         # 3. changelog: state chunks, then the manifest of each partition
         self.number += 1
         wrote = False
@@ -179,17 +230,16 @@ class Checkpointer:
             wrote |= self._write_partition(tp, ends)
         if wrote:
             self.writer.flush()
-        self.after_step(3)
+        self._done(Step.WRITE_CHANGELOG)
         # 4. commit offsets to the group
         if positions:
             self.commit(positions)
-        self.after_step(4)
         self.moved -= scope
-        elapsed = time.perf_counter() - started
-        self.stats.count += 1
-        self.stats.last_seconds = elapsed
-        self.stats.durations.append(elapsed)
-        del self.stats.durations[:-1000]
+        self._done(Step.COMMIT_OFFSETS)
+
+    def _done(self, step: Step) -> None:
+        if self.after_step is not None:
+            self.after_step(step)
 
     def _output_ends(self) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
