@@ -35,6 +35,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from haeryu.kafka.admin import Admin
 from haeryu.kafka.config import consumer_config
+from haeryu.stream.errors import SinkError
 from haeryu.stream.kafka.producer import KafkaWriter
 from haeryu.stream.runtime.executor import Executor, retry
 from haeryu.stream.runtime.topic_output import ID_HEADER, ORIGIN_COLUMN
@@ -117,27 +118,41 @@ class Checkpointer:
             self.positions[(topic, partition)] = offset + 1
             self.moved.add((topic, partition))
 
-    def checkpoint(self, only: Iterable[TP] | None = None) -> None:
-        """Run the four checkpoint steps for all owned partitions (or ``only`` these)."""
+    def checkpoint(self, only: Iterable[TP] | None = None, *, timeout: float = 60.0) -> None:
+        """Run the four checkpoint steps for all owned partitions (or ``only`` these).
+
+        All steps share one deadline, ``timeout`` seconds from now: a step that would
+        wait past it fails the checkpoint (:class:`SinkError` or a Kafka error) and
+        nothing is committed.  Keep it below ``max.poll.interval.ms``.
+        """
         started = time.perf_counter()
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SinkError(f"checkpoint did not finish within its {timeout:.1f}s deadline")
+            return remaining
+
         scope = set(self.positions) if only is None else set(only) & set(self.positions)
         positions = {tp: self.positions[tp] for tp in scope}
         # 1. flush sinks, then let custom sinks commit with the positions they cover
-        self.writer.flush()
+        self.writer.flush(left())
         for sink in self.executor.sinks.values():
-            retry(sink.flush, self.executor.on_backpressure)
+            retry(sink.flush, self.executor.on_backpressure, give_up_after=left())
             sink.commit(positions)
         # 2. output ends, for exactly-once replay after a crash
-        ends = self._output_ends() if self.exactly_once else {}
+        ends = self._output_ends(left()) if self.exactly_once else {}
         # 3. changelog: state chunks, then the manifest of each partition
         self.number += 1
         wrote = False
         for tp in sorted(scope):
             wrote |= self._write_partition(tp, ends)
         if wrote:
-            self.writer.flush()
+            self.writer.flush(left())
         # 4. commit offsets to the group
         if positions:
+            left()
             self.consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
                 asynchronous=False,
@@ -149,12 +164,12 @@ class Checkpointer:
         self.stats.durations.append(elapsed)
         del self.stats.durations[:-1000]
 
-    def _output_ends(self) -> dict[str, dict[int, int]]:
+    def _output_ends(self, timeout: float) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
         topics = set(self.writer.written) | set(self.executor.output_topics())
         partitions = [(t, q) for t in sorted(topics) for q in range(self.writer.partitions(t))]
         ends: dict[str, dict[int, int]] = {}
-        for (topic, q), offset in self.admin.end_offsets(partitions).items():
+        for (topic, q), offset in self.admin.end_offsets(partitions, timeout).items():
             ends.setdefault(topic, {})[q] = offset
         return ends
 

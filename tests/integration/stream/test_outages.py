@@ -1,0 +1,63 @@
+"""Operations: a broker restart under running workers, a worker killed under its peer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from crash_pipeline import SOURCE
+from test_recovery import PARTITIONS, N, check, committed, data
+
+from support.kafka import create_topic, produce, wait_for
+
+HERE = Path(__file__).parent
+SESSION_MS = 6000  # the broker's group.min.session.timeout.ms
+
+
+def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "worker_main.py"), bootstrap, name, str(SESSION_MS)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_workers_ride_out_a_broker_kill_9_and_restart(broker_factory: Any, tmp_path: Path) -> None:
+    broker = broker_factory()
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, SOURCE, PARTITIONS)
+    records = data()
+    half = N // 2
+    produce(bootstrap, SOURCE, records[:half], key=lambda r: r["machine_id"])
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    workers = [start_worker(bootstrap, p.stem, p) for p in logs]
+    try:
+        wait_for(lambda: committed(bootstrap) >= half // 4, 60, "workers under way")
+        broker.kill()  # kill -9 mid-stream
+        # The outage itself: workers see connection refused for this long.
+        time.sleep(4)
+        assert all(w.poll() is None for w in workers), "a worker exited during the outage"
+        broker.start()  # same port, same data directory
+        produce(bootstrap, SOURCE, records[half:], key=lambda r: r["machine_id"])
+        wait_for(lambda: committed(bootstrap) >= N, 120, "everything processed after restart")
+        check(bootstrap, records)  # every window and copy exactly once
+        assert all(w.poll() is None for w in workers), "a worker exited after the restart"
+    finally:
+        stop_all(workers)
+    text = "".join(p.read_text() for p in logs)
+    assert "Traceback" not in text, text[-5000:]
