@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crash_pipeline import SOURCE
+from confluent_kafka import Consumer, TopicPartition
+from crash_pipeline import SOURCE, pipeline
 from test_recovery import PARTITIONS, N, check, committed, data
 
 from support.kafka import create_topic, produce, wait_for
@@ -61,3 +62,49 @@ def test_workers_ride_out_a_broker_kill_9_and_restart(broker_factory: Any, tmp_p
         stop_all(workers)
     text = "".join(p.read_text() for p in logs)
     assert "Traceback" not in text, text[-5000:]
+
+
+def committed_per_partition(bootstrap: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": pipeline.name})
+    try:
+        offsets = consumer.committed(
+            [TopicPartition(SOURCE, p) for p in range(PARTITIONS)], timeout=10
+        )
+        return {tp.partition: max(tp.offset, 0) for tp in offsets}
+    finally:
+        consumer.close()
+
+
+def assigned(log: Path) -> bool:
+    return log.exists() and "assigned [(" in log.read_text()
+
+
+def test_a_killed_workers_partitions_are_taken_over_within_the_session_timeout(
+    broker: Any, tmp_path: Path
+) -> None:
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, SOURCE, PARTITIONS)
+    records = data()
+    half = N // 2
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    a = start_worker(bootstrap, "a", logs[0])
+    wait_for(lambda: assigned(logs[0]), 60, "worker a assigned")
+    b = start_worker(bootstrap, "b", logs[1])
+    workers = [a, b]
+    try:
+        wait_for(lambda: assigned(logs[1]), 60, "worker b assigned")
+        produce(bootstrap, SOURCE, records[:half], key=lambda r: r["machine_id"])
+        wait_for(lambda: committed(bootstrap) >= half, 60, "the first half processed by both")
+        b.kill()  # kill -9: no revocation, no leaving the group
+        killed = time.monotonic()
+        produce(bootstrap, SOURCE, records[half:], key=lambda r: r["machine_id"])
+        wait_for(lambda: committed(bootstrap) >= N, 60, "b's partitions processed by a")
+        took = time.monotonic() - killed
+        # Detection takes the session timeout; then a rebalance and a restore.
+        bound = SESSION_MS / 1000 + 6
+        assert took < bound, f"takeover took {took:.1f}s (bound {bound:.0f}s)"
+        check(bootstrap, records)
+        assert a.poll() is None
+    finally:
+        stop_all(workers)
+    print(f"takeover after kill -9: {took:.1f}s with a {SESSION_MS} ms session")

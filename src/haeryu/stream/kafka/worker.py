@@ -189,6 +189,7 @@ class Worker:
         self.closed = False
         self._last_checkpoint = clock()
         self._assigned: set[tuple[str, int]] = set()
+        self._ends_at_assign: dict[tuple[str, int], int] = {}
         self._paused = False
         self.executor.on_backpressure = self._wait_for_sink
         self._headers = any(getattr(n, "headers", False) for n in pipeline.plan.sources())
@@ -290,6 +291,11 @@ class Worker:
         except Exception:
             log.exception("restoring %s failed", tps)
             raise
+        # The consumer's cached end offsets of these partitions may be stale (from an
+        # earlier time this worker owned them): ask, so that a restored partition with
+        # a backlog counts as busy and cannot be taken for idle before its first fetch.
+        ends = self.admin.end_offsets(tps, self.checkpoint_timeout)
+        self._ends_at_assign.update(ends)
         self.metrics.restore_seconds.labels(**self.metrics.labels).observe(
             time.perf_counter() - started
         )
@@ -319,6 +325,8 @@ class Worker:
             self._rewind = f"checkpoint on revocation failed: {exc}"
         self.checkpointer.forget(tps)
         self._assigned.difference_update(tps)
+        for tp in tps:
+            self._ends_at_assign.pop(tp, None)
         log.info("%s: revoked %s", self.config.name, sorted(tps))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -331,6 +339,8 @@ class Worker:
         dropped = self.writer.purge()
         self.checkpointer.forget(tps)
         self._assigned.difference_update(tps)
+        for tp in tps:
+            self._ends_at_assign.pop(tp, None)
         log.warning(
             "%s: lost %s (%d undelivered records dropped)", self.config.name, sorted(tps), dropped
         )
@@ -428,6 +438,7 @@ class Worker:
             log.warning("%s: dropped %d undelivered records", self.config.name, dropped)
         self.checkpointer.forget(set(self._assigned))
         self._assigned.clear()
+        self._ends_at_assign.clear()
         self.executor.seen.clear()
         self._paused = False
         self._rewind = None
@@ -491,6 +502,8 @@ class Worker:
                 )
             except Exception:  # no fetch response yet: assume there is a backlog
                 high = -1
+            if high >= 0:
+                high = max(high, self._ends_at_assign.get((topic, partition), -1))
             position = self.checkpointer.positions.get((topic, partition))
             if (
                 high < 0
