@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -9,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from crash_pipeline import SOURCE, pipeline
+from crash_pipeline import COPY, SOURCE, pipeline
 from test_recovery import PARTITIONS, N, check, committed, data
 
-from support.kafka import create_topic, produce, wait_for
+from support.kafka import create_topic, produce, read_all, wait_for
 
 HERE = Path(__file__).parent
 SESSION_MS = 6000  # the broker's group.min.session.timeout.ms
@@ -108,3 +111,54 @@ def test_a_killed_workers_partitions_are_taken_over_within_the_session_timeout(
     finally:
         stop_all(workers)
     print(f"takeover after kill -9: {took:.1f}s with a {SESSION_MS} ms session")
+
+
+def test_haeryu_run_restarts_a_worker_killed_with_9(broker: Any, tmp_path: Path) -> None:
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, SOURCE, PARTITIONS)
+    log_path = tmp_path / "run.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "haeryu.stream.kafka.runner",
+            f"{HERE / 'crash_pipeline.py'}:pipeline",
+            "--workers",
+            "2",
+            "--bootstrap",
+            bootstrap,
+            "--no-status",
+            "--session-timeout-ms",
+            str(SESSION_MS),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def pids(worker: int) -> list[int]:
+        marker = f"worker {worker} started (pid "
+        return [
+            int(line.split(marker)[1].rstrip(")"))
+            for line in log_path.read_text().splitlines()
+            if marker in line
+        ]
+
+    try:
+        wait_for(lambda: pids(0) and pids(1), 60, "both workers started")
+        [victim] = pids(0)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(pids(0)) == 2, 30, "worker 0 started again")
+        text = log_path.read_text()
+        assert f"worker 0 (pid {victim}) died with signal SIGKILL; restarting it in 1s" in text
+        assert pids(0)[1] != victim and pids(1) == pids(1)[:1]
+        records = data()[:6000]
+        produce(bootstrap, SOURCE, records, key=lambda r: r["machine_id"])
+        wait_for(lambda: committed(bootstrap) >= len(records), 60, "the input processed")
+        copies = [json.loads(m.value())["seq"] for m in read_all(bootstrap, COPY)]
+        assert sorted(copies) == [r["seq"] for r in records if r["seq"] % 7 == 0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        log.close()
+    assert code == 0, log_path.read_text()[-3000:]
