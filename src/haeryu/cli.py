@@ -231,8 +231,17 @@ def run(
     ] = None,
     max_batch: Annotated[int | None, typer.Option(help="Largest micro-batch, in records.")] = None,
     status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+    session_timeout_ms: Annotated[
+        int | None,
+        typer.Option(
+            help="Group session timeout: how soon a dead worker's partitions move (default 10000)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a stream pipeline declared in Python, with N workers in one consumer group."""
+    """Run a stream pipeline declared in Python, with N workers in one consumer group.
+
+    A worker process that dies is started again after a back-off (1 s doubling to 30 s).
+    """
     from haeryu.stream.kafka.runner import run_pipeline
 
     raise typer.Exit(
@@ -243,6 +252,7 @@ def run(
             metrics_port=metrics_port,
             status=status,
             max_batch=max_batch,
+            session_timeout_ms=session_timeout_ms,
         )
     )
 

@@ -1,7 +1,7 @@
-"""Run a test pipeline's worker until SIGTERM: python worker_main.py BOOTSTRAP NAME [MODULE].
+"""Run a test pipeline's worker until SIGTERM.
 
-MODULE (default ``crash_pipeline``) defines ``pipeline`` and optionally ``CONSUMER``,
-extra consumer settings.
+``python worker_main.py BOOTSTRAP NAME [MODULE] [SESSION_TIMEOUT_MS]``: MODULE (default
+``crash_pipeline``) defines ``pipeline`` and optionally ``CONSUMER``, extra consumer settings.
 """
 
 from __future__ import annotations
@@ -23,4 +23,6 @@ logging.basicConfig(level=logging.INFO, format=f"[{sys.argv[2]}] %(message)s")
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 config = WorkerConfig(sys.argv[1], name=sys.argv[2], consumer=getattr(module, "CONSUMER", {}))
+if len(sys.argv) > 4:
+    config.session_timeout_ms = int(sys.argv[4])
 Worker(module.pipeline, config).run(stop.is_set)

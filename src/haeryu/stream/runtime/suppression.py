@@ -57,6 +57,11 @@ class Suppression:
         self.ids.pop(tp, None)
         self.until.pop(tp, None)
 
+    def clear(self) -> None:
+        """Drop everything (the worker rewinds to its last checkpoint)."""
+        self.ids.clear()
+        self.until.clear()
+
     def filter(self, frame: pl.DataFrame, topic: str) -> pl.DataFrame:
         """Drop rows whose ``__hid`` a lost interval already wrote; forget those ids."""
         if not self.ids or frame.height == 0:

@@ -58,7 +58,7 @@ class TopicWriter(Protocol):
         """Queue records for ``topic`` (optionally all to one partition)."""
         ...
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
         """Block until every queued record is acknowledged; raise SinkError otherwise."""
         ...
 
@@ -96,7 +96,7 @@ class MemoryWriter:
                 )
             )
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
         """Nothing to wait for."""
 
     def partitions(self, topic: str) -> int:

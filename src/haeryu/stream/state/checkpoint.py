@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Protocol
 
-from haeryu.stream.errors import StateError
+from haeryu.stream.errors import SinkError, StateError
 from haeryu.stream.runtime.executor import Executor, retry
 from haeryu.stream.runtime.topic_output import TopicWriter
 from haeryu.stream.state.changelog import (
@@ -75,7 +75,7 @@ class OutputWriter(TopicWriter, Protocol):
 class EndOffsets(Protocol):
     """Where each output partition ends now."""
 
-    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         """The next offset of each partition."""
         ...
 
@@ -182,8 +182,12 @@ class Checkpointer:
         """False after a failed checkpoint or a batch that broke half-way."""
         return self.failed is None and not self.executor.interrupted
 
-    def checkpoint(self, only: Iterable[TP] | None = None) -> None:
+    def checkpoint(self, only: Iterable[TP] | None = None, *, timeout: float = 60.0) -> None:
         """Run the four checkpoint steps for all owned partitions (or ``only`` these).
+
+        All steps share one deadline, ``timeout`` seconds from now: a step that would
+        wait past it fails the checkpoint (:class:`SinkError` or a Kafka error) and
+        nothing is committed.  Keep it below ``max.poll.interval.ms``.
 
         Raises :class:`StateError` without doing anything when a previous checkpoint
         failed or a batch broke half-way; the worker must restart from the last
@@ -201,7 +205,7 @@ class Checkpointer:
             )
         started = time.perf_counter()
         try:
-            self._run_steps(only)
+            self._run_steps(only, time.monotonic() + timeout, timeout)
         except BaseException as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             raise
@@ -211,17 +215,23 @@ class Checkpointer:
         self.stats.durations.append(elapsed)
         del self.stats.durations[:-1000]
 
-    def _run_steps(self, only: Iterable[TP] | None) -> None:
+    def _run_steps(self, only: Iterable[TP] | None, deadline: float, timeout: float) -> None:
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SinkError(f"checkpoint did not finish within its {timeout:.1f}s deadline")
+            return remaining
+
         scope = set(self.positions) if only is None else set(only) & set(self.positions)
         positions = {tp: self.positions[tp] for tp in scope}
         # 1. flush sinks, then let custom sinks commit with the positions they cover
-        self.writer.flush()
+        self.writer.flush(left())
         for sink in self.executor.sinks.values():
-            retry(sink.flush, self.executor.on_backpressure)
+            retry(sink.flush, self.executor.on_backpressure, give_up_after=left())
             sink.commit(positions)
         self._done(Step.FLUSH_SINKS)
         # 2. output ends, for exactly-once replay after a crash
-        ends = self._output_ends() if self.exactly_once else {}
+        ends = self._output_ends(left()) if self.exactly_once else {}
         self._done(Step.NOTE_OUTPUT_ENDS)
         # 3. changelog: state chunks, then the manifest of each partition
         self.number += 1
@@ -229,10 +239,11 @@ class Checkpointer:
         for tp in sorted(scope):
             wrote |= self._write_partition(tp, ends)
         if wrote:
-            self.writer.flush()
+            self.writer.flush(left())
         self._done(Step.WRITE_CHANGELOG)
         # 4. commit offsets to the group
         if positions:
+            left()
             self.commit(positions)
         self.moved -= scope
         self._done(Step.COMMIT_OFFSETS)
@@ -241,12 +252,12 @@ class Checkpointer:
         if self.after_step is not None:
             self.after_step(step)
 
-    def _output_ends(self) -> dict[str, dict[int, int]]:
+    def _output_ends(self, timeout: float = 30.0) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
         topics = set(self.writer.written) | set(self.executor.output_topics())
         partitions = [(t, q) for t in sorted(topics) for q in range(self.writer.partitions(t))]
         ends: dict[str, dict[int, int]] = {}
-        for (topic, q), offset in self.admin.end_offsets(partitions).items():
+        for (topic, q), offset in self.admin.end_offsets(partitions, timeout).items():
             ends.setdefault(topic, {})[q] = offset
         return ends
 

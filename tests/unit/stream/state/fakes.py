@@ -59,7 +59,7 @@ class FakeCluster:
     def append(self, tp: TP, record: LogRecord) -> None:
         self.logs.setdefault(tp, []).append(record)
 
-    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         return {tp: len(self.logs.get(tp, [])) for tp in partitions}
 
     def open_reader(self) -> FakeStateReader:
@@ -152,7 +152,7 @@ class FakeProducer:
             )
             self.pending.append(((topic, target), record))
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
         """Deliver everything; the flushes numbered in ``fail_flush`` deliver half and fail."""
         self.flushes += 1
         if self.flushes in self.fail_flush:

@@ -48,7 +48,7 @@ class MemoryLog:
     def partitions(self, topic: str) -> int:
         return self.counts.get(topic, 1)
 
-    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         return {tp: len(self.logs.get(tp, [])) for tp in partitions}
 
     def reader(self) -> MemoryLog:
