@@ -1,0 +1,1 @@
+"""NEXMark-style benchmark of the stream engine, side by side with Flink and Quix Streams."""
