@@ -1,6 +1,6 @@
 """Stream engine benchmark: ``python benchmarks/engine.py [--events N] [--vs quixstreams]``.
 
-The implementation lives in :mod:`haeryu.stream.bench` so ``haeryu bench engine`` can
+The implementation lives in :mod:`haeryu.bench.engine` so ``haeryu bench engine`` can
 run it from an installed package; see its docstring for what is measured.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from haeryu.stream import bench
+from haeryu.bench import engine as bench
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from brokerproc import BrokerProcess
+from support.broker_process import BrokerProcess
 
 
 @pytest.fixture

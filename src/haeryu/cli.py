@@ -144,7 +144,7 @@ def bench_engine(
 
     Further options (--sensors, --partitions, --scenarios, --quix-events) pass through.
     """
-    from haeryu.stream import bench
+    from haeryu.bench import engine as bench
 
     argv = ["--events", str(events), *ctx.args]
     if vs:
@@ -168,7 +168,7 @@ def run(
     status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
 ) -> None:
     """Run a stream pipeline declared in Python, with N workers in one consumer group."""
-    from haeryu.stream.runner import run_pipeline
+    from haeryu.stream.kafka.runner import run_pipeline
 
     raise typer.Exit(
         run_pipeline(

@@ -14,7 +14,7 @@ from confluent_kafka.admin import (
 )
 from confluent_kafka.error import KafkaException
 
-from kafkautil import consume_n, produce_all
+from support.kafka import consume_n, produce_all
 
 
 @pytest.fixture

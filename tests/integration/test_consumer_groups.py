@@ -17,9 +17,8 @@ from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicParti
 from confluent_kafka.admin import AdminClient
 from kio.schema.errors import ErrorCode
 
-from kafkautil import create_topic, produce_all, wait_for
-from rawkafka import RawClient
-from rawkafka import create_topic as raw_create_topic
+from support.kafka import create_topic, produce_all, wait_for
+from support.raw_client import RawClient
 
 # Fast failure detection: the broker's minimum session timeout (6 s, as in Kafka), and
 # frequent heartbeats so a member learns about a rebalance quickly.
@@ -391,7 +390,7 @@ def _group_lifecycle(c: Any, port: int, level: int) -> None:
 
 def test_every_version_of_every_group_api(broker: Any) -> None:
     with RawClient(broker.bootstrap) as c:
-        raw_create_topic(c, "wire", 2)
+        create_topic(broker.bootstrap, "wire", 2)
         for level in range(10):
             _group_lifecycle(c, broker.port, level)
         # Nothing is left behind: every group was deleted with its offsets.

@@ -22,12 +22,11 @@ from confluent_kafka.admin import (
 )
 
 from haeryu.broker.protocol.records import iter_batches, validate_produced_batch
-from kafkautil import produce_all
-from rawkafka import (
+from support.kafka import create_topic, produce_all
+from support.raw_client import (
     INIT_PRODUCER_ID,
     METADATA,
     RawClient,
-    create_topic,
     fetch_all,
     high_watermark,
     produce,
@@ -63,7 +62,7 @@ def _segments(broker, topic: str, partition: int = 0) -> list[str]:
 def test_every_acknowledged_record_survives_sigkill(durable_broker) -> None:
     broker = durable_broker
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "acked", 2)
+        create_topic(broker.bootstrap, "acked", 2)
     values = [f"record-{i:05d}".encode() for i in range(3000)]
     delivered = produce_all(
         broker.bootstrap,
@@ -111,7 +110,7 @@ def _torn(kind: str) -> bytes:
 )
 def test_torn_tail_is_cut_and_appends_continue_at_the_right_offset(broker, kind: str) -> None:
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "torn", 1)
+        create_topic(broker.bootstrap, "torn", 1)
         for b in range(10):
             entry = produce(c, "torn", 0, simple_batch([b"v%d-%d" % (b, i) for i in range(10)]))
             assert entry.error_code == 0 and entry.base_offset == b * 10
@@ -142,7 +141,7 @@ def test_torn_tail_is_cut_and_appends_continue_at_the_right_offset(broker, kind:
 
 def test_corrupt_last_batch_is_dropped_on_restart(broker) -> None:
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "bitrot", 1)
+        create_topic(broker.bootstrap, "bitrot", 1)
         for b in range(5):
             produce(c, "bitrot", 0, simple_batch([b"b%d-%d" % (b, i) for i in range(4)]))
     assert broker.stop() == 0
@@ -209,7 +208,7 @@ def test_topics_and_configs_survive(broker, how: str) -> None:
 def test_committed_group_offsets_survive(durable_broker, how: str) -> None:
     broker = durable_broker
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "offs", 2)
+        create_topic(broker.bootstrap, "offs", 2)
     conf = {
         "bootstrap.servers": broker.bootstrap,
         "group.id": "keeper",
@@ -264,7 +263,7 @@ def _idem_batch(pid: int, epoch: int, seq: int, n: int = 5) -> bytes:
 def test_idempotent_producer_state_survives(durable_broker, how: str) -> None:
     broker = durable_broker
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "idem", 1)
+        create_topic(broker.bootstrap, "idem", 1)
         pid, epoch = _init_producer(c)
         batches = [_idem_batch(pid, epoch, seq) for seq in range(0, 30, 5)]
         for i, batch in enumerate(batches):
@@ -298,7 +297,7 @@ def test_idempotent_producer_state_survives(durable_broker, how: str) -> None:
 def test_confluent_idempotent_producer_continues_after_restart(durable_broker) -> None:
     broker = durable_broker
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, "idem-rk", 1)
+        create_topic(broker.bootstrap, "idem-rk", 1)
     first = produce_all(
         broker.bootstrap,
         "idem-rk",

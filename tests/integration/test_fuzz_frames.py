@@ -46,8 +46,8 @@ from haeryu.broker.protocol.records import (
     iter_batches,
     validate_produced_batch,
 )
-from kafkautil import produce_all
-from rawkafka import (
+from support.kafka import create_topic, produce_all
+from support.raw_client import (
     API_VERSIONS,
     CREATE_TOPICS,
     DESCRIBE_CONFIGS,
@@ -64,7 +64,6 @@ from rawkafka import (
     SYNC_GROUP,
     RawClient,
     cap_address_space,
-    create_topic,
     create_topics_fields,
     fetch_all,
     fetch_fields,
@@ -433,9 +432,9 @@ def _check_logs_on_disk(data_dir: Path) -> dict[tuple[str, int], int]:
 def test_broker_survives_random_and_mutated_frames(broker) -> None:
     cap_address_space(broker)
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, SURVIVOR, 2)
-        create_topic(c, "fz", 2)
-        create_topic(c, "fz-small", 2)
+        create_topic(broker.bootstrap, SURVIVOR, 2)
+        create_topic(broker.bootstrap, "fz", 2)
+        create_topic(broker.bootstrap, "fz-small", 2)
     before = [b"before-%d" % i for i in range(200)]
     produce_all(broker.bootstrap, SURVIVOR, before, acks="all", **{"enable.idempotence": True})
 

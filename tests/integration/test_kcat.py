@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from rawkafka import RawClient, create_topic, fetch_all, high_watermark
+from support.kafka import create_topic
+from support.raw_client import RawClient, fetch_all, high_watermark
 
 KCAT = shutil.which("kcat") or shutil.which("kafkacat")
 pytestmark = pytest.mark.skipif(
@@ -41,9 +42,8 @@ def kcat(bootstrap: str, *args: str, stdin: str | None = None) -> str:
 
 
 def test_metadata_lists_broker_topics_and_partitions(broker) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "kc-list", 3)
-        create_topic(c, "kc-other", 1)
+    create_topic(broker.bootstrap, "kc-list", 3)
+    create_topic(broker.bootstrap, "kc-other", 1)
     md = json.loads(kcat(broker.bootstrap, "-L", "-J"))
     assert [(b["id"], b["name"]) for b in md["brokers"]] == [(0, broker.bootstrap)]
     topics = {t["topic"]: t for t in md["topics"]}
@@ -58,8 +58,7 @@ def test_metadata_lists_broker_topics_and_partitions(broker) -> None:
 
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_produce_lines_and_consume_them_back_exactly(broker, codec: str) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "kc", 1)
+    create_topic(broker.bootstrap, "kc", 1)
     lines = [f"line {i} · ünïcode · {'x' * (i % 50)}" for i in range(300)]
     kcat(broker.bootstrap, "-P", "-t", "kc", "-p", "0", "-z", codec, stdin="\n".join(lines) + "\n")
     with RawClient(broker.bootstrap) as c:
@@ -70,8 +69,7 @@ def test_produce_lines_and_consume_them_back_exactly(broker, codec: str) -> None
 
 
 def test_produce_with_keys_and_consume_them_back(broker) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "kc-keys", 4)
+    create_topic(broker.bootstrap, "kc-keys", 4)
     pairs = [(f"key-{i % 7}", f"value-{i}") for i in range(200)]
     stdin = "".join(f"{k}:{v}\n" for k, v in pairs)
     kcat(broker.bootstrap, "-P", "-t", "kc-keys", "-K:", stdin=stdin)
@@ -92,8 +90,7 @@ def test_produce_with_keys_and_consume_them_back(broker) -> None:
 
 
 def test_null_keys_and_empty_values(broker) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "kc-null", 1)
+    create_topic(broker.bootstrap, "kc-null", 1)
     # -Z: an empty value is produced as NULL; "k:" has a key and a NULL value.
     kcat(broker.bootstrap, "-P", "-t", "kc-null", "-K:", "-Z", stdin="k:\n:v\nk2:v2\n")
     out = kcat(
@@ -131,8 +128,7 @@ def _read_lines(proc: subprocess.Popen[str], n: int, timeout: float) -> list[str
 
 def test_group_consumer_reads_every_partition(broker) -> None:
     assert KCAT is not None
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "kc-group", 3)
+    create_topic(broker.bootstrap, "kc-group", 3)
     values = [f"g{i}" for i in range(150)]
     for p in range(3):
         chunk = values[p::3]

@@ -14,7 +14,8 @@ import struct
 import pytest
 
 from haeryu.broker.protocol.records import encode_batch
-from rawkafka import (
+from support.kafka import create_topic
+from support.raw_client import (
     API_VERSIONS,
     CREATE_TOPICS,
     FETCH,
@@ -25,7 +26,6 @@ from rawkafka import (
     PeerClosed,
     RawClient,
     cap_address_space,
-    create_topic,
     create_topics_fields,
     fetch_fields,
     frame,
@@ -56,7 +56,7 @@ def client(broker):
     tens of GiB fails the same way on every machine."""
     cap_address_space(broker)
     with RawClient(broker.bootstrap) as c:
-        create_topic(c, TOPIC, 1)
+        create_topic(broker.bootstrap, TOPIC, 1)
         response = c.call(PRODUCE, 9, produce_fields(TOPIC, 0, simple_batch([b"a", b"b"])))
         assert response.responses[0].partition_responses[0].error_code == 0
         yield c

@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from kafkautil import consume_n, create_topic, produce_all
+from support.kafka import consume_n, create_topic, produce_all
 
 
 # librdkafka allows idempotence only with acks=all.

@@ -16,7 +16,8 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTP
 from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
 
-from rawkafka import RawClient, create_topic, fetch_all
+from support.kafka import create_topic
+from support.raw_client import RawClient, fetch_all
 
 TIMEOUT = 30.0
 
@@ -68,8 +69,7 @@ async def _aio_consume(
 
 
 def test_aiokafka_idempotent_producer_and_assigned_consumer(broker) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "aio", 3)
+    create_topic(broker.bootstrap, "aio", 3)
 
     async def run() -> tuple[list[tuple[int, int]], list[tuple[int, int, bytes, bytes]]]:
         placed = await _aio_produce(
@@ -94,8 +94,7 @@ def test_aiokafka_idempotent_producer_and_assigned_consumer(broker) -> None:
 
 
 def test_aiokafka_consumer_group_commits_and_resumes(broker) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "aio-g", 2)
+    create_topic(broker.bootstrap, "aio-g", 2)
 
     async def run() -> tuple[list[tuple[int, int, bytes, bytes]], dict[int, int], int]:
         await _aio_produce(broker.bootstrap, "aio-g", enable_idempotence=True)
@@ -172,8 +171,7 @@ def test_kafka_python_admin_creates_lists_and_deletes_topics(broker) -> None:
 
 
 def test_kafka_python_idempotent_producer_and_group_consumer(broker) -> None:
-    with RawClient(broker.bootstrap) as c:
-        create_topic(c, "kp", 3)
+    create_topic(broker.bootstrap, "kp", 3)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
     try:
         assert producer.config["enable_idempotence"], "kafka-python 3 is idempotent by default"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, TopicPartition
 
-from kafkautil import create_topic, produce_one_batch_each, wait_for
+from support.kafka import create_topic, produce_one_batch_each, wait_for
 
 
 def _watermarks(bootstrap: str, topic: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """haeryu's stream engine: vectorized micro-batches over Kafka.
 
 Declare a pipeline with :class:`Pipeline`; run it with ``haeryu run MODULE:PIPELINE``
-(:func:`haeryu.stream.runner.run_pipeline`) or in-process over lists with
+(:func:`haeryu.stream.kafka.runner.run_pipeline`) or in-process over lists with
 :func:`run_local`.
 
 Public names:
@@ -16,9 +16,10 @@ Public names:
 
 from polars import col, lit
 
-from haeryu.stream import windows
-from haeryu.stream.aggregates import approx_quantile
-from haeryu.stream.dataflow import Aggregated, Pipeline, Stream, WindowedStream
+from haeryu.stream.api import windows
+from haeryu.stream.api.aggregates import approx_quantile
+from haeryu.stream.api.pipeline import Aggregated, Pipeline, Stream, WindowedStream
+from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
 from haeryu.stream.errors import (
     Backpressure,
     DecodeError,
@@ -28,8 +29,7 @@ from haeryu.stream.errors import (
     StateError,
     StreamError,
 )
-from haeryu.stream.local import LocalResult, run_local
-from haeryu.stream.meta import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
+from haeryu.stream.runtime.local import LocalResult, run_local
 from haeryu.stream.sinks import CallbackSink, MemorySink, Sink, SinkContext
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The sink contract store connectors plug into, and in-memory sinks for tests.
 
 A sink receives frames, never single records.  At every checkpoint the worker calls,
-in this order (see :mod:`haeryu.stream.checkpoint`):
+in this order (see :mod:`haeryu.stream.state.checkpoint`):
 
 1. :meth:`Sink.flush` -- make everything written so far durable;
 2. :meth:`Sink.commit` -- with the source positions the flushed data covers, so an

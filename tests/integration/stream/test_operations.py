@@ -13,10 +13,10 @@ from typing import Any
 
 import polars as pl
 from confluent_kafka import Consumer, TopicPartition
-from kafkatools import create_topics, json_values, produce, read_all, wait_until
 
 from haeryu.stream import Backpressure, Pipeline, Sink, col, windows
-from haeryu.stream.worker import Worker, WorkerConfig
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
+from support.kafka import create_topic, json_values, produce, read_all, wait_for
 
 HERE = Path(__file__).parent
 
@@ -32,7 +32,7 @@ def run_until(worker: Worker, condition: Any, timeout: float, what: str) -> None
 
 def test_key_by_repartitions_through_kafka(broker: Any) -> None:
     bootstrap = broker.bootstrap
-    create_topics(bootstrap, {"rp-in": 3})
+    create_topic(bootstrap, "rp-in", 3)
     rows: list[dict[str, Any]] = [
         {"user": f"u{i % 7}", "amount": float(i % 13), "ts": 1_000_000 + i * 10}
         for i in range(3000)
@@ -89,7 +89,7 @@ class SlowSink(Sink):
 
 def test_a_full_sink_pauses_consumption_and_loses_nothing(broker: Any) -> None:
     bootstrap = broker.bootstrap
-    create_topics(bootstrap, {"bp-in": 2})
+    create_topic(bootstrap, "bp-in", 2)
     produce(bootstrap, "bp-in", [{"i": i} for i in range(2000)])
     sink = SlowSink()
     p = Pipeline("bp", max_batch=100)
@@ -112,7 +112,7 @@ def test_a_full_sink_pauses_consumption_and_loses_nothing(broker: Any) -> None:
 
 def test_metrics_count_records_per_operator(broker: Any) -> None:
     bootstrap = broker.bootstrap
-    create_topics(bootstrap, {"m-in": 1})
+    create_topic(bootstrap, "m-in", 1)
     produce(bootstrap, "m-in", [{"x": i} for i in range(100)] + [b"bad"])
     p = Pipeline("m")
     p.source("m-in").filter(col("x") >= 50).to_topic("m-out")
@@ -140,7 +140,7 @@ def test_metrics_count_records_per_operator(broker: Any) -> None:
 
 def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path: Path) -> None:
     bootstrap = broker.bootstrap
-    create_topics(bootstrap, {"crash-in": 4})
+    create_topic(bootstrap, "crash-in", 4)
     rows = [
         {"machine_id": f"m{i % 12}", "temperature": 50.0, "ts": 5_000_000 + i, "seq": i}
         for i in range(4000)
@@ -150,7 +150,7 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
         [
             sys.executable,
             "-m",
-            "haeryu.stream.runner",
+            "haeryu.stream.kafka.runner",
             f"{HERE / 'crash_pipeline.py'}:pipeline",
             "--workers",
             "2",
@@ -171,7 +171,7 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
                 for w in (0, 1)
             )
 
-        wait_until(both_assigned, 60, "both workers to be assigned partitions")
+        wait_for(both_assigned, 60, "both workers to be assigned partitions")
         produce(bootstrap, "crash-in", rows, key=lambda r: r["machine_id"])
 
         def committed() -> int:
@@ -184,7 +184,7 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
             finally:
                 consumer.close()
 
-        wait_until(committed_all := (lambda: committed() >= 4000), 90, "both workers done")
+        wait_for(committed_all := (lambda: committed() >= 4000), 90, "both workers done")
         assert committed_all()
         copies = [json.loads(m.value())["seq"] for m in read_all(bootstrap, "crash-copy")]
         assert sorted(copies) == [i for i in range(4000) if i % 7 == 0]

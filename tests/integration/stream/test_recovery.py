@@ -11,7 +11,8 @@ from typing import Any
 import polars as pl
 from confluent_kafka import Consumer, TopicPartition
 from crash_pipeline import COPY, SOURCE, STATS, pipeline
-from kafkatools import create_topics, produce, read_all, wait_until
+
+from support.kafka import create_topic, produce, read_all, wait_for
 
 HERE = Path(__file__).parent
 PARTITIONS = 4
@@ -85,7 +86,7 @@ def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes
 
 def check(bootstrap: str, records: list[dict[str, Any]]) -> None:
     want = expected_windows(records)
-    wait_until(lambda: len(read_all(bootstrap, STATS)) >= want.height, 90, "all window results")
+    wait_for(lambda: len(read_all(bootstrap, STATS)) >= want.height, 90, "all window results")
     got = results(bootstrap)
     assert got.height == want.height, "a window result was emitted twice or is missing"
     assert got.select("machine_id", "start").equals(want.select("machine_id", "start"))
@@ -102,12 +103,12 @@ def test_kill_9_mid_stream_then_restart_gives_identical_results_once(
     broker: Any, tmp_path: Path
 ) -> None:
     bootstrap = broker.bootstrap
-    create_topics(bootstrap, {SOURCE: PARTITIONS})
+    create_topic(bootstrap, SOURCE, PARTITIONS)
     records = data()
     produce(bootstrap, SOURCE, records, key=lambda r: r["machine_id"])
     first = start_worker(bootstrap, "first", tmp_path / "first.log")
     try:
-        wait_until(lambda: committed(bootstrap) >= N // 3, 60, "a third of the input committed")
+        wait_for(lambda: committed(bootstrap) >= N // 3, 60, "a third of the input committed")
         first.kill()  # SIGKILL: no final checkpoint, no leaving the group
         first.wait(30)
         assert committed(bootstrap) < N, "crashed too late to test anything"
@@ -116,7 +117,7 @@ def test_kill_9_mid_stream_then_restart_gives_identical_results_once(
             first.kill()
     second = start_worker(bootstrap, "second", tmp_path / "second.log")
     try:
-        wait_until(lambda: committed(bootstrap) >= N, 90, "the rest processed after restart")
+        wait_for(lambda: committed(bootstrap) >= N, 90, "the rest processed after restart")
         check(bootstrap, records)
     finally:
         second.terminate()
@@ -125,18 +126,18 @@ def test_kill_9_mid_stream_then_restart_gives_identical_results_once(
 
 def test_rebalance_between_two_workers_hands_over_state(broker: Any, tmp_path: Path) -> None:
     bootstrap = broker.bootstrap
-    create_topics(bootstrap, {SOURCE: PARTITIONS})
+    create_topic(bootstrap, SOURCE, PARTITIONS)
     records = data()
     produce(bootstrap, SOURCE, records, key=lambda r: r["machine_id"])
     a = start_worker(bootstrap, "a", tmp_path / "a.log")
     b = None
     try:
-        wait_until(lambda: committed(bootstrap) >= N // 5, 60, "worker a started")
+        wait_for(lambda: committed(bootstrap) >= N // 5, 60, "worker a started")
         b = start_worker(bootstrap, "b", tmp_path / "b.log")  # joins: partitions move to b
-        wait_until(lambda: "assigned" in (tmp_path / "b.log").read_text(), 60, "worker b assigned")
+        wait_for(lambda: "assigned" in (tmp_path / "b.log").read_text(), 60, "worker b assigned")
         a.terminate()  # leaves cleanly: its partitions and their state go to b
         a.wait(30)
-        wait_until(lambda: committed(bootstrap) >= N, 90, "everything processed")
+        wait_for(lambda: committed(bootstrap) >= N, 90, "everything processed")
         check(bootstrap, records)
     finally:
         for proc in (a, b):

@@ -8,10 +8,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-from kafkatools import create_topics, json_values, produce, read_all, wait_until
 
 from haeryu.stream import Pipeline, col, windows
-from haeryu.stream.worker import Worker, WorkerConfig
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
+from support.kafka import create_topic, json_values, produce, read_all, wait_for
 
 
 class Running:
@@ -58,7 +58,7 @@ def readings(n: int, machines: int = 5) -> list[dict[str, Any]]:
 
 
 def test_filter_projection_and_dead_letters_end_to_end(bootstrap: str) -> None:
-    create_topics(bootstrap, {"e2e-in": 3})
+    create_topic(bootstrap, "e2e-in", 3)
     good = readings(300)
     bad = [
         b"not json",
@@ -74,7 +74,7 @@ def test_filter_projection_and_dead_letters_end_to_end(bootstrap: str) -> None:
     src.to_topic("e2e-all", exactly_once=False)
     expected_hot = [r for r in good if r["temperature"] > 100]
     with Running(p, bootstrap) as run:
-        wait_until(lambda: run.worker.records >= len(good) + len(bad), 30, "all records consumed")
+        wait_for(lambda: run.worker.records >= len(good) + len(bad), 30, "all records consumed")
     hot = json_values(read_all(bootstrap, "e2e-hot"))
     assert sorted((r["machine_id"], r["temperature"]) for r in hot) == sorted(
         (r["machine_id"], r["temperature"]) for r in expected_hot
@@ -89,8 +89,8 @@ def test_filter_projection_and_dead_letters_end_to_end(bootstrap: str) -> None:
 
 
 def test_tumbling_window_and_table_join(bootstrap: str) -> None:
-    create_topics(bootstrap, {"w-in": 2})
-    create_topics(bootstrap, {"w-machines": 1}, {"cleanup.policy": "compact"})
+    create_topic(bootstrap, "w-in", 2)
+    create_topic(bootstrap, "w-machines", 1, **{"cleanup.policy": "compact"})
     produce(
         bootstrap,
         "w-machines",
@@ -113,7 +113,7 @@ def test_tumbling_window_and_table_join(bootstrap: str) -> None:
         len({(r["machine_id"], r["ts"] // 1000) for r in data}) - 2
     )  # last window per key stays open
     with Running(p, bootstrap):
-        wait_until(lambda: len(read_all(bootstrap, "w-stats")) >= ends, 30, "window results")
+        wait_for(lambda: len(read_all(bootstrap, "w-stats")) >= ends, 30, "window results")
     stats = pl.DataFrame(json_values(read_all(bootstrap, "w-stats")))
     assert stats.height == ends
     assert set(zip(stats["machine_id"], stats["line"], strict=True)) == {("m0", "A"), ("m1", "B")}

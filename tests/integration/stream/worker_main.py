@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from crash_pipeline import pipeline
 
-from haeryu.stream.worker import Worker, WorkerConfig
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
 
 logging.basicConfig(level=logging.INFO, format=f"[{sys.argv[2]}] %(message)s")
 stop = threading.Event()

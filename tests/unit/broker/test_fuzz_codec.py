@@ -137,7 +137,7 @@ def _kio_fuzz_child(record_path: str) -> None:  # pragma: no cover - runs in the
 
     from haeryu.broker import handlers
     from haeryu.broker.handlers._registry import REGISTRY, codec
-    from rawkafka import build_entity, classes, request_body
+    from support.raw_client import build_entity, classes, request_body
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (CHILD_ADDRESS_SPACE, hard))

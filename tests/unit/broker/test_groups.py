@@ -19,18 +19,11 @@ from haeryu.broker.groups import (
     JoinResult,
 )
 from haeryu.broker.offsets import CommittedOffset, OffsetStore
+from support.clock import FakeClock
 
 G = "g1"
 SESSION_MS = 10_000
 REBALANCE_MS = 30_000
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def subscription(*topics: str) -> bytes:
@@ -46,7 +39,7 @@ RANGE = [("range", subscription("t"))]
 
 def make(clock: FakeClock, store: OffsetStore | None = None, **kw: Any) -> GroupCoordinator:
     settings = GroupSettings(tick_interval_s=None, **kw)
-    return GroupCoordinator(store, settings=settings, clock=clock)
+    return GroupCoordinator(store, settings=settings, clock=clock.seconds)
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -105,7 +98,7 @@ async def form_group(c: GroupCoordinator, clock: FakeClock, n: int) -> list[Join
     """n members join inside the initial delay and land in one generation."""
     tasks = [join(c, client_id=f"c{i}") for i in range(n)]
     await parked(*tasks)
-    clock.now += 5
+    clock.advance(seconds=5)
     c.tick()
     return list(await asyncio.gather(*tasks))
 
@@ -191,9 +184,9 @@ def test_session_expiry_removes_member_and_the_other_takes_over() -> None:
         c = make(clock, initial_rebalance_delay_ms=3000)
         a, b = await form_group(c, clock, 2)
         await c.sync(G, 1, a.member_id, {a.member_id: b"A", b.member_id: b"B"})
-        clock.now += SESSION_MS / 1000 / 2
+        clock.advance(seconds=SESSION_MS / 1000 / 2)
         assert c.heartbeat(G, 1, b.member_id) is ErrorCode.none
-        clock.now += SESSION_MS / 1000 / 2 + 0.001
+        clock.advance(seconds=SESSION_MS / 1000 / 2 + 0.001)
         c.tick()  # a (the leader) never heartbeated: expired
         assert [m.member_id for m in c.describe(G).members] == [b.member_id]
         assert c.heartbeat(G, 1, b.member_id) is ErrorCode.rebalance_in_progress
@@ -218,7 +211,7 @@ def test_member_that_does_not_rejoin_is_dropped_at_rebalance_timeout() -> None:
         await parked(rejoin)
         # b keeps heartbeating but never rejoins: only the rebalance timeout removes it.
         for _ in range(4):
-            clock.now += REBALANCE_MS / 1000 / 4
+            clock.advance(seconds=REBALANCE_MS / 1000 / 4)
             assert c.heartbeat(G, 1, b.member_id) in (
                 ErrorCode.rebalance_in_progress,
                 ErrorCode.unknown_member_id,
@@ -263,7 +256,7 @@ def test_protocol_mismatch_and_selection() -> None:
         assert bad.error_code is ErrorCode.inconsistent_group_protocol
         other_type = await c.join(G, "", None, "x", "h", SESSION_MS, 1, "connect", RANGE, 3)
         assert other_type.error_code is ErrorCode.inconsistent_group_protocol
-        clock.now += 5
+        clock.advance(seconds=5)
         c.tick()
         a, b = await asyncio.gather(first, second)
         # The leader (first to join) prefers roundrobin and everyone supports it.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from haeryu.broker.log import LogConfig, PartitionLog
-from unit.log.logfixtures import FakeClock
+from support.clock import FakeClock
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def open_log(log_dir: Path, clock: FakeClock) -> Iterator[Callable[..., Partitio
 
     def make(config: LogConfig | None = None, **kwargs: object) -> PartitionLog:
         cfg = config or LogConfig(**kwargs)  # type: ignore[arg-type]
-        log = PartitionLog.open(log_dir, cfg, clock=clock)
+        log = PartitionLog.open(log_dir, cfg, clock=clock.ms)
         opened.append(log)
         return log
 

@@ -1,4 +1,4 @@
-"""Helpers for the partition-log tests: an injectable clock and batch builders."""
+"""Helpers for the partition-log tests: batch builders (the clock is support.clock)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,9 @@ from haeryu.broker.protocol.records import (
     iter_batches,
     validate_produced_batch,
 )
+from support.clock import T0_MS
 
-T0 = 1_700_000_000_000
-
-
-class FakeClock:
-    """Milliseconds that only move when a test says so."""
-
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
+T0 = T0_MS
 
 
 def batch(

@@ -10,7 +10,8 @@ import pytest
 from haeryu.broker.log import PartitionLog
 from haeryu.broker.log.segment import Segment
 from haeryu.broker.protocol.records import decode_records, iter_batches, parse_header
-from unit.log.logfixtures import FakeClock, batch, crash, read_all
+from support.clock import FakeClock
+from unit.log.logfixtures import batch, crash, read_all
 
 OpenLog = Callable[..., PartitionLog]
 COMPACT = {
@@ -96,7 +97,7 @@ def test_tombstones_expire_after_delete_retention(open_log: OpenLog, clock: Fake
     log.compact()
     assert (2, b"a", None) in read_all(log)
     assert all(k != b"a" or v is None for _, k, v in read_all(log))
-    clock.advance(60_001)
+    clock.advance(ms=60_001)
     log.compact()
     assert all(k != b"a" for _, k, _ in read_all(log))
     assert (1, b"b", b"1") in read_all(log)
@@ -107,7 +108,7 @@ def test_min_compaction_lag(open_log: OpenLog, clock: FakeClock) -> None:
     rows = [(b"same", b"%d" % i) for i in range(40)]
     _produce(log, rows)
     assert log.compact() == 0
-    clock.advance(10_001)
+    clock.advance(ms=10_001)
     assert log.compact() > 0
 
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from haeryu.broker.log import LogConfig, OffsetOutOfRange, PartitionLog
 from haeryu.broker.protocol.records import iter_batches
-from unit.log.logfixtures import T0, FakeClock, batch
+from support.clock import FakeClock
+from unit.log.logfixtures import T0, batch
 
 
 @dataclass
@@ -87,7 +88,7 @@ def test_log_matches_model(
     start = 0
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "t-0"
-        log = PartitionLog.open(directory, config, clock)
+        log = PartitionLog.open(directory, config, clock.ms)
         try:
             for op in operations:
                 if op[0] == "append":
@@ -102,7 +103,7 @@ def test_log_matches_model(
                     )  # type: ignore[call-overload]
                 elif op[0] == "reopen":
                     log.close()
-                    log = PartitionLog.open(directory, config, clock)
+                    log = PartitionLog.open(directory, config, clock.ms)
                 else:
                     end = log.log_end_offset
                     target = start + int((end - start) * float(op[1]))  # type: ignore[arg-type]

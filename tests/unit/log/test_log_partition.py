@@ -15,7 +15,8 @@ from haeryu.broker.protocol.records import (
     parse_header,
     validate_produced_batch,
 )
-from unit.log.logfixtures import T0, FakeClock, batch, read_all
+from support.clock import FakeClock
+from unit.log.logfixtures import T0, batch, read_all
 
 OpenLog = Callable[..., PartitionLog]
 
@@ -98,10 +99,10 @@ def test_segment_files_are_named_by_base_offset(open_log: OpenLog, log_dir: Path
 def test_segments_roll_by_time(open_log: OpenLog, clock: FakeClock) -> None:
     log = open_log(segment_ms=1_000)
     log.append(*batch())
-    clock.advance(500)
+    clock.advance(ms=500)
     log.append(*batch())
     assert len(log.segments) == 1
-    clock.advance(600)
+    clock.advance(ms=600)
     log.append(*batch())
     assert [s.base_offset for s in log.segments] == [0, 2]
 
@@ -139,7 +140,7 @@ def test_max_timestamp_of_empty_log(open_log: OpenLog) -> None:
 def test_log_append_time_restamps_and_recomputes_crc(open_log: OpenLog, clock: FakeClock) -> None:
     log = open_log(message_timestamp_type="LogAppendTime")
     data, header = batch(3, ts=5)
-    clock.advance(42)
+    clock.advance(ms=42)
     result = log.append(data, header)
     assert result.log_append_time == T0 + 42
     stored = log.read(0, 1 << 20)
@@ -172,12 +173,12 @@ def test_retention_by_time(open_log: OpenLog, clock: FakeClock) -> None:
         log.append(*batch(2, ts=T0 + 1_000 * i))
     n_segments = len(log.segments)
     assert log.apply_retention() == 0
-    clock.advance(14_500)  # batches with max timestamp < T0+4_500 expire
+    clock.advance(ms=14_500)  # batches with max timestamp < T0+4_500 expire
     deleted = log.apply_retention()
     assert deleted > 0
     assert log.log_start_offset == log.segments[0].base_offset > 0
     assert all(s.max_timestamp >= T0 + 4_500 for s in log.segments[:-1])
-    clock.advance(10**9)
+    clock.advance(ms=10**9)
     log.apply_retention()
     assert len(log.segments) == 1 < n_segments  # the active segment always stays
     assert log.log_start_offset == log.segments[0].base_offset
@@ -199,7 +200,7 @@ def test_retention_is_off_for_compact_only_topics(open_log: OpenLog, clock: Fake
     log = open_log(segment_bytes=300, retention_ms=1, cleanup_policy="compact")
     for _ in range(5):
         log.append(*batch())
-    clock.advance(10_000)
+    clock.advance(ms=10_000)
     assert log.apply_retention() == 0
 
 

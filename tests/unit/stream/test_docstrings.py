@@ -8,13 +8,13 @@ import importlib
 import pytest
 
 MODULES = [
-    "haeryu.stream.aggregates",
-    "haeryu.stream.dataflow",
-    "haeryu.stream.durations",
-    "haeryu.stream.local",
-    "haeryu.stream.schema",
-    "haeryu.stream.stateful",
-    "haeryu.stream.windows",
+    "haeryu.stream.api.aggregates",
+    "haeryu.stream.api.pipeline",
+    "haeryu.stream.api.durations",
+    "haeryu.stream.runtime.local",
+    "haeryu.stream.api.schema",
+    "haeryu.stream.runtime.keyed_state",
+    "haeryu.stream.api.windows",
 ]
 
 

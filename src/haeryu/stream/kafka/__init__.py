@@ -1,0 +1,1 @@
+"""The engine's Kafka adapter: worker, consumer, producer, runner and metrics."""

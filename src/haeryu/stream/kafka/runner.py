@@ -1,0 +1,267 @@
+"""``haeryu run MODULE:PIPELINE``: run a pipeline as N worker processes with a status line.
+
+Each worker is a process of its own (one consumer-group member); the parent starts
+them, shows one live status line summed over workers, forwards Ctrl-C/SIGTERM so every
+worker checkpoints and leaves the group, and returns the worst exit code.  Workers on
+other hosts just run the same command against the same broker: the group spreads the
+partitions over everyone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import logging
+import multiprocessing as mp
+import queue
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from haeryu.stream.api.pipeline import Pipeline
+from haeryu.stream.errors import PlanError
+from haeryu.stream.kafka.metrics import Status
+
+log = logging.getLogger(__name__)
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """Import ``MODULE:NAME`` (or ``path/to/file.py:NAME``) and return the pipeline.
+
+    ``NAME`` may be a :class:`Pipeline` or a function without arguments returning one.
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise PlanError(f"expected MODULE:PIPELINE (e.g. myapp.pipelines:monitor), got {spec!r}")
+    if module_name.endswith(".py") or "/" in module_name:
+        path = Path(module_name)
+        loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise PlanError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[path.stem] = module
+        loader_spec.loader.exec_module(module)
+    else:
+        if "" not in sys.path:
+            sys.path.insert(0, "")  # like `python -m`: modules of the current directory
+        module = importlib.import_module(module_name)
+    target = getattr(module, attr, None)
+    if target is None:
+        raise PlanError(f"{module_name} has no attribute {attr!r}")
+    pipeline = target() if callable(target) and not isinstance(target, Pipeline) else target
+    if not isinstance(pipeline, Pipeline):
+        raise PlanError(f"{spec} is not a haeryu Pipeline (got {type(pipeline).__name__})")
+    return pipeline
+
+
+def run_pipeline(
+    spec: str,
+    workers: int = 1,
+    bootstrap: str = "127.0.0.1:9092",
+    *,
+    metrics_port: int | None = None,
+    status: bool = True,
+    max_batch: int | None = None,
+    run_for: float | None = None,
+) -> int:
+    """Run ``spec`` with ``workers`` processes in one consumer group; returns an exit code.
+
+    Parameters
+    ----------
+    spec
+        ``MODULE:PIPELINE``.
+    workers
+        Worker processes on this host.
+    bootstrap
+        ``HOST:PORT`` of the broker.
+    metrics_port
+        Worker ``i`` serves Prometheus metrics on ``metrics_port + i``.
+    status
+        Show the live status line (on stderr).
+    max_batch
+        Override the pipeline's micro-batch size.
+    run_for
+        Stop after this many seconds (benchmarks, tests); default: until signalled.
+    """
+    pipeline = load_pipeline(spec)  # fail fast, in the parent, on a bad spec
+    context = mp.get_context("spawn")
+    reports: mp.Queue[dict[str, Any]] = context.Queue()
+    stop = context.Event()
+    procs = [
+        context.Process(
+            target=_worker_main,
+            args=(spec, bootstrap, i, metrics_port, max_batch, reports, stop),
+            name=f"{pipeline.name}-worker-{i}",
+        )
+        for i in range(workers)
+    ]
+    previous = _forward_signals(stop)
+    for proc in procs:
+        proc.start()
+    latest: dict[str, Status] = {}
+    started = time.monotonic()
+    try:
+        with _StatusLine(pipeline.name, enabled=status) as line:
+            while any(p.is_alive() for p in procs):
+                if run_for is not None and time.monotonic() - started > run_for:
+                    stop.set()
+                try:
+                    item = reports.get(timeout=0.5)
+                    latest[item["worker"]] = Status(**item)
+                except queue.Empty:
+                    pass
+                line.update(list(latest.values()), sum(p.is_alive() for p in procs))
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.join(60)
+            if proc.is_alive():
+                proc.kill()
+        _restore_signals(previous)
+    return max((p.exitcode or 0) for p in procs)
+
+
+def _worker_main(
+    spec: str,
+    bootstrap: str,
+    index: int,
+    metrics_port: int | None,
+    max_batch: int | None,
+    reports: mp.Queue[dict[str, Any]],
+    stop: Any,
+) -> None:
+    """Entry point of a worker process."""
+    from haeryu.stream.kafka.worker import Worker, WorkerConfig
+
+    logging.basicConfig(level=logging.INFO, format=f"[worker {index}] %(levelname)s %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pipeline = load_pipeline(spec)
+    config = WorkerConfig(
+        bootstrap,
+        metrics_port=metrics_port + index if metrics_port is not None else None,
+        max_batch=max_batch,
+    )
+    worker = Worker(pipeline, config)
+    last = 0.0
+
+    def should_stop() -> bool:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= 1.0:
+            last = now
+            reports.put(asdict(worker.status()))
+        return bool(stop.is_set())
+
+    worker.run(should_stop)
+    reports.put(asdict(worker.status()))
+
+
+def _forward_signals(stop: Any) -> dict[int, Any]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Outside the main thread (tests) there is nothing to forward.
+        with contextlib.suppress(ValueError):
+            previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+class _StatusLine:
+    """One live line: workers, partitions, rate, lag, latency, watermark, DLQ."""
+
+    def __init__(self, name: str, *, enabled: bool) -> None:
+        self.name = name
+        self.enabled = enabled and sys.stderr.isatty()
+        self._live: Any = None
+        self._last_plain = 0.0
+        self.enabled_plain = enabled and not self.enabled
+
+    def __enter__(self) -> _StatusLine:
+        if self.enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(stderr=True), refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, statuses: list[Status], alive: int) -> None:
+        text = format_status(self.name, statuses, alive)
+        if self._live is not None:
+            self._live.update(text)
+        elif self.enabled_plain and time.monotonic() - self._last_plain > 5:
+            self._last_plain = time.monotonic()
+            print(text, file=sys.stderr, flush=True)
+
+
+def format_status(name: str, statuses: Sequence[Status], alive: int) -> str:
+    """The status line text for a set of worker statuses."""
+    rate = sum(s.rate for s in statuses)
+    lag = sum(s.lag for s in statuses)
+    parts = sum(s.partitions for s in statuses)
+    dead = sum(s.dead for s in statuses)
+    p50 = max((s.p50_ms for s in statuses), default=0.0)
+    p99 = max((s.p99_ms for s in statuses), default=0.0)
+    marks = [s.watermark_ms for s in statuses if s.watermark_ms is not None]
+    watermark = "-"
+    if marks:
+        watermark = time.strftime("%H:%M:%S", time.gmtime(min(marks) / 1000))
+    return (
+        f"{name} | {alive} workers | {parts} partitions | {rate:,.0f} rec/s | lag {lag:,} | "
+        f"batch p50 {p50:.1f} ms p99 {p99:.1f} ms | watermark {watermark} | dlq {dead:,}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m haeryu.stream.kafka.runner MODULE:PIPELINE [--workers N] [--bootstrap H:P]``."""
+    parser = argparse.ArgumentParser(prog="haeryu run", description=__doc__)
+    parser.add_argument("spec", help="MODULE:PIPELINE")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--metrics-port", type=int, default=None)
+    parser.add_argument("--max-batch", type=int, default=None)
+    parser.add_argument("--no-status", action="store_true")
+    args = parser.parse_args(argv)
+    return run_pipeline(
+        args.spec,
+        args.workers,
+        args.bootstrap,
+        metrics_port=args.metrics_port,
+        status=not args.no_status,
+        max_batch=args.max_batch,
+    )
+
+
+def run_single(
+    pipeline: Pipeline,
+    bootstrap: str,
+    should_stop: Callable[[], bool],
+    **config: Any,
+) -> None:
+    """Run one worker in this process until ``should_stop()`` (embedding, tests)."""
+    from haeryu.stream.kafka.worker import Worker, WorkerConfig
+
+    Worker(pipeline, WorkerConfig(bootstrap, **config)).run(should_stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

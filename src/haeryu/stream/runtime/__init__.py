@@ -1,0 +1,1 @@
+"""Executing a plan on micro-batches: the executor and one module per operator."""

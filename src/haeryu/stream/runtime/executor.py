@@ -1,0 +1,524 @@
+"""Runs a pipeline's plan on micro-batches: decode once, push one frame through the graph.
+
+The executor is the part of a worker that knows nothing about consumers, offsets or
+checkpoints: it takes a :class:`~haeryu.stream.formats.base.RawBatch`, decodes it into one
+frame and pushes that frame through every node reachable from the topic's sources,
+writing to sinks through a :class:`~haeryu.stream.runtime.topic_output.TopicWriter`.  Stateful
+operators (windows, ``update_state``) live here; the worker saves and restores their
+state per partition.
+
+Records a user operator fails on are isolated by bisecting the frame and go to the
+dead-letter topic with the operator's name; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from haeryu.stream.api import nodes as p
+from haeryu.stream.api.pipeline import Pipeline
+from haeryu.stream.columns import (
+    DEAD_LETTER_SCHEMA,
+    EVENT_TIME,
+    KEY,
+    METADATA,
+    OFFSET,
+    PARTITION,
+    TIMESTAMP,
+)
+from haeryu.stream.errors import Backpressure, PlanError, SinkError
+from haeryu.stream.formats.base import RawBatch, dead_letters
+from haeryu.stream.runtime.keyed_state import StatefulOperator
+from haeryu.stream.runtime.source_decoder import SourceDecoder
+from haeryu.stream.runtime.table_join import TableState
+from haeryu.stream.runtime.topic_output import (
+    ORIGIN_COLUMN,
+    Origin,
+    TopicWriter,
+    decode_repartitioned,
+    send_dead_letters,
+    send_repartitioned,
+    send_rows,
+    suppress,
+    with_ids,
+)
+from haeryu.stream.runtime.window_aggregation import WindowOperator
+from haeryu.stream.sinks import Sink, SinkContext
+
+log = logging.getLogger(__name__)
+
+Operator = WindowOperator | StatefulOperator
+
+
+@dataclass
+class NodeStats:
+    """Records into and out of one node since start."""
+
+    records_in: int = 0
+    records_out: int = 0
+
+
+@dataclass
+class BatchReport:
+    """What one batch did: records in, decoded, dead-lettered, written."""
+
+    topic: str
+    records_in: int = 0
+    decoded: int = 0
+    dead: int = 0
+    written: int = 0
+
+
+@dataclass
+class _Context:
+    raw: RawBatch | None
+    origin: Origin
+    now: float
+    report: BatchReport
+    dead: list[pl.DataFrame] = field(default_factory=list)
+    windows_run: set[int] = field(default_factory=set)
+    _index: dict[tuple[int, int], int] | None = None
+
+    def raw_rows(self, frame: pl.DataFrame) -> list[int]:
+        """Positions in the raw batch of the rows of ``frame`` (by partition, offset)."""
+        if self.raw is None or PARTITION not in frame.columns or OFFSET not in frame.columns:
+            return []
+        if self._index is None:
+            self._index = {
+                (p_, o): i
+                for i, (p_, o) in enumerate(zip(self.raw.partitions, self.raw.offsets, strict=True))
+            }
+        rows = frame.select(PARTITION, OFFSET).iter_rows()
+        return [self._index[r] for r in rows if r in self._index]
+
+
+class Executor:
+    """Executes a :class:`~haeryu.stream.api.pipeline.Pipeline` batch by batch.
+
+    Parameters
+    ----------
+    pipeline
+        The declared pipeline.
+    writer
+        Where topic sinks, repartitioning and the dead-letter topic write.
+    worker
+        Name of this worker (for sink contexts and logs).
+
+    Notes
+    -----
+    Not thread-safe: one worker thread drives it.
+    """
+
+    def __init__(self, pipeline: Pipeline, writer: TopicWriter, *, worker: str = "local") -> None:
+        self.pipeline = pipeline
+        self.plan = pipeline.plan
+        self.writer = writer
+        self.worker = worker
+        self.sources: dict[str, list[tuple[p.SourceNode, SourceDecoder]]] = {}
+        self.repartitions: dict[str, p.KeyByNode] = {}
+        self.operators: dict[int, Operator] = {}
+        self.tables: dict[str, TableState] = {}
+        self.sinks: dict[int, Sink] = {}
+        self.input_topic_of: dict[int, str] = {}
+        self.stats: dict[int, NodeStats] = {n.id: NodeStats() for n in self.plan.nodes}
+        # Nodes below an operator that can turn one record into several (ids need ordinals).
+        self.repeats: set[int] = set()
+        self.seen: set[str] = set()
+        self.dead_total = 0
+        self.on_backpressure: Callable[[Backpressure], None] = wait_out
+        # Partitions (per input topic) with records still waiting; the worker updates it.
+        self.busy: dict[str, frozenset[int]] = {}
+        self._compile()
+
+    # ------------------------------------------------------------------ compile
+
+    def _compile(self) -> None:
+        if not self.plan.sources():
+            raise PlanError(f"pipeline {self.plan.name} has no source: call p.source(topic)")
+        for node in self.plan.nodes:
+            if isinstance(node, p.SourceNode):
+                decoder = SourceDecoder(
+                    node.format,
+                    node.timestamp,
+                    node.timestamp_unit,
+                    node.key_format,
+                    node.headers,
+                    metadata=needed_metadata(self.plan, node),
+                )
+                self.sources.setdefault(node.topic, []).append((node, decoder))
+                self.input_topic_of[node.id] = node.topic
+                continue
+            assert node.parent is not None
+            topic = self.input_topic_of[node.parent]
+            parent = self.plan.node(node.parent)
+            if node.parent in self.repeats or isinstance(parent, _MULTIPLYING):
+                self.repeats.add(node.id)
+            if isinstance(node, p.KeyByNode) and node.repartition:
+                self.repartitions[node.topic] = node
+                topic = node.topic
+            self.input_topic_of[node.id] = topic
+            if isinstance(node, p.WindowNode):
+                self.operators[node.id] = WindowOperator(
+                    spec=node.spec,
+                    aggregates=node.aggregates,
+                    keys=node.keys,
+                    allowed_lateness_ms=node.allowed_lateness_ms,
+                    emit=node.emit,
+                    idle_timeout_ms=node.idle_timeout_ms,
+                    name=f"w{node.id}",
+                    time_column=node.time_column or EVENT_TIME,
+                )
+            elif isinstance(node, p.StatefulNode):
+                self.operators[node.id] = StatefulOperator(
+                    node.fn, node.keys, node.state_schema, f"s{node.id}"
+                )
+            elif isinstance(node, p.TableJoinNode):
+                self.tables.setdefault(node.table.topic, TableState(node.table))
+            elif isinstance(node, p.CustomSinkNode):
+                self.sinks[node.id] = node.sink
+                node.sink.open(SinkContext(self.plan.name, self.worker, node.id))
+
+    def input_topics(self) -> list[str]:
+        """Topics the worker must consume in its group: sources and repartition topics."""
+        return [*self.sources, *self.repartitions]
+
+    def output_topics(self) -> list[str]:
+        """Topics this pipeline writes records to (excluding routes' dynamic topics)."""
+        out = [self.pipeline.dlq_topic, *self.repartitions]
+        for node in self.plan.nodes:
+            if isinstance(node, p.TopicSinkNode):
+                out.append(node.topic)
+            elif isinstance(node, p.RouteNode):
+                out += list((node.topics or {}).values())
+                if node.default:
+                    out.append(node.default)
+        return list(dict.fromkeys(out))
+
+    # ------------------------------------------------------------------ run
+
+    def process(self, raw: RawBatch, now: float) -> BatchReport:
+        """Run one batch of records of one input topic through the plan."""
+        report = BatchReport(raw.topic, records_in=len(raw))
+        ctx = _Context(raw, Origin(self.plan.name, raw.topic), now, report)
+        if raw.topic in self.sources:
+            for node, decoder in self.sources[raw.topic]:
+                decoded = decoder.decode(raw)
+                report.decoded += decoded.frame.height
+                if decoded.dead.height:
+                    ctx.dead.append(decoded.dead)
+                self._count(node, len(raw), decoded.frame.height)
+                self._push(node, decoded.frame, ctx)
+        elif raw.topic in self.repartitions:
+            keyed = self.repartitions[raw.topic]
+            frame = decode_repartitioned(raw).drop(ORIGIN_COLUMN, strict=False)
+            report.decoded += frame.height
+            self._push(keyed, frame, ctx)
+        else:
+            raise PlanError(f"pipeline {self.plan.name} does not read topic {raw.topic!r}")
+        self._tick_windows(now, done=ctx.windows_run)
+        self._send_dead(ctx)
+        return report
+
+    def tick(self, now: float) -> None:
+        """Let windows close on idle partitions when no records arrive."""
+        self._tick_windows(now, done=set())
+
+    def finish(self) -> None:
+        """End of a bounded input: close every open window and emit its result."""
+        for node_id, op in self.operators.items():
+            if isinstance(op, WindowOperator):
+                topic = self.input_topic_of[node_id]
+                ctx = _Context(None, Origin(self.plan.name, topic), 0.0, BatchReport(topic))
+                self._emit_window(self.plan.node(node_id), op.close_all(), pl.DataFrame(), ctx)
+
+    def _tick_windows(self, now: float, done: set[int]) -> None:
+        for node_id, op in self.operators.items():
+            if not isinstance(op, WindowOperator) or op.groups is None or node_id in done:
+                continue
+            topic = self.input_topic_of[node_id]
+            ctx = _Context(None, Origin(self.plan.name, topic), now, BatchReport(topic))
+            output = op.process(pl.DataFrame(), now, self.busy.get(topic, frozenset()))
+            node = self.plan.node(node_id)
+            self._emit_window(node, output.results, output.late, ctx)
+
+    def _count(self, node: p.Node, records_in: int, records_out: int) -> None:
+        stats = self.stats[node.id]
+        stats.records_in += records_in
+        stats.records_out += records_out
+
+    def _push(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> None:
+        for child in self.plan.children(node.id):
+            if isinstance(child, p.LateNode):
+                continue  # fed by the window itself
+            if isinstance(child, p.WindowNode):
+                op = self.operators[child.id]
+                assert isinstance(op, WindowOperator)
+                busy = self.busy.get(self.input_topic_of[child.id], frozenset())
+                output = op.process(frame, ctx.now, busy)
+                ctx.windows_run.add(child.id)
+                self.stats[child.id].records_in += frame.height
+                self._emit_window(child, output.results, output.late, ctx)
+                continue
+            if frame.height == 0:
+                continue
+            out = self._apply(child, frame, ctx)
+            self._count(child, frame.height, out.height)
+            if out.height:
+                self._push(child, out, ctx)
+
+    def _emit_window(
+        self, node: p.Node, results: pl.DataFrame, late: pl.DataFrame, ctx: _Context
+    ) -> None:
+        self.stats[node.id].records_out += results.height
+        if results.height:
+            self._push(node, results, ctx)
+        if late.height:
+            for child in self.plan.children(node.id):
+                if isinstance(child, p.LateNode):
+                    self._count(child, late.height, late.height)
+                    self._push(child, late, ctx)
+
+    def _apply(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> pl.DataFrame:
+        if isinstance(node, p.StatefulNode):
+            op = self.operators[node.id]
+            assert isinstance(op, StatefulOperator)
+            return op.process(frame)
+        if isinstance(node, p.TableJoinNode):
+            return self.tables[node.table.topic].join(frame, node.on[0], node.how, node.prefix)
+        if isinstance(node, p.KeyByNode):
+            if node.repartition:
+                self._repartition(node, frame, ctx)
+                return frame.clear()
+            return frame
+        if isinstance(node, p.SINK_NODES):
+            self._sink(node, frame, ctx)
+            return frame.clear()
+        return self._isolated(node, frame, ctx)
+
+    # ------------------------------------------------------------------ stateless operators
+
+    def _isolated(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> pl.DataFrame:
+        """Run a user-facing operator; on failure, bisect to dead-letter the bad rows."""
+        fn = _stateless(node)
+        try:
+            return fn(frame)
+        except Backpressure:
+            raise
+        except Exception as exc:
+            if frame.height == 1:
+                self._dead_rows(frame, f"{type(exc).__name__}: {exc}", node.label, ctx)
+                return frame.clear()
+        mid = frame.height // 2
+        parts = [self._isolated(node, frame.slice(0, mid), ctx)]
+        parts.append(self._isolated(node, frame.slice(mid), ctx))
+        non_empty = [x for x in parts if x.width]
+        return pl.concat(non_empty, how="diagonal_relaxed") if non_empty else frame.clear()
+
+    def _dead_rows(self, frame: pl.DataFrame, error: str, stage: str, ctx: _Context) -> None:
+        rows = ctx.raw_rows(frame)
+        if rows and ctx.raw is not None:
+            ctx.dead.append(dead_letters(ctx.raw, [(i, error) for i in rows], stage))
+            return
+        # Not traceable to an input record (e.g. a window result): keep it as JSON.
+        payload = frame.drop([c for c in frame.columns if c.startswith("__")])
+        ctx.dead.append(
+            pl.DataFrame(
+                {
+                    "_topic": [ctx.origin.topic],
+                    PARTITION: [frame[PARTITION][0] if PARTITION in frame.columns else None],
+                    OFFSET: [frame[OFFSET][0] if OFFSET in frame.columns else None],
+                    "_key": [None],
+                    "value": [payload.write_ndjson().encode()],
+                    "_timestamp": [None],
+                    "error": [error],
+                    "stage": [stage],
+                },
+                schema=DEAD_LETTER_SCHEMA,
+            )
+        )
+
+    # ------------------------------------------------------------------ outputs
+
+    def _sink(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> None:
+        if isinstance(node, p.CustomSinkNode):
+            retry(lambda: node.sink.write(frame), self.on_backpressure)
+            ctx.report.written += frame.height
+            return
+        assert isinstance(node, p.TopicSinkNode | p.RouteNode)
+        if node.exactly_once:
+            ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
+            frame = suppress(ids, self.seen)
+        if isinstance(node, p.TopicSinkNode):
+            ctx.report.written += send_rows(
+                self.writer, node.topic, frame, node.format, node.key, node.exactly_once
+            )
+            return
+        column = pl.col(node.column).cast(pl.String)
+        if node.topics is not None:
+            column = column.replace_strict(
+                list(node.topics), list(node.topics.values()), default=node.default
+            )
+        routed = frame.with_columns(column.alias("__topic")).filter(pl.col("__topic").is_not_null())
+        for (topic,), part in routed.partition_by("__topic", as_dict=True).items():
+            ctx.report.written += send_rows(
+                self.writer,
+                str(topic),
+                part.drop("__topic"),
+                node.format,
+                node.key,
+                node.exactly_once,
+            )
+
+    def _repartition(self, node: p.KeyByNode, frame: pl.DataFrame, ctx: _Context) -> None:
+        ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
+        tagged = suppress(ids, self.seen)
+        tagged = tagged.rename({"__hid": ORIGIN_COLUMN})
+        send_repartitioned(self.writer, node.topic, tagged, node.columns)
+
+    def _send_dead(self, ctx: _Context) -> None:
+        if not ctx.dead:
+            return
+        dead = pl.concat(ctx.dead)
+        ctx.report.dead += dead.height
+        self.dead_total += dead.height
+        send_dead_letters(self.writer, self.pipeline.dlq_topic, dead, ctx.origin, self.seen)
+
+    # ------------------------------------------------------------------ state access
+
+    def stateful_nodes(self) -> list[tuple[int, str, Operator]]:
+        """(node id, input topic, operator) of every stateful operator."""
+        return [(n, self.input_topic_of[n], op) for n, op in self.operators.items()]
+
+    def close(self) -> None:
+        """Close custom sinks."""
+        for sink in self.sinks.values():
+            sink.close()
+
+
+_MULTIPLYING = (p.ExplodeNode, p.FlatMapNode, p.MapBatchesNode, p.StatefulNode)
+
+
+def needed_metadata(plan: p.Plan, source: p.SourceNode) -> frozenset[str]:
+    """Which optional metadata columns (``_key``, ``_timestamp``) anything downstream reads.
+
+    Conservative: an opaque user function (map_batches, flat_map, update_state, a custom
+    sink) may read anything, and a topic sink without a key writes the source key.
+    """
+    wanted: set[str] = set()
+    stack = [source.id]
+    while stack:
+        for node in plan.children(stack.pop()):
+            stack.append(node.id)
+            exprs: list[pl.Expr] = []
+            if isinstance(node, p.FilterNode):
+                exprs = [node.predicate]
+            elif isinstance(node, p.SelectNode):
+                exprs = list(node.exprs)
+            elif isinstance(node, p.TopicSinkNode | p.RouteNode):
+                if node.key is None:
+                    wanted.add(KEY)
+                else:
+                    exprs = [node.key]
+            elif isinstance(node, p.KeyByNode | p.ExplodeNode):
+                wanted.update(node.columns)
+            elif isinstance(node, p.TableJoinNode):
+                wanted.update(node.on)
+            elif isinstance(node, p.WindowNode):
+                exprs = [a.input for a in node.aggregates if a.input is not None]
+                wanted.update(node.keys)
+                if node.time_column:
+                    wanted.add(node.time_column)
+            elif isinstance(
+                node, p.MapBatchesNode | p.FlatMapNode | p.StatefulNode | p.CustomSinkNode
+            ):
+                wanted.update((KEY, TIMESTAMP))
+            for expr in exprs:
+                wanted.update(expr.meta.root_names())
+    return frozenset(wanted & {KEY, TIMESTAMP})
+
+
+def wait_out(exc: Backpressure) -> None:
+    """Default reaction to back-pressure: wait as long as the sink asked."""
+    time.sleep(exc.retry_after)
+
+
+def retry(
+    action: Callable[[], None],
+    on_backpressure: Callable[[Backpressure], None],
+    *,
+    give_up_after: float = 240.0,
+) -> None:
+    """Run ``action`` until it stops raising Backpressure (or give up with SinkError).
+
+    The limit stays under the consumer's ``max.poll.interval.ms`` (300 s), so a worker
+    stalled by a slow sink keeps its group membership.
+    """
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            action()
+            return
+        except Backpressure as exc:
+            if time.monotonic() > deadline:
+                raise SinkError(f"sink still full after {give_up_after:.0f}s: {exc}") from exc
+            on_backpressure(exc)
+
+
+def _stateless(node: p.Node) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    if isinstance(node, p.FilterNode):
+        predicate = node.predicate
+        return lambda frame: frame.filter(predicate)
+    if isinstance(node, p.SelectNode):
+        exprs = node.exprs
+        if not node.replace:
+            return lambda frame: frame.with_columns(exprs)
+
+        def select(frame: pl.DataFrame) -> pl.DataFrame:
+            return _keep_metadata(frame, frame.select(exprs))
+
+        return select
+    if isinstance(node, p.MapBatchesNode):
+        fn = node.fn
+        return lambda frame: _keep_metadata(frame, fn(frame))
+    if isinstance(node, p.ExplodeNode):
+        columns = list(node.columns)
+        return lambda frame: frame.explode(columns)
+    if isinstance(node, p.FlatMapNode):
+        return _flat_map(node)
+    if isinstance(node, p.LateNode):
+        return lambda frame: frame
+    raise PlanError(f"no executor for {type(node).__name__}")
+
+
+def _keep_metadata(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """Carry engine metadata columns over when an operator dropped them."""
+    missing = [c for c in METADATA if c in before.columns and c not in after.columns]
+    if not missing or after.height != before.height:
+        return after
+    return after.with_columns(before.select(missing))
+
+
+def _flat_map(node: p.FlatMapNode) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    def run(frame: pl.DataFrame) -> pl.DataFrame:
+        out: list[dict[str, Any]] = []
+        meta = [c for c in METADATA if c in frame.columns]
+        for row in frame.iter_rows(named=True):
+            for produced in node.fn(row):
+                item = dict(produced)
+                for c in meta:
+                    item.setdefault(c, row[c])
+                out.append(item)
+        if not out:
+            return frame.clear().select(meta)
+        schema = dict(node.schema) if node.schema is not None else None
+        if schema is not None:
+            schema.update({c: frame.schema[c] for c in meta if c not in schema})
+        return pl.from_dicts(out, schema=schema, infer_schema_length=None)
+
+    return run

@@ -1,0 +1,1 @@
+"""Making operator state durable: the changelog codec and the checkpoint steps."""
