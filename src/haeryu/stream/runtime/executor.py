@@ -17,12 +17,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from haeryu.stream.api import nodes as p
 from haeryu.stream.api.pipeline import Pipeline
+from haeryu.stream.api.windows import Session
 from haeryu.stream.columns import (
     DEAD_LETTER_SCHEMA,
     EVENT_TIME,
@@ -49,11 +50,12 @@ from haeryu.stream.runtime.topic_output import (
     with_ids,
 )
 from haeryu.stream.runtime.window_aggregation import WindowOperator
+from haeryu.stream.runtime.window_join import WindowJoinOperator
 from haeryu.stream.sinks import Sink, SinkContext
 
 log = logging.getLogger(__name__)
 
-Operator = WindowOperator | StatefulOperator
+Operator = WindowOperator | StatefulOperator | WindowJoinOperator
 
 
 @dataclass
@@ -174,6 +176,17 @@ class Executor:
                     name=f"w{node.id}",
                     time_column=node.time_column or EVENT_TIME,
                 )
+            elif isinstance(node, p.WindowJoinNode):
+                assert not isinstance(node.spec, Session)  # checked at declaration
+                self.operators[node.id] = WindowJoinOperator(
+                    spec=node.spec,
+                    left_on=node.left_on,
+                    right_on=node.right_on,
+                    how=node.how,
+                    allowed_lateness_ms=node.allowed_lateness_ms,
+                    idle_timeout_ms=node.idle_timeout_ms,
+                    name=f"j{node.id}",
+                )
             elif isinstance(node, p.StatefulNode):
                 self.operators[node.id] = StatefulOperator(
                     node.fn, node.keys, node.state_schema, f"s{node.id}"
@@ -225,6 +238,24 @@ class Executor:
         self._send_dead(ctx)
         return report
 
+    def process_frame(self, topic: str, frame: pl.DataFrame, now: float) -> BatchReport:
+        """Run an already decoded frame of source ``topic`` through the plan.
+
+        For in-memory inputs (benchmarks, generators) that skip decoding: ``frame``
+        holds the payload columns plus the metadata a decoder would add --
+        ``_partition``, ``_offset`` and ``_event_time`` (epoch ms) at least.
+        """
+        if topic not in self.sources:
+            raise PlanError(f"pipeline {self.plan.name} has no source reading {topic!r}")
+        report = BatchReport(topic, records_in=frame.height, decoded=frame.height)
+        ctx = _Context(None, Origin(self.plan.name, topic), now, report)
+        for node, _ in self.sources[topic]:
+            self._count(node, frame.height, frame.height)
+            self._push(node, frame, ctx)
+        self._tick_windows(now, done=ctx.windows_run)
+        self._send_dead(ctx)
+        return report
+
     def tick(self, now: float) -> None:
         """Let windows close on idle partitions when no records arrive."""
         self._tick_windows(now, done=set())
@@ -232,20 +263,32 @@ class Executor:
     def finish(self) -> None:
         """End of a bounded input: close every open window and emit its result."""
         for node_id, op in self.operators.items():
-            if isinstance(op, WindowOperator):
+            if isinstance(op, WindowOperator | WindowJoinOperator):
                 topic = self.input_topic_of[node_id]
                 ctx = _Context(None, Origin(self.plan.name, topic), 0.0, BatchReport(topic))
                 self._emit_window(self.plan.node(node_id), op.close_all(), pl.DataFrame(), ctx)
 
     def _tick_windows(self, now: float, done: set[int]) -> None:
         for node_id, op in self.operators.items():
-            if not isinstance(op, WindowOperator) or op.groups is None or node_id in done:
+            if node_id in done:
                 continue
             topic = self.input_topic_of[node_id]
             ctx = _Context(None, Origin(self.plan.name, topic), now, BatchReport(topic))
-            output = op.process(pl.DataFrame(), now, self.busy.get(topic, frozenset()))
             node = self.plan.node(node_id)
+            if isinstance(op, WindowJoinOperator):
+                assert isinstance(node, p.WindowJoinNode)
+                output = op.advance(now, self._join_busy(node))
+            elif isinstance(op, WindowOperator) and op.groups is not None:
+                output = op.process(pl.DataFrame(), now, self.busy.get(topic, frozenset()))
+            else:
+                continue
             self._emit_window(node, output.results, output.late, ctx)
+
+    def _join_busy(self, node: p.WindowJoinNode) -> frozenset[int]:
+        """Busy partitions of both inputs, as the join's progress keys (2p + side)."""
+        left = self.busy.get(self.input_topic_of[node.id], frozenset())
+        right = self.busy.get(self.input_topic_of[node.right], frozenset())
+        return frozenset({2 * q for q in left} | {2 * q + 1 for q in right})
 
     def _count(self, node: p.Node, records_in: int, records_out: int) -> None:
         stats = self.stats[node.id]
@@ -264,6 +307,21 @@ class Executor:
                 ctx.windows_run.add(child.id)
                 self.stats[child.id].records_in += frame.height
                 self._emit_window(child, output.results, output.late, ctx)
+                continue
+            if isinstance(child, p.WindowJoinNode):
+                join = self.operators[child.id]
+                assert isinstance(join, WindowJoinOperator)
+                side: Literal[0, 1] = 0 if child.parent == node.id else 1
+                joined = join.process(side, frame, ctx.now, self._join_busy(child))
+                ctx.windows_run.add(child.id)
+                self.stats[child.id].records_in += frame.height
+                # Results carry the left input as their origin whichever side closed the
+                # window, so their exactly-once ids do not depend on batch order.
+                origin = Origin(self.plan.name, self.input_topic_of[child.id])
+                sub = _Context(ctx.raw, origin, ctx.now, ctx.report, ctx.dead, ctx.windows_run)
+                self._emit_window(child, joined.results, pl.DataFrame(), sub)
+                # Late records keep their own input as origin: their ids are their offsets.
+                self._emit_window(child, pl.DataFrame(), joined.late, ctx)
                 continue
             if frame.height == 0:
                 continue

@@ -32,6 +32,7 @@ import polars as pl
 from haeryu.stream.errors import StateError
 from haeryu.stream.runtime.keyed_state import StatefulOperator
 from haeryu.stream.runtime.window_aggregation import WindowOperator, WindowState
+from haeryu.stream.runtime.window_join import WindowJoinOperator
 
 MANIFEST_KEY = b"m"
 _MAGIC = b"HYC1"
@@ -106,8 +107,12 @@ Snapshot = tuple[dict[str, pl.DataFrame | None], dict[str, Any]]
 """Frames by part name, and small metadata (event-time progress)."""
 
 
-def snapshot_of(op: WindowOperator | StatefulOperator, partition: int) -> Snapshot:
+def snapshot_of(
+    op: WindowOperator | StatefulOperator | WindowJoinOperator, partition: int
+) -> Snapshot:
     """The state of ``partition`` in ``op`` as frames plus metadata."""
+    if isinstance(op, WindowJoinOperator):
+        return op.snapshot(partition)
     if isinstance(op, WindowOperator):
         state = op.snapshot(partition)
         return (
@@ -118,10 +123,16 @@ def snapshot_of(op: WindowOperator | StatefulOperator, partition: int) -> Snapsh
 
 
 def restore_into(
-    op: WindowOperator | StatefulOperator, partition: int, snapshot: Snapshot | None, now: float
+    op: WindowOperator | StatefulOperator | WindowJoinOperator,
+    partition: int,
+    snapshot: Snapshot | None,
+    now: float,
 ) -> None:
     """Install a snapshot (or empty state when ``None``) for ``partition`` in ``op``."""
     frames, meta = snapshot if snapshot is not None else ({}, {})
+    if isinstance(op, WindowJoinOperator):
+        op.restore(partition, frames, meta, now)
+        return
     if isinstance(op, WindowOperator):
         op.restore(
             partition,
