@@ -17,8 +17,8 @@ Public names:
 from polars import col, lit
 
 from haeryu.stream.api import windows
-from haeryu.stream.api.aggregates import approx_quantile
-from haeryu.stream.api.pipeline import Aggregated, Pipeline, Stream, WindowedStream
+from haeryu.stream.api.aggregates import approx_quantile, max_by
+from haeryu.stream.api.pipeline import Aggregated, Joined, Pipeline, Stream, WindowedStream
 from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
 from haeryu.stream.errors import (
     Backpressure,
@@ -44,6 +44,7 @@ __all__ = [
     "Backpressure",
     "CallbackSink",
     "DecodeError",
+    "Joined",
     "LocalResult",
     "MemorySink",
     "Pipeline",
@@ -59,6 +60,7 @@ __all__ = [
     "approx_quantile",
     "col",
     "lit",
+    "max_by",
     "run_local",
     "windows",
 ]

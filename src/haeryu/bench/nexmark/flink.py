@@ -158,7 +158,7 @@ def run(
     """Run ``queries`` on Flink; results and error lines (one per failed query)."""
     python = flink_python()
     assert python is not None
-    job = {"queries": {}}
+    job: dict[str, dict[str, object]] = {"queries": {}}
     for name in queries:
         kinds, sql = QUERIES[name]
         tiny_sizes = {k: max(1, min(tiny, sizes[name][k])) for k in kinds}

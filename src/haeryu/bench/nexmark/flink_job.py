@@ -13,6 +13,7 @@ over the measured input, each into a ``blackhole`` sink.  The CPU time of the JV
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -70,7 +71,9 @@ def _run(env: Any, spec: dict[str, Any], scale: str) -> tuple[float, float, floa
     table = env.sql_query(spec["sql"])
     env.execute_sql("DROP TEMPORARY TABLE IF EXISTS `sink`")
     schema = Schema.new_builder().from_row_data_type(table.get_schema().to_row_data_type()).build()
-    env.create_temporary_table("sink", TableDescriptor.for_connector("blackhole").schema(schema).build())
+    env.create_temporary_table(
+        "sink", TableDescriptor.for_connector("blackhole").schema(schema).build()
+    )
     cpu = _java_cpu_seconds()
     started = time.perf_counter()
     result = table.execute_insert("sink")
@@ -93,10 +96,8 @@ def main(argv: list[str]) -> int:
     config.set("table.exec.resource.default-parallelism", "1")
     # The first job also starts the mini-cluster: count it as start-up.
     first = next(iter(job["queries"].values()))
-    try:
+    with contextlib.suppress(Exception):  # the query's own run below reports the error
         _run(env, first, "tiny")
-    except Exception:
-        pass  # the query's own run below reports the error
     startup = time.perf_counter() - _START
     print(json.dumps({"startup": startup}), flush=True)
     for name, spec in job["queries"].items():
@@ -104,7 +105,10 @@ def main(argv: list[str]) -> int:
             _, tiny_net, _, _ = _run(env, spec, "tiny")
             seconds, net, cpu, events = _run(env, spec, "full")
         except Exception as exc:  # report and go on with the next query
-            print(json.dumps({"query": name, "error": f"{type(exc).__name__}: {exc}"[:2000]}), flush=True)
+            print(
+                json.dumps({"query": name, "error": f"{type(exc).__name__}: {exc}"[:2000]}),
+                flush=True,
+            )
             continue
         print(
             json.dumps(

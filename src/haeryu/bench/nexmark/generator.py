@@ -66,7 +66,9 @@ def _pick(index: pl.Expr, names: tuple[str, ...]) -> pl.Expr:
     return index.replace_strict(list(range(len(names))), list(names), return_dtype=pl.String)
 
 
-def _recent(last: pl.Expr, hot_ratio: int, spread: int, i: pl.Expr, salt: int, seed: int) -> pl.Expr:
+def _recent(
+    last: pl.Expr, hot_ratio: int, spread: int, i: pl.Expr, salt: int, seed: int
+) -> pl.Expr:
     """NEXMark's choice of a recent id: usually the latest rounded down, else a recent one."""
     hot = (last // hot_ratio) * hot_ratio
     window = pl.min_horizontal(last + 1, pl.lit(spread, pl.Int64))
@@ -159,9 +161,10 @@ def counts(events: int) -> dict[Kind, int]:
     """How many of each kind the first ``events`` events hold."""
     blocks, rest = divmod(events, _BLOCK)
     out: dict[Kind, int] = {}
-    for kind in ("person", "auction", "bid"):
+    kinds: tuple[Kind, ...] = ("person", "auction", "bid")
+    for kind in kinds:
         extra = min(max(rest - _OFFSET[kind], 0), PROPORTION[kind])
-        out[kind] = blocks * PROPORTION[kind] + extra  # type: ignore[index]
+        out[kind] = blocks * PROPORTION[kind] + extra
     return out
 
 
@@ -170,9 +173,7 @@ def batches(
 ) -> list[pl.DataFrame]:
     """The first ``count`` records of ``kind`` in frames of ``batch`` rows."""
     make = GENERATORS[kind]
-    return [
-        make(s, min(s + batch, count), seed=seed, rate=rate) for s in range(0, count, batch)
-    ]
+    return [make(s, min(s + batch, count), seed=seed, rate=rate) for s in range(0, count, batch)]
 
 
 # --------------------------------------------------------------------------- SQL twin
@@ -193,7 +194,9 @@ def _sql_hash(i: str, salt: int, seed: int) -> str:
 def _sql_recent(last: str, hot_ratio: int, spread: int, i: str, salt: int, seed: int) -> str:
     hot = f"(({last}) / {hot_ratio}) * {hot_ratio}"
     other = f"({last}) - MOD({_sql_hash(i, salt + 1, seed)}, LEAST(({last}) + 1, {spread}))"
-    return f"(CASE WHEN MOD({_sql_hash(i, salt, seed)}, {hot_ratio}) > 0 THEN {hot} ELSE {other} END)"
+    return (
+        f"(CASE WHEN MOD({_sql_hash(i, salt, seed)}, {hot_ratio}) > 0 THEN {hot} ELSE {other} END)"
+    )
 
 
 def _sql_time(i: str, rate: int) -> str:

@@ -277,12 +277,11 @@ class Executor:
             node = self.plan.node(node_id)
             if isinstance(op, WindowJoinOperator):
                 assert isinstance(node, p.WindowJoinNode)
-                output = op.advance(now, self._join_busy(node))
+                joined = op.advance(now, self._join_busy(node))
+                self._emit_window(node, joined.results, joined.late, ctx)
             elif isinstance(op, WindowOperator) and op.groups is not None:
                 output = op.process(pl.DataFrame(), now, self.busy.get(topic, frozenset()))
-            else:
-                continue
-            self._emit_window(node, output.results, output.late, ctx)
+                self._emit_window(node, output.results, output.late, ctx)
 
     def _join_busy(self, node: p.WindowJoinNode) -> frozenset[int]:
         """Busy partitions of both inputs, as the join's progress keys (2p + side)."""

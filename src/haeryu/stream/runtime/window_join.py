@@ -228,9 +228,7 @@ class WindowJoinOperator:
             seen[2 * p + side] = t
             # The other side of a partition this side reached must be heard from (or go
             # idle) before the partition's windows close.
-            self.watermarks.partitions.setdefault(
-                2 * p + 1 - side, PartitionTime(last_seen=now)
-            )
+            self.watermarks.partitions.setdefault(2 * p + 1 - side, PartitionTime(last_seen=now))
             self.dirty.add(p)
         self.watermarks.observe(seen, now)
 
