@@ -146,6 +146,41 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def _call(job: Mapping[str, object], timeout: float) -> subprocess.CompletedProcess[str]:
+    python = flink_python()
+    if python is None:
+        raise RuntimeError(unavailable_reason())
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(job, handle)
+    script = Path(__file__).with_name("flink_job.py")
+    try:
+        return subprocess.run(
+            [str(python), str(script), handle.name],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        os.unlink(handle.name)
+
+
+def generated_rows(
+    kinds: tuple[Kind, ...], rows: int, *, seed: int, rate: int = generator.DEFAULT_RATE
+) -> dict[str, list[list[str | None]]]:
+    """What Flink's datagen tables produce, as text per field (to check the SQL twin)."""
+    columns = {k: generator.sql_columns(k, seed=seed, rate=rate) for k in kinds}
+    done = _call({"dump": {"columns": columns, "rows": rows}}, timeout=600)
+    out = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            item = json.loads(line)
+            out[item["kind"]] = item["rows"]
+    if len(out) != len(kinds):
+        raise RuntimeError(f"Flink failed: {done.stderr.strip().splitlines()[-3:]}")
+    return out
+
+
 def run(
     queries: list[str],
     sizes: Mapping[str, Mapping[Kind, int]],
@@ -156,8 +191,6 @@ def run(
     timeout: float = 1800,
 ) -> tuple[list[FlinkResult], list[str]]:
     """Run ``queries`` on Flink; results and error lines (one per failed query)."""
-    python = flink_python()
-    assert python is not None
     job: dict[str, dict[str, object]] = {"queries": {}}
     for name in queries:
         kinds, sql = QUERIES[name]
@@ -168,19 +201,7 @@ def run(
             "full": {k: sizes[name][k] for k in kinds},
             "tiny": tiny_sizes,
         }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(job, handle)
-    script = Path(__file__).with_name("flink_job.py")
-    try:
-        done = subprocess.run(
-            [str(python), str(script), handle.name],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    finally:
-        os.unlink(handle.name)
+    done = _call(job, timeout)
     results: list[FlinkResult] = []
     errors: list[str] = []
     startup = 0.0

@@ -85,6 +85,16 @@ def _run(env: Any, spec: dict[str, Any], scale: str) -> tuple[float, float, floa
     return wall, net, cpu, sum(spec[scale][k] for k in spec["columns"])
 
 
+def _dump(env: Any, dump: dict[str, Any]) -> None:
+    """Print the generated rows of each kind (as text), to check the SQL generator."""
+    for kind, columns in dump["columns"].items():
+        env.execute_sql(_source_ddl(kind, columns, dump["rows"]))
+        text = ", ".join(f"CAST(`{c}` AS STRING)" for c in columns)
+        with env.execute_sql(f"SELECT k, {text} FROM `{kind}`").collect() as rows:
+            ordered = sorted((list(r) for r in rows), key=lambda r: int(r[0]))
+        print(json.dumps({"kind": kind, "rows": [r[1:] for r in ordered]}), flush=True)
+
+
 def main(argv: list[str]) -> int:
     """Run every query of the JSON job description ``argv[0]``; print JSON lines."""
     job = json.loads(Path(argv[0]).read_text())
@@ -94,6 +104,9 @@ def main(argv: list[str]) -> int:
     config = env.get_config()
     config.set("parallelism.default", "1")
     config.set("table.exec.resource.default-parallelism", "1")
+    if "dump" in job:
+        _dump(env, job["dump"])
+        return 0
     # The first job also starts the mini-cluster: count it as start-up.
     first = next(iter(job["queries"].values()))
     with contextlib.suppress(Exception):  # the query's own run below reports the error

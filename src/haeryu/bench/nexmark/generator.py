@@ -185,10 +185,12 @@ def _sql_pick(index: str, names: tuple[str, ...]) -> str:
 
 
 def _sql_hash(i: str, salt: int, seed: int) -> str:
+    # MOD's result takes its divisor's type: a BIGINT divisor keeps the squares in range.
     c = salt * 1_000_003 + seed * 7_919
-    a = f"MOD(({i} + {c}) * 2654435761, {_PRIME})"
-    b = f"MOD({a} * {a} + 12345, {_PRIME})"
-    return f"MOD({b} * {b} + {a}, {_PRIME})"
+    prime = f"CAST({_PRIME} AS BIGINT)"
+    a = f"MOD(({i} + {c}) * 2654435761, {prime})"
+    b = f"MOD({a} * {a} + 12345, {prime})"
+    return f"MOD({b} * {b} + {a}, {prime})"
 
 
 def _sql_recent(last: str, hot_ratio: int, spread: int, i: str, salt: int, seed: int) -> str:
