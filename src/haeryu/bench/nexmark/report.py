@@ -138,7 +138,7 @@ def table(rows: list[Row]) -> Table:
         "events",
         "haeryu",
         "haeryu+gen",
-        "haeryu/core",
+        "haeryu+gen/core",
         "Flink",
         "Flink+start-up",
         "Flink/core",
@@ -155,13 +155,13 @@ def table(rows: list[Row]) -> Table:
             f"{h.events:,}",
             _rate(h.rate),
             _rate(h.rate_with_generation),
-            _rate(h.rate_per_core),
+            _rate(h.rate_per_core_with_generation),
             _rate(f.rate if f else None),
             _rate(f.rate_with_startup if f else None),
             _rate(f.rate_per_core if f else None),
             _rate(q.rate if q else None),
             _ratio(h.rate_with_generation, f.rate if f else None),
-            _ratio(h.rate_per_core, f.rate_per_core if f else None),
+            _ratio(h.rate_per_core_with_generation, f.rate_per_core if f else None),
             _ratio(h.rate, q.rate if q else None),
         )
     return out
@@ -215,7 +215,8 @@ def report(options: Options) -> int:
         "Events/s. haeryu: the engine on pre-generated Arrow frames; haeryu+gen: counting "
         "the generator too, as Flink's datagen runs inside its job. Flink: net job time "
         "minus a tiny job's (no start-up); Flink+start-up: JVM, mini-cluster and job "
-        "submission included. /core: events per CPU-second. vs Flink = haeryu+gen / Flink; "
-        "vs Flink/core = haeryu/core / Flink/core; vs Quix = haeryu / Quix."
+        "submission included. /core: events per CPU-second (robust to other load on the "
+        "machine). vs Flink = haeryu+gen / Flink; vs Flink/core = haeryu+gen/core / "
+        "Flink/core; vs Quix = haeryu / Quix."
     )
     return 0
