@@ -203,7 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def report(options: Options) -> int:
-    """Run the benchmark with ``options`` and print the table and notes."""
+    """Run the benchmark with ``options`` and print the table and notes.
+
+    Raises ``ValueError`` for an unknown query name or a size below 1.
+    """
+    unknown = [q for q in options.queries if q not in queries.QUERY_NAMES]
+    if unknown or not options.queries:
+        raise ValueError(f"unknown queries {unknown}; known: {', '.join(queries.QUERY_NAMES)}")
+    if options.events < 1 or options.batch < 1:
+        raise ValueError("--events and --batch must be at least 1")
     rows, notes = run_benchmark(options)
     console.print(table(rows))
     for row in rows:

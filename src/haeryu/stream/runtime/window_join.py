@@ -28,19 +28,31 @@ window's result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import polars as pl
 
+from haeryu.stream.api.choices import WindowJoinHow
 from haeryu.stream.api.windows import WINDOW_END, WINDOW_START, Hopping, Tumbling
-from haeryu.stream.columns import EVENT_TIME, METADATA, OFFSET, PARTITION
+from haeryu.stream.columns import (
+    ARRIVAL,
+    EVENT_MS,
+    EVENT_TIME,
+    INTERNAL_PREFIX,
+    METADATA,
+    OFFSET,
+    PARTITION,
+    ROW_ID,
+    ROW_NUMBER,
+    STATE_PARTITION,
+    WINDOW_END_MS,
+    WINDOW_START_MS,
+)
 from haeryu.stream.errors import PlanError
-from haeryu.stream.runtime.topic_output import ROW_ID
+from haeryu.stream.runtime.operator import OperatorOutput, Snapshot
 from haeryu.stream.runtime.watermarks import PartitionTime, Watermarks
 
 Side = Literal[0, 1]
-JoinHow = Literal["inner", "semi"]
 
 JOIN_SIDE = "_join_side"
 """Column of a join's late records: ``"left"`` or ``"right"``."""
@@ -49,15 +61,10 @@ _DATETIME = pl.Datetime("ms", "UTC")
 _END_OF_TIME = 2**62
 _SIDES = ("left", "right")
 # Columns the operator adds to buffered rows: partition, window start/end, offset.
-_P, _WS, _WE, _O = "__p", "__ws", "__we", "__o"
-
-
-@dataclass(slots=True)
-class JoinOutput:
-    """What one call produced: joined rows of closed windows, and late records."""
-
-    results: pl.DataFrame
-    late: pl.DataFrame
+_P, _WS, _WE, _O = STATE_PARTITION, WINDOW_START_MS, WINDOW_END_MS, ARRIVAL
+_T, _R = EVENT_MS, ROW_NUMBER
+_O_RIGHT = f"{INTERNAL_PREFIX}o_right"  # the right row's offset, in an inner join's result
+_OPEN, _CLOSING = f"{INTERNAL_PREFIX}open", f"{INTERNAL_PREFIX}closing"
 
 
 class WindowJoinOperator:
@@ -91,7 +98,7 @@ class WindowJoinOperator:
         spec: Tumbling | Hopping,
         left_on: Sequence[str],
         right_on: Sequence[str],
-        how: JoinHow = "inner",
+        how: WindowJoinHow = "inner",
         allowed_lateness_ms: int = 0,
         idle_timeout_ms: int = 10_000,
         name: str = "join",
@@ -120,15 +127,16 @@ class WindowJoinOperator:
 
     def process(
         self,
-        side: Side,
         frame: pl.DataFrame,
         now: float,
         busy: frozenset[int] = frozenset(),
-    ) -> JoinOutput:
-        """Buffer a batch of one side; close what the watermark allows.
+        *,
+        side: Side = 0,
+    ) -> OperatorOutput:
+        """Buffer a batch of one side (``0`` left, ``1`` right); close what time allows.
 
-        ``busy`` holds the progress keys (``2 * partition + side``) of partitions with
-        records still waiting to be read: they are never idle.
+        ``busy`` names partitions with records still waiting to be read; both sides of
+        them count as active (never idle), which can only hold windows open longer.
         """
         late = frame.clear()
         if frame.width:
@@ -145,11 +153,24 @@ class WindowJoinOperator:
         results = self._close(self._advance(now, busy))
         if late.height:
             late = late.with_columns(pl.lit(_SIDES[side]).alias(JOIN_SIDE))
-        return JoinOutput(results, late)
+        return OperatorOutput(results, late)
 
-    def advance(self, now: float, busy: frozenset[int] = frozenset()) -> JoinOutput:
+    def tick(self, now: float, busy: frozenset[int] = frozenset()) -> OperatorOutput:
         """No records: let windows close as time passes (idle partitions)."""
-        return JoinOutput(self._close(self._advance(now, busy)), pl.DataFrame())
+        return OperatorOutput(self._close(self._advance(now, busy)), pl.DataFrame())
+
+    def close(self) -> OperatorOutput:
+        """End of input: close every open window and return the results."""
+        return OperatorOutput(self.close_all(), pl.DataFrame())
+
+    def closed_through(self) -> dict[int, int]:
+        """Event time up to which each partition's windows are closed (both sides)."""
+        out: dict[int, int] = {}
+        for key, state in self.watermarks.partitions.items():
+            if state.closed_through is not None:
+                p = key // 2
+                out[p] = min(out.get(p, state.closed_through), state.closed_through)
+        return out
 
     def close_all(self) -> pl.DataFrame:
         """End of input: close every open window and return the results."""
@@ -182,19 +203,19 @@ class WindowJoinOperator:
         base = frame.select(
             partition.alias(_P),
             sequence.alias(_O),
-            time.alias("__t"),
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("__r"),
+            time.alias(_T),
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(_R),
             *payload,
         )
         spec = self.spec
         if isinstance(spec, Tumbling):
-            start, end = spec.assign(pl.col("__t"))
+            start, end = spec.assign(pl.col(_T))
             return base.with_columns(start.alias(_WS), end.alias(_WE))
         return (
-            base.with_columns(spec.assign_all(pl.col("__t")).alias(_WS))
+            base.with_columns(spec.assign_all(pl.col(_T)).alias(_WS))
             .explode(_WS)
             .with_columns((pl.col(_WS) + spec.size_ms).alias(_WE))
-            .filter(pl.col(_WE) > pl.col("__t"))
+            .filter(pl.col(_WE) > pl.col(_T))
         )
 
     def _split_late(self, side: Side, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series | None]:
@@ -205,17 +226,17 @@ class WindowJoinOperator:
             if key % 2 == side and s.closed_through is not None
         }
         if not closed:
-            return rows.drop("__t", "__r"), None
+            return rows.drop(_T, _R), None
         threshold = pl.col(_P).replace_strict(
             list(closed), list(closed.values()), default=None, return_dtype=pl.Int64
         )
         open_ = ~((pl.col(_WE) + self.lateness) <= threshold).fill_null(False)
-        flagged = rows.with_columns(open_.alias("__open"))
-        if flagged["__open"].all():
-            return rows.drop("__t", "__r"), None
-        alive = flagged.group_by("__r").agg(pl.col("__open").any())
-        late_rows = alive.filter(~pl.col("__open"))["__r"]
-        kept = flagged.filter(pl.col("__open")).drop("__open", "__t", "__r")
+        flagged = rows.with_columns(open_.alias(_OPEN))
+        if flagged[_OPEN].all():
+            return rows.drop(_T, _R), None
+        alive = flagged.group_by(_R).agg(pl.col(_OPEN).any())
+        late_rows = alive.filter(~pl.col(_OPEN))[_R]
+        kept = flagged.filter(pl.col(_OPEN)).drop(_OPEN, _T, _R)
         return kept, late_rows if late_rows.len() else None
 
     def _observe(self, side: Side, frame: pl.DataFrame, now: float) -> None:
@@ -236,7 +257,9 @@ class WindowJoinOperator:
         """Move closed-through to the join's watermark; per partition thresholds."""
         progress = self.watermarks.partitions
         active = [
-            s.max_event for k, s in progress.items() if k in busy or now - s.last_seen < self.idle
+            s.max_event
+            for k, s in progress.items()
+            if k // 2 in busy or now - s.last_seen < self.idle
         ]
         watermark: int | None
         if any(v is None for v in active):
@@ -271,12 +294,12 @@ class WindowJoinOperator:
         for side, buffer in enumerate(self.buffers):
             if buffer is None or buffer.height == 0:
                 continue
-            flagged = buffer.with_columns(closing.alias("__closing"))
-            closed = flagged.filter(pl.col("__closing")).drop("__closing")
+            flagged = buffer.with_columns(closing.alias(_CLOSING))
+            closed = flagged.filter(pl.col(_CLOSING)).drop(_CLOSING)
             if closed.height:
                 done[side] = closed
                 self.dirty.update(closed[_P].unique().to_list())
-                self.buffers[side] = flagged.filter(~pl.col("__closing")).drop("__closing")
+                self.buffers[side] = flagged.filter(~pl.col(_CLOSING)).drop(_CLOSING)
         left, right = done
         if left is None or right is None:
             return self._empty_results()  # nothing can match; the closed rows are dropped
@@ -294,16 +317,16 @@ class WindowJoinOperator:
                 for c in right.columns
                 if c in left.columns and c not in (*right_on, _WE, _O)
             }
-            renamed[_O] = "__o_right"
+            renamed[_O] = _O_RIGHT
             joined = left.join(
                 right.drop(_WE).rename(renamed), left_on=left_on, right_on=right_on, how="inner"
             )
-            identity = [pl.col(_O).cast(pl.String), pl.col("__o_right").cast(pl.String)]
+            identity = [pl.col(_O).cast(pl.String), pl.col(_O_RIGHT).cast(pl.String)]
         key = pl.concat_str(
             [pl.lit(self.name), pl.col(_P).cast(pl.String), pl.col(_WS).cast(pl.String), *identity],
             separator="|",
         )
-        hidden = {_P, _WS, _WE, _O, "__o_right"}
+        hidden = {_P, _WS, _WE, _O, _O_RIGHT}
         results = joined.select(
             *[c for c in joined.columns if c not in hidden],
             pl.col(_WS).cast(_DATETIME).alias(WINDOW_START),
@@ -322,7 +345,7 @@ class WindowJoinOperator:
 
     # ------------------------------------------------------------------ state per partition
 
-    def snapshot(self, partition: int) -> tuple[dict[str, pl.DataFrame | None], dict[str, Any]]:
+    def snapshot(self, partition: int) -> Snapshot:
         """The state of ``partition``: buffered rows of each side and their progress."""
         frames = {
             name: (None if buffer is None else buffer.filter(pl.col(_P) == partition))
@@ -335,15 +358,10 @@ class WindowJoinOperator:
                 meta[name] = [progress.max_event, progress.closed_through]
         return frames, meta
 
-    def restore(
-        self,
-        partition: int,
-        frames: dict[str, pl.DataFrame | None],
-        meta: dict[str, Any],
-        now: float,
-    ) -> None:
+    def restore(self, partition: int, snapshot: Snapshot | None, now: float) -> None:
         """Take over ``partition`` with state read back from the changelog."""
         self.forget(partition)
+        frames, meta = snapshot if snapshot is not None else ({}, {})
         for side, name in enumerate(_SIDES):
             rows = frames.get(name)
             if rows is not None:

@@ -12,14 +12,7 @@ from haeryu.stream.api.windows import Hopping, Tumbling
 from haeryu.stream.columns import EVENT_TIME, OFFSET, PARTITION
 from haeryu.stream.errors import PlanError
 from haeryu.stream.runtime.window_join import JOIN_SIDE, WindowJoinOperator
-from haeryu.stream.state.changelog import (
-    OpEntry,
-    decode_snapshot,
-    encode_chunks,
-    latest_records,
-    restore_into,
-    snapshot_of,
-)
+from haeryu.stream.state.changelog import OpEntry, decode_snapshot, encode_chunks, latest_records
 
 SPECS = [Tumbling(10_000), Hopping(10_000, 5_000)]
 
@@ -76,7 +69,7 @@ def feed(
     results, late = [], []
     for side, frame in steps:
         now += 0.001
-        out = op.process(side, frame, now)  # type: ignore[arg-type]
+        out = op.process(frame, now, side=side)  # type: ignore[arg-type]
         results.append(out.results)
         late.append(out.late)
     return results, late
@@ -127,7 +120,7 @@ def test_join_equals_a_polars_join_of_the_whole_input(
     left, right, steps = scenario
     op = WindowJoinOperator(spec=spec, left_on=["k"], right_on=["k"], how=how)  # type: ignore[arg-type]
     results, late = feed(op, steps)
-    results.append(op.close_all())
+    results.append(op.close().results)
     assert concat(late).height == 0
     got = concat(results)
     expected = reference(left, right, spec, how)
@@ -185,12 +178,12 @@ def test_a_side_not_heard_from_holds_windows_open_until_it_is_idle() -> None:
     op = WindowJoinOperator(
         spec=Tumbling(10_000), left_on=["k"], right_on=["k"], idle_timeout_ms=5_000
     )
-    first = op.process(0, side_frame([(0, 1, 1_000), (0, 1, 40_000)]), now=0.0)
+    first = op.process(side_frame([(0, 1, 1_000), (0, 1, 40_000)]), now=0.0)
     assert first.results.height == 0 and op.buffers[0] is not None
     assert op.buffers[0].height == 2  # nothing closed: the right side may still come
     # The right side stays silent past the idle timeout: windows close, nothing joins,
     # and the left rows of closed windows are dropped from state.
-    op.advance(now=6.0)
+    op.tick(now=6.0)
     assert op.buffers[0].height == 1
 
 
@@ -222,10 +215,10 @@ def test_restore_from_a_changelog_snapshot_gives_the_uninterrupted_result(
     # restores it and reads on from the same position.
     after = make()
     for partition in (0, 1):
-        frames, meta = snapshot_of(before, partition)
+        frames, meta = before.snapshot(partition)
         encoded, parts = encode_chunks("j", 0, 7, frames)
         snapshot = decode_snapshot("j", OpEntry(0, 7, parts, meta), latest_records(encoded))  # type: ignore[arg-type]
-        restore_into(after, partition, snapshot, 0.0)
+        after.restore(partition, snapshot, 0.0)
     rest, _ = feed(after, steps[k:], now=1.0)
     got += rest
     got.append(after.close_all())
