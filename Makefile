@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBS := kcat fuse3 fiu-utils golang-go golang-github-shopify-sarama-dev
 
-.PHONY: demo test lint typecheck unit deps system-deps bench clean
+.PHONY: demo test lint typecheck unit deps system-deps bench bench-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +45,15 @@ test: $(STAMP) system-deps lint typecheck
 bench: $(STAMP)
 	$(PY) benchmarks/broker.py
 
+# Apache Flink for `haeryu bench nexmark`: apache-flink pins its own pyarrow, so it gets a
+# venv of its own (needs a Java 17 runtime). Not part of `make test`.
+FLINK_VERSION := 2.3.0
+.venv-flink/.installed:
+	$(PYTHON) -m venv .venv-flink
+	.venv-flink/bin/python -m pip install -q apache-flink==$(FLINK_VERSION)
+	touch $@
+
+bench-deps: $(STAMP) .venv-flink/.installed
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-flink .pytest_cache .mypy_cache .ruff_cache

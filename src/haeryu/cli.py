@@ -219,6 +219,29 @@ def bench_log(
     bench.run(mb=mb, batch_kb=batch_kb, fetch_kb=fetch_kb)
 
 
+@bench_app.command("nexmark")
+def bench_nexmark(
+    events: Annotated[int, typer.Option(help="Input records per query.")] = 500_000,
+    batch: Annotated[int, typer.Option(help="Records per micro-batch.")] = 20_000,
+    queries: Annotated[
+        str, typer.Option(help="Comma-separated queries: q0,q1,q2,q5,q7,q8.")
+    ] = "q0,q1,q2,q5,q7,q8",
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+    flink: Annotated[bool, typer.Option(help="Also run Apache Flink (.venv-flink).")] = True,
+    quix: Annotated[bool, typer.Option(help="Also run Quix Streams where it can.")] = True,
+) -> None:
+    """NEXMark queries on the engine without a broker, side by side with Flink and Quix."""
+    from haeryu.bench.nexmark.report import Options, report
+
+    names = tuple(q.strip() for q in queries.split(",") if q.strip())
+    options = Options(events=events, batch=batch, seed=seed, queries=names, flink=flink, quix=quix)
+    try:
+        code = report(options)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(code)
+
+
 @app.command()
 def run(
     spec: Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. myapp.pipelines:monitor")],

@@ -17,9 +17,9 @@ Public names:
 from polars import col, lit
 
 from haeryu.stream.api import windows
-from haeryu.stream.api.aggregates import approx_quantile
+from haeryu.stream.api.aggregates import approx_quantile, max_by
 from haeryu.stream.api.nodes import Table
-from haeryu.stream.api.pipeline import Aggregated, Pipeline, Stream, WindowedStream
+from haeryu.stream.api.pipeline import Aggregated, Joined, Pipeline, Stream, WindowedStream
 from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
 from haeryu.stream.errors import (
     Backpressure,
@@ -47,6 +47,7 @@ __all__ = [
     "Backpressure",
     "CallbackSink",
     "DecodeError",
+    "Joined",
     "LocalResult",
     "MemorySink",
     "OperatorError",
@@ -64,6 +65,7 @@ __all__ = [
     "approx_quantile",
     "col",
     "lit",
+    "max_by",
     "run",
     "run_local",
     "windows",

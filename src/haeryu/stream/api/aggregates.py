@@ -18,7 +18,7 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -63,6 +63,8 @@ class Aggregate:
         Delta degrees of freedom for ``var``/``std``.
     q
         Quantile in [0, 1] for ``quantile`` (approximate, see :data:`SKETCH_ALPHA`).
+    by
+        For ``max_by``: the expression whose largest value picks the row.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Aggregate:
     input: pl.Expr | None = None
     ddof: int = 1
     q: float = 0.5
+    by: pl.Expr | None = None
 
 
 def count(column: str, *, name: str | None = None) -> Aggregate:
@@ -80,6 +83,19 @@ def count(column: str, *, name: str | None = None) -> Aggregate:
 def approx_quantile(column: str, q: float, *, name: str | None = None) -> Aggregate:
     """Approximate ``q``-quantile of ``column`` (DDSketch, 1 % relative error)."""
     return Aggregate(name or f"{column}_q{q:g}", "quantile", pl.col(column), q=q)
+
+
+def max_by(column: str, by: str, *, name: str | None = None) -> Aggregate:
+    """``column`` of the record with the largest ``by`` in the window (arg max).
+
+    Ties go to the earliest record (event time, then offset), so the result does not
+    depend on how records were batched.  Records with a null ``by`` are never picked
+    unless all are null.
+
+    >>> max_by("bidder", "price").kind
+    'max_by'
+    """
+    return Aggregate(name or column, "max_by", pl.col(column), by=pl.col(by))
 
 
 _AGG_KINDS: dict[str, AggregateKind] = {
@@ -130,7 +146,7 @@ def parse(
 
 def _parse_one(name: str | None, expr: pl.Expr | Aggregate) -> Aggregate:
     if isinstance(expr, Aggregate):
-        return expr if name is None else Aggregate(name, expr.kind, expr.input, expr.ddof, expr.q)
+        return expr if name is None else replace(expr, name=name)
     if not isinstance(expr, pl.Expr):
         raise PlanError(f"aggregate {name!r}: expected a Polars expression, got {expr!r}")
     tree: Any = json.loads(expr.meta.serialize(format="json"))
@@ -226,6 +242,13 @@ class Partials:
             j = keys.index(key)
             for atom in _ATOMS[agg.kind]:
                 self.atoms.add((atom, j))
+            if agg.kind == "max_by":
+                assert agg.by is not None
+                by_key = agg.by.meta.serialize(format="json")
+                if by_key not in keys:
+                    keys.append(by_key)
+                    self.inputs.append(agg.by)
+                self.atoms.add((f"maxby:{keys.index(by_key)}", j))
             if agg.kind == "quantile" and j not in self.sketched:
                 self.sketched.append(j)
 
@@ -236,9 +259,27 @@ class Partials:
     def batch(self, time: str, seq: str) -> list[pl.Expr]:
         """Aggregations computing the partials of a group of input rows."""
         exprs: list[pl.Expr] = []
+        shared: set[str] = set()
         for atom, j in sorted(self.atoms):
             x = pl.col(f"{INTERNAL_PREFIX}in{j}")
-            if atom == "rows":
+            if atom.startswith("maxby:"):
+                b = int(atom.split(":")[1])
+                order = [pl.col(f"{INTERNAL_PREFIX}in{b}"), pl.col(time), pl.col(seq)]
+
+                def best(e: pl.Expr, order: list[pl.Expr] = order) -> pl.Expr:
+                    return e.sort_by(
+                        order, descending=[True, False, False], nulls_last=True
+                    ).first()
+
+                exprs.append(best(x).alias(f"{INTERNAL_PREFIX}mb{b}_{j}"))
+                if f"{INTERNAL_PREFIX}mbv{b}" not in shared:
+                    shared.add(f"{INTERNAL_PREFIX}mbv{b}")
+                    exprs += [
+                        best(pl.col(f"{INTERNAL_PREFIX}in{b}")).alias(f"{INTERNAL_PREFIX}mbv{b}"),
+                        best(pl.col(time)).alias(f"{INTERNAL_PREFIX}mbt{b}"),
+                        best(pl.col(seq)).alias(f"{INTERNAL_PREFIX}mbo{b}"),
+                    ]
+            elif atom == "rows":
                 exprs.append(pl.len().cast(pl.Int64).alias(ROW_COUNT))
             elif atom == "n":
                 exprs.append(x.count().cast(pl.Int64).alias(f"{INTERNAL_PREFIX}n{j}"))
@@ -267,8 +308,30 @@ class Partials:
     def merge(self) -> list[pl.Expr]:
         """Aggregations merging several partial rows of one group into one."""
         exprs: list[pl.Expr] = []
+        shared: set[str] = set()
         for atom, j in sorted(self.atoms):
-            if atom == "rows":
+            if atom.startswith("maxby:"):
+                b = int(atom.split(":")[1])
+                order = [
+                    pl.col(f"{INTERNAL_PREFIX}mbv{b}"),
+                    pl.col(f"{INTERNAL_PREFIX}mbt{b}"),
+                    pl.col(f"{INTERNAL_PREFIX}mbo{b}"),
+                ]
+                names = [f"{INTERNAL_PREFIX}mb{b}_{j}"]
+                if f"{INTERNAL_PREFIX}mbv{b}" not in shared:
+                    shared.add(f"{INTERNAL_PREFIX}mbv{b}")
+                    names += [
+                        f"{INTERNAL_PREFIX}mbv{b}",
+                        f"{INTERNAL_PREFIX}mbt{b}",
+                        f"{INTERNAL_PREFIX}mbo{b}",
+                    ]
+                exprs += [
+                    pl.col(n)
+                    .sort_by(order, descending=[True, False, False], nulls_last=True)
+                    .first()
+                    for n in names
+                ]
+            elif atom == "rows":
                 exprs.append(pl.col(ROW_COUNT).sum())
             elif atom in ("n", "s"):
                 exprs.append(pl.col(f"{INTERNAL_PREFIX}{atom}{j}").sum())
@@ -315,6 +378,12 @@ class Partials:
                 out = s
             elif agg.kind in ("min", "max", "first", "last"):
                 out = pl.col(f"{INTERNAL_PREFIX}{agg.kind}{j}")
+            elif agg.kind == "max_by":
+                assert agg.by is not None
+                b = [e.meta.serialize(format="json") for e in self.inputs].index(
+                    agg.by.meta.serialize(format="json")
+                )
+                out = pl.col(f"{INTERNAL_PREFIX}mb{b}_{j}")
             elif agg.kind == "mean":
                 out = pl.when(n > 0).then(s.cast(pl.Float64) / n)
             elif agg.kind in ("var", "std"):
@@ -346,6 +415,7 @@ _ATOMS: dict[str, tuple[str, ...]] = {
     "first": ("first",),
     "last": ("last",),
     "quantile": (),
+    "max_by": (),
 }
 
 

@@ -16,10 +16,24 @@ KeyFormat = Literal["string", "bytes"]
 JoinHow = Literal["left", "inner"]
 """Which rows a stream-table join keeps: all stream rows, or those with a table row."""
 
+WindowJoinHow = Literal["inner", "semi"]
+"""What a window join emits: every matching pair, or each left row that has a match."""
+
 Emit = Literal["close", "update"]
 """When a window emits: once when it closes, or after every batch that touched it."""
 
 AggregateKind = Literal[
-    "count", "len", "sum", "min", "max", "mean", "var", "std", "first", "last", "quantile"
+    "count",
+    "len",
+    "sum",
+    "min",
+    "max",
+    "mean",
+    "var",
+    "std",
+    "first",
+    "last",
+    "quantile",
+    "max_by",
 ]
 """The aggregate functions windows compute as mergeable partial states."""

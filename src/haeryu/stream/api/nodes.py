@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from haeryu.stream.api.aggregates import Aggregate
-from haeryu.stream.api.choices import Emit, JoinHow, KeyFormat, TimestampUnit
+from haeryu.stream.api.choices import Emit, JoinHow, KeyFormat, TimestampUnit, WindowJoinHow
 from haeryu.stream.api.windows import WindowSpec
 
 if TYPE_CHECKING:
@@ -122,6 +122,23 @@ class WindowNode(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class WindowJoinNode(Node):
+    """Stream-stream join per event-time window; ``parent`` is the left input."""
+
+    right: int
+    spec: WindowSpec
+    left_on: tuple[str, ...]
+    right_on: tuple[str, ...]
+    how: WindowJoinHow
+    allowed_lateness_ms: int
+    idle_timeout_ms: int
+
+    @property
+    def label(self) -> str:
+        return f"join_window:{','.join(self.left_on)}"
+
+
+@dataclass(frozen=True, eq=False)
 class LateNode(Node):
     """Side output of a window: records that arrived after their window closed."""
 
@@ -200,7 +217,7 @@ class Table:
 
 
 SINK_NODES = (TopicSinkNode, RouteNode, CustomSinkNode)
-STATEFUL_NODES = (WindowNode, StatefulNode)
+STATEFUL_NODES = (WindowNode, StatefulNode, WindowJoinNode)
 
 
 @dataclass
@@ -211,8 +228,12 @@ class Plan:
     nodes: list[Node] = field(default_factory=list)
 
     def children(self, node_id: int) -> list[Node]:
-        """Nodes reading from ``node_id``."""
-        return [n for n in self.nodes if n.parent == node_id]
+        """Nodes reading from ``node_id`` (a window join reads from two)."""
+        return [
+            n
+            for n in self.nodes
+            if n.parent == node_id or (isinstance(n, WindowJoinNode) and n.right == node_id)
+        ]
 
     def node(self, node_id: int) -> Node:
         """The node with id ``node_id``."""

@@ -32,7 +32,14 @@ import polars as pl
 
 from haeryu.stream.api import aggregates as agg_module
 from haeryu.stream.api import nodes as p
-from haeryu.stream.api.choices import Emit, FormatName, JoinHow, KeyFormat, TimestampUnit
+from haeryu.stream.api.choices import (
+    Emit,
+    FormatName,
+    JoinHow,
+    KeyFormat,
+    TimestampUnit,
+    WindowJoinHow,
+)
 from haeryu.stream.api.durations import Duration, to_ms
 from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.schema import SchemaLike
@@ -341,6 +348,83 @@ class Stream:
         out = prefix if prefix is not None else f"{column}_ewm_"
         return self.update_state(ewm_update(column, alpha, out, self.keys))
 
+    def join_window(
+        self,
+        other: Stream,
+        *,
+        window: WindowSpec,
+        on: str | Iterable[str] | None = None,
+        left_on: str | Iterable[str] | None = None,
+        right_on: str | Iterable[str] | None = None,
+        how: WindowJoinHow = "inner",
+        allowed_lateness: Duration = 0,
+        idle_timeout: Duration = "10s",
+    ) -> Joined:
+        """Join with another stream: records whose keys match and whose event times fall
+        in the same window, emitted when the window closes (as Flink's window join).
+
+        Parameters
+        ----------
+        other
+            The right side, from the same pipeline.
+        window
+            :func:`~haeryu.stream.api.windows.tumbling` or ``hopping``.
+        on, left_on, right_on
+            Key columns: ``on`` for both sides, or ``left_on``/``right_on``.  Both
+            inputs must be partitioned by them (``key_by``, or sources declared
+            ``partitioned_by=`` with the same partition count): partition ``p`` of one
+            side joins partition ``p`` of the other.
+        how
+            ``"inner"``: one row per matching pair (right columns that clash get the
+            suffix ``_right``); ``"semi"``: each left record once if it has a match.
+        allowed_lateness
+            How long after a window's end records still join it; later ones go to
+            :meth:`Joined.late`.
+        idle_timeout
+            A partition silent this long stops holding the watermark back.
+
+        The result has the left columns (and the right ones for ``inner``),
+        ``window_start`` and ``window_end``.
+
+        Examples
+        --------
+        >>> from haeryu.stream import Pipeline, windows
+        >>> p = Pipeline("q8")
+        >>> people = p.source("person", timestamp="date_time", partitioned_by="id")
+        >>> sales = p.source("auction", timestamp="date_time", partitioned_by="seller")
+        >>> new_sellers = people.key_by("id").join_window(
+        ...     sales.key_by("seller"), left_on="id", right_on="seller",
+        ...     window=windows.tumbling("10s"), how="semi")
+        """
+        from haeryu.stream.api.windows import Hopping, Tumbling
+
+        if other.pipeline is not self.pipeline:
+            raise PlanError("join_window: both streams must belong to the same pipeline")
+        if other.node == self.node:
+            raise PlanError("join_window: a stream cannot be joined with itself")
+        if not isinstance(window, Tumbling | Hopping):
+            raise PlanError("join_window needs tumbling or hopping windows")
+        if how not in ("inner", "semi"):
+            raise PlanError("join_window: how must be 'inner' or 'semi'")
+        left = _columns(left_on if left_on is not None else on or self.keys)
+        right = _columns(right_on if right_on is not None else on or other.keys)
+        if not left or len(left) != len(right):
+            raise PlanError(
+                "join_window: give the key columns (on=, or left_on= and right_on= of equal length)"
+            )
+        node = self.pipeline._add(
+            p.WindowJoinNode,
+            self.node,
+            right=other.node,
+            spec=window,
+            left_on=left,
+            right_on=right,
+            how=how,
+            allowed_lateness_ms=to_ms(allowed_lateness, what="allowed_lateness"),
+            idle_timeout_ms=to_ms(idle_timeout, what="idle_timeout"),
+        )
+        return Joined(self.pipeline, node.id, keys=left, partitioned_by=self.partitioned_by)
+
     def join_table(
         self,
         table: Table,
@@ -496,6 +580,20 @@ class Aggregated(Stream):
         """Records that arrived after their window closed (plus allowed lateness)."""
         node = self.pipeline._add(p.LateNode, self.node)
         return Stream(self.pipeline, node.id, keys=self.keys, partitioned_by=self.partitioned_by)
+
+
+class Joined(Stream):
+    """Window join results; :meth:`late` is the side output of records that came too late."""
+
+    def late(self) -> Stream:
+        """Records of either side that arrived after their window closed (plus allowed
+        lateness), with a ``_join_side`` column: ``"left"`` or ``"right"``."""
+        node = self.pipeline._add(p.LateNode, self.node)
+        return Stream(self.pipeline, node.id, keys=(), partitioned_by=())
+
+
+def _columns(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _exprs(exprs: Iterable[IntoExpr], named: Mapping[str, pl.Expr]) -> tuple[pl.Expr, ...]:

@@ -17,13 +17,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from haeryu.stream.api import nodes as p
 from haeryu.stream.api.pipeline import Pipeline
 from haeryu.stream.api.validation import describe_mistake
+from haeryu.stream.api.windows import Session
 from haeryu.stream.columns import (
     CHUNK_ROW,
     DEAD_LETTER_SCHEMA,
@@ -57,6 +58,7 @@ from haeryu.stream.runtime.topic_output import (
     with_ids,
 )
 from haeryu.stream.runtime.window_aggregation import WindowOperator
+from haeryu.stream.runtime.window_join import WindowJoinOperator
 from haeryu.stream.sinks import Sink, SinkContext
 
 log = logging.getLogger(__name__)
@@ -202,6 +204,25 @@ class Executor:
                 )
                 if topic in self.repartitions:
                     self._progress_column[topic] = node.time_column or EVENT_TIME
+            elif isinstance(node, p.WindowJoinNode):
+                assert not isinstance(node.spec, Session)  # checked at declaration
+                right_topic = self.input_topic_of[node.right]
+                if topic in self.repartitions or right_topic in self.repartitions:
+                    # Lateness behind a shuffle needs the writers' progress records, which
+                    # the join does not read yet: refuse rather than judge rows wrongly.
+                    raise PlanError(
+                        f"join_window {node.label!r} reads a repartition topic; declare "
+                        "partitioned_by= on both sources so the join needs no shuffle"
+                    )
+                self.operators[node.id] = WindowJoinOperator(
+                    spec=node.spec,
+                    left_on=node.left_on,
+                    right_on=node.right_on,
+                    how=node.how,
+                    allowed_lateness_ms=node.allowed_lateness_ms,
+                    idle_timeout_ms=node.idle_timeout_ms,
+                    name=f"j{node.id}",
+                )
             elif isinstance(node, p.StatefulNode):
                 self.operators[node.id] = StatefulOperator(
                     node.fn, node.keys, node.state_schema, f"s{node.id}"
@@ -289,6 +310,24 @@ class Executor:
         self.interrupted = False
         return report
 
+    def process_frame(self, topic: str, frame: pl.DataFrame, now: float) -> BatchReport:
+        """Run an already decoded frame of source ``topic`` through the plan.
+
+        For in-memory inputs (benchmarks, generators) that skip decoding: ``frame``
+        holds the payload columns plus the metadata a decoder would add --
+        ``_partition``, ``_offset`` and ``_event_time`` (epoch ms) at least.
+        """
+        if topic not in self.sources:
+            raise PlanError(f"pipeline {self.plan.name} has no source reading {topic!r}")
+        report = BatchReport(topic, records_in=frame.height, decoded=frame.height)
+        ctx = _Context(None, Origin(self.plan.name, topic), now, report)
+        for node, _ in self.sources[topic]:
+            self._count(node, frame.height, frame.height)
+            self._push(node, frame, ctx)
+        self._tick_operators(now, done=ctx.operators_run)
+        self._send_dead(ctx)
+        return report
+
     def tick(self, now: float) -> None:
         """Let windows close on idle partitions when no records arrive."""
         self._tick_operators(now, done=set())
@@ -349,6 +388,22 @@ class Executor:
         for child in self.plan.children(node.id):
             if isinstance(child, p.LateNode):
                 continue  # fed by the window itself
+            if isinstance(child, p.WindowJoinNode):
+                join = self.operators[child.id]
+                assert isinstance(join, WindowJoinOperator)
+                side: Literal[0, 1] = 0 if child.parent == node.id else 1
+                busy = self.busy.get(self.input_topic_of[node.id], frozenset())
+                joined = join.process(frame, ctx.now, busy, side=side)
+                ctx.operators_run.add(child.id)
+                self.stats[child.id].records_in += frame.height
+                # Results carry the left input as their origin whichever side closed the
+                # window, so their exactly-once ids do not depend on batch order.
+                origin = Origin(self.plan.name, self.input_topic_of[child.id])
+                sub = _Context(ctx.raw, origin, ctx.now, ctx.report, ctx.dead, ctx.operators_run)
+                self._emit(child, OperatorOutput(joined.results, pl.DataFrame()), sub)
+                # Late records keep their own input as origin: their ids are their offsets.
+                self._emit(child, OperatorOutput(pl.DataFrame(), joined.late), ctx)
+                continue
             op = self.operators.get(child.id)
             if op is not None:
                 # Even an empty batch: a window's watermark may move on it.
