@@ -351,10 +351,12 @@ class Checkpointer:
         for hid in found:
             topic, partition, _ = hid[len(self.pipeline) + 1 :].split("|", 2)
             per.setdefault((topic, int(partition)), set()).add(hid)
-        # Every record of the lost interval lies before its input's current end.
-        until = self.admin.end_offsets(list(per)) if per else {}
-        for tp, ids in per.items():
-            self.executor.seen.add(tp, ids, until[tp])
+        # Every record of the lost interval lies before its input's current end.  Each
+        # restored partition is tracked, ids or not: the outputs of one may be emitted
+        # while another is replayed (a window closes when the minimum watermark moves).
+        until = self.admin.end_offsets(partitions) if per else {}
+        for tp in partitions if per else ():
+            self.executor.seen.add(tp, per.get(tp, ()), until[tp])
         self.stats.suppressed_ids += len(found)
         if found:
             log.info(
