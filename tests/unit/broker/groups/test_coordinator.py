@@ -527,7 +527,7 @@ def test_static_member_that_does_not_rejoin_in_time_is_kept() -> None:
         dyn = join(c, client_id="dynamic")
         static = join(c, instance_id="host-1", version=5, client_id="static")
         await parked(dyn, static)
-        clock.now += 5
+        clock.advance(seconds=5)
         c.tick()
         a, s = await dyn, await static
         await c.sync(G, 1, a.member_id, {a.member_id: b"A", s.member_id: b"S"})
@@ -537,7 +537,7 @@ def test_static_member_that_does_not_rejoin_in_time_is_kept() -> None:
         rejoin = join(c, a.member_id)
         await parked(third, rejoin)
         for _ in range(4):
-            clock.now += REBALANCE_MS / 1000 / 4
+            clock.advance(ms=REBALANCE_MS // 4)
             assert c.heartbeat(G, 1, s.member_id, "host-1") in (
                 ErrorCode.rebalance_in_progress,
                 ErrorCode.none,
