@@ -16,8 +16,9 @@ class BrokerConfig:
 
     ``fsync`` decides when appended data reaches the disk: ``always`` acknowledges an
     acks=all produce only after an fsync that covers it (fsyncs are grouped across
-    concurrent requests); ``interval`` fsyncs every ``fsync_interval_ms`` and bounds
-    the loss window on a power cut to that; ``never`` leaves it to the OS.
+    concurrent requests); ``interval`` fsyncs every ``fsync_interval_ms`` (rounds at
+    fixed times) and bounds the loss window on a power cut to that plus one round's
+    duration; ``never`` leaves it to the OS.
     """
 
     host: str = "127.0.0.1"
