@@ -14,7 +14,9 @@ def broker_factory(tmp_path: Path) -> Iterator[object]:
     started: list[BrokerProcess] = []
 
     def make(*args: str, name: str = "broker") -> BrokerProcess:
-        proc = BrokerProcess(tmp_path / name, *args)
+        # Groups form at once in tests (Kafka's test harnesses do the same); a test that
+        # wants the delay passes its own --group-initial-rebalance-delay-ms, which wins.
+        proc = BrokerProcess(tmp_path / name, "--group-initial-rebalance-delay-ms", "0", *args)
         started.append(proc)
         return proc.start()
 

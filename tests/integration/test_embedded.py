@@ -95,3 +95,11 @@ def test_given_data_dir_survives_a_restart(tmp_path: Path) -> None:
 def test_a_bad_setting_fails_before_anything_starts() -> None:
     with pytest.raises(ValueError, match="fsync"), embedded_broker(fsync="sometimes"):
         pass
+
+
+def test_kafka_style_keys_are_accepted() -> None:
+    with embedded_broker(**{"log.retention.ms": "1000", "num.partitions": "3"}) as broker:
+        broker.create_topic("t", partitions=-1)
+        assert len(broker.end_offsets("t")) == 3
+        retention = broker.call(lambda: broker.state.partition_log("t", 0).config.retention_ms)
+        assert retention == 1000

@@ -10,6 +10,7 @@ handler in the registry (our own code, the STYLE's "hook to fail a request").
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from rawkafka import (
     PRODUCE,
     RawClient,
     fetch_fields,
+    frame,
     high_watermark,
     list_offsets_fields,
     produce_fields,
@@ -108,3 +110,30 @@ def test_a_version_the_broker_does_not_serve_gets_unsupported_version(
         assert (corr, md.error_code) == (unsupported, ErrorCode.unsupported_version)
         corr, md = c.recv(METADATA, 12)
         assert corr == after and [t.name for t in md.topics] == [TOPIC]
+
+
+def test_produce_v2_gets_unsupported_version_per_partition_and_writes_nothing(
+    broker: EmbeddedBroker,
+) -> None:
+    """Kafka 4.0 dropped Produce v0-2; the client learns why instead of losing the socket."""
+    records = simple_batch([b"old"])
+    partition = struct.pack(">ii", 0, len(records)) + records
+    body = struct.pack(">hi", 1, 10_000) + struct.pack(">i", 1) + _str(TOPIC)
+    body += struct.pack(">i", 1) + partition
+    header = struct.pack(">hhi", PRODUCE, 2, 99) + _str("old-client")
+    with RawClient(broker.bootstrap) as c:
+        c.send_bytes(frame(header + body))
+        payload = c.recv_payload()
+        # correlation, [topic: name, [partition, error, base_offset, log_append_time]], throttle
+        corr, n_topics = struct.unpack_from(">ii", payload, 0)
+        name_len = struct.unpack_from(">h", payload, 8)[0]
+        pos = 10 + name_len
+        n_parts, index, error, base = struct.unpack_from(">iihq", payload, pos)
+        assert (corr, n_topics, payload[10:pos].decode(), n_parts) == (99, 1, TOPIC, 1)
+        assert (index, error, base) == (0, ErrorCode.unsupported_version, -1)
+        assert high_watermark(c, TOPIC) == 0
+
+
+def _str(s: str) -> bytes:
+    raw = s.encode()
+    return struct.pack(">h", len(raw)) + raw

@@ -1,6 +1,6 @@
 """Config resources and how a set of changes applies to them (no wire types here).
 
-Kafka names config resources by type; this broker serves TOPIC and BROKER resources.
+Kafka names config resources by type; this broker serves TOPIC, BROKER and GROUP ones.
 :func:`apply_incremental` is IncrementalAlterConfigs' semantics on a plain dict, shared by
 every resource type: SET, DELETE (back to the default), APPEND and SUBTRACT for list
 configs such as ``cleanup.policy``.
@@ -14,7 +14,41 @@ from dataclasses import dataclass
 
 from haeryu.broker.errors import BrokerError, ErrorCode
 
-__all__ = ["ConfigOp", "ConfigSource", "ConfigValue", "ResourceType", "apply_incremental"]
+__all__ = [
+    "GROUP_CONFIG_DEFAULTS",
+    "ConfigOp",
+    "ConfigSource",
+    "ConfigValue",
+    "ResourceType",
+    "apply_incremental",
+    "validate_group_configs",
+]
+
+#: GROUP resource configs (Kafka 4.0, KIP-848) with Kafka's defaults. They are stored,
+#: reported and validated; this broker runs the classic protocol, whose session and
+#: heartbeat timeouts come from each client's JoinGroup, so they change no behaviour yet.
+GROUP_CONFIG_DEFAULTS: dict[str, str] = {
+    "consumer.session.timeout.ms": "45000",
+    "consumer.heartbeat.interval.ms": "5000",
+}
+_GROUP_CONFIG_RANGES = {
+    "consumer.session.timeout.ms": (1, 1 << 31),
+    "consumer.heartbeat.interval.ms": (1, 1 << 31),
+}
+
+
+def validate_group_configs(configs: Mapping[str, str]) -> None:
+    """ValueError unless every key is a known group config with a valid value."""
+    for key, value in configs.items():
+        limits = _GROUP_CONFIG_RANGES.get(key)
+        if limits is None:
+            raise ValueError(f"unknown group config {key!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{key} must be an integer, not {value!r}") from None
+        if not limits[0] <= number < limits[1]:
+            raise ValueError(f"{key} must be positive, not {value}")
 
 
 class ResourceType(enum.IntEnum):

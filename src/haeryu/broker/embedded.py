@@ -150,7 +150,8 @@ def embedded_broker(
     """Run a broker in this process for the duration of the ``with`` block.
 
     ``settings`` are :class:`~haeryu.broker.config.BrokerConfig` fields (for example
-    ``num_partitions=3`` or ``fsync="always"``). Defaults differ from a production
+    ``num_partitions=3`` or ``fsync="always"``), or Kafka-style keys passed as
+    ``**{"log.retention.ms": "1000"}``. Defaults differ from a production
     broker where tests want it: port 0 (a free port) on 127.0.0.1, and
     ``group_initial_rebalance_delay_ms=0`` so consumer groups form at once, as Kafka's
     own test harnesses configure it. Without ``data_dir`` the data lives in a temporary
@@ -162,7 +163,8 @@ def embedded_broker(
     with _data_directory(data_dir) as directory:
         if data_dir is None:
             settings.setdefault("fsync", "never")
-        broker = EmbeddedBroker(BrokerConfig(data_dir=directory, **settings))
+        keys = {k: str(settings.pop(k)) for k in list(settings) if "." in k}
+        broker = EmbeddedBroker(BrokerConfig.from_settings(keys, data_dir=directory, **settings))
         broker.start()
         try:
             yield broker

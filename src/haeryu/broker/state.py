@@ -14,16 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from haeryu.broker.config import BrokerConfig
-from haeryu.broker.configs import ConfigSource, ConfigValue, ResourceType, apply_incremental
+from haeryu.broker.config import SETTINGS, BrokerConfig, is_dynamic, setting_keys
+from haeryu.broker.configs import (
+    GROUP_CONFIG_DEFAULTS,
+    ConfigSource,
+    ConfigValue,
+    ResourceType,
+    apply_incremental,
+    validate_group_configs,
+)
 from haeryu.broker.durability import Durability
 from haeryu.broker.errors import BrokerError, ErrorCode, TopicError
-from haeryu.broker.files import make_dirs
+from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import LogOffline, PartitionLog
 from haeryu.broker.log.cleaner import plan_compaction, publish_compaction, run_compaction
@@ -32,9 +41,10 @@ from haeryu.broker.producers import ProducerStates
 from haeryu.broker.protocol.records import (
     InvalidRecordBatch,
     iter_batches,
+    keyless_records,
     validate_produced_batch,
 )
-from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, Topic, TopicStore
+from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, Topic, TopicStore, validate_configs
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,25 @@ class Appended:
 
 def _refused(code: ErrorCode, message: str | None) -> Appended:
     return Appended(code, message)
+
+
+def _refuse_keyless(records: bytes, topic: str, partition: int) -> Appended | None:
+    """INVALID_RECORD, listing every record without a key, as Kafka does for a compacted
+    topic (compaction keeps the latest record per key; a keyless one has none)."""
+    try:
+        missing = keyless_records(records)
+    except InvalidRecordBatch as exc:
+        return _refused(exc.error_code, str(exc))
+    if not missing:
+        return None
+    reason = (
+        f"Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+    )
+    return Appended(
+        ErrorCode.invalid_record,
+        f"{len(missing)} record(s) rejected: records on a compacted topic need a key",
+        record_errors=tuple((i, reason) for i in missing),
+    )
 
 
 def wall_clock_ms() -> int:
@@ -109,8 +138,15 @@ class BrokerState:
 
     def __init__(self, config: BrokerConfig, clock: Callable[[], int] = wall_clock_ms) -> None:
         self.config = config
+        #: The settings as started (defaults, config file, command line); dynamic
+        #: changes made through the admin API are applied on top of these.
+        self.static_config = config.copy()
+        self.dynamic_configs: dict[str, str] = {}
+        self.group_configs: dict[str, dict[str, str]] = {}
         self.clock = clock
         meta = config.data_dir / "__meta"
+        self._broker_configs_file = meta / "broker-configs.json"
+        self._group_configs_file = meta / "group-configs.json"
         self.topics = TopicStore(config.data_dir, config.default_topic_configs, clock)
         self.producers = ProducerStates(meta)
         self.durability = Durability(config.fsync, config.fsync_interval_ms)
@@ -123,6 +159,7 @@ class BrokerState:
     def open(self) -> None:
         """Load topics (recovering every log) and rebuild producer state."""
         make_dirs(self.config.data_dir)
+        self._load_dynamic_configs()
         self.topics.load()
         self.producers.load_ids()
         covered = self.producers.load_snapshot()
@@ -263,6 +300,10 @@ class BrokerState:
             return _refused(exc.error_code, str(exc))
         if header.is_transactional:
             return _refused(ErrorCode.invalid_record, "transactions are not supported")
+        if plog.config.compact:
+            refused = _refuse_keyless(records, topic, partition)
+            if refused is not None:
+                return refused
         if plog.offline:
             return _refused(ErrorCode.kafka_storage_error, f"{topic}-{partition} is offline")
         tp = (topic, partition)
@@ -440,32 +481,46 @@ class BrokerState:
                 ).items()
             }
         if resource == ResourceType.BROKER:
+            self._check_broker_name(name)
             return self._broker_configs()
+        if resource == ResourceType.GROUP:
+            overrides = self.group_configs.get(name, {})
+            return {
+                k: ConfigValue(overrides[k], ConfigSource.GROUP)
+                if k in overrides
+                else ConfigValue(default, ConfigSource.DEFAULT)
+                for k, default in GROUP_CONFIG_DEFAULTS.items()
+            }
         raise BrokerError(ErrorCode.invalid_request, f"resource type {resource} is not supported")
 
+    def _check_broker_name(self, name: str) -> None:
+        # "" names the cluster-wide default, the node id this broker; both are this node.
+        if name not in ("", str(self.config.node_id)):
+            raise BrokerError(ErrorCode.invalid_request, f"unknown broker {name!r}")
+
     def _broker_configs(self) -> dict[str, ConfigValue]:
-        c = self.config
-        static = ConfigSource.STATIC_BROKER
-        out = {
-            "broker.id": ConfigValue(str(c.node_id), static),
-            "num.partitions": ConfigValue(str(c.num_partitions), static),
-            "auto.create.topics.enable": ConfigValue(str(c.auto_create_topics).lower(), static),
-            "default.replication.factor": ConfigValue("1", static),
-            "offsets.topic.replication.factor": ConfigValue("1", static),
-            "log.dirs": ConfigValue(str(c.data_dir), static),
-            "log.flush.policy": ConfigValue(c.fsync, static),
-            "log.flush.interval.ms": ConfigValue(str(c.fsync_interval_ms), static),
-            "group.initial.rebalance.delay.ms": ConfigValue(
-                str(c.group_initial_rebalance_delay_ms), static
-            ),
-        }
-        for key, default in TOPIC_CONFIG_DEFAULTS.items():
-            value = c.default_topic_configs.get(key)
-            out[key if key.startswith("log.") else f"log.{key}"] = (
-                ConfigValue(value, static)
-                if value is not None
-                else ConfigValue(default, ConfigSource.DEFAULT)
-            )
+        defaults = BrokerConfig()
+        out: dict[str, ConfigValue] = {}
+        for key in setting_keys():
+            value = self.config.get(key)
+            if key in self.dynamic_configs:
+                source = ConfigSource.DYNAMIC_BROKER
+            elif key in SETTINGS:
+                source = (
+                    ConfigSource.DEFAULT
+                    if value == defaults.get(key)
+                    else ConfigSource.STATIC_BROKER
+                )
+            elif value is not None:
+                source = ConfigSource.STATIC_BROKER
+            else:
+                value = TOPIC_CONFIG_DEFAULTS[key.removeprefix("log.")]
+                source = ConfigSource.DEFAULT
+            out[key] = ConfigValue(value, source, read_only=not is_dynamic(key))
+        out["default.replication.factor"] = ConfigValue("1", ConfigSource.DEFAULT, read_only=True)
+        out["offsets.topic.replication.factor"] = ConfigValue(
+            "1", ConfigSource.DEFAULT, read_only=True
+        )
         return out
 
     def alter_configs(
@@ -477,9 +532,17 @@ class BrokerState:
         validate_only: bool = False,
     ) -> None:
         """Replace a resource's whole set of overrides (legacy AlterConfigs)."""
-        if resource != ResourceType.TOPIC:
-            raise BrokerError(ErrorCode.invalid_request, "only topic configs can be altered")
-        self.topics.set_configs(name, dict(configs), validate_only=validate_only)
+        if resource == ResourceType.TOPIC:
+            self.topics.set_configs(name, dict(configs), validate_only=validate_only)
+        elif resource == ResourceType.BROKER:
+            self._check_broker_name(name)
+            self._set_dynamic_configs(dict(configs), validate_only)
+        elif resource == ResourceType.GROUP:
+            self._set_group_configs(name, dict(configs), validate_only)
+        else:
+            raise BrokerError(
+                ErrorCode.invalid_request, f"configs of resource type {resource} cannot be altered"
+            )
 
     def incremental_alter_configs(
         self,
@@ -490,13 +553,93 @@ class BrokerState:
         validate_only: bool = False,
     ) -> None:
         """Apply SET/DELETE/APPEND/SUBTRACT operations to a resource, all or nothing."""
-        if resource != ResourceType.TOPIC:
-            raise BrokerError(ErrorCode.invalid_request, "only topic configs can be altered")
-        topic = self.topics.get(name)
-        if topic is None:
-            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
-        configs = apply_incremental(topic.configs, TOPIC_CONFIG_DEFAULTS, ops)
-        self.topics.set_configs(name, configs, validate_only=validate_only)
+        if resource == ResourceType.TOPIC:
+            topic = self.topics.get(name)
+            if topic is None:
+                raise TopicError(
+                    ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist"
+                )
+            configs = apply_incremental(topic.configs, TOPIC_CONFIG_DEFAULTS, ops)
+            self.topics.set_configs(name, configs, validate_only=validate_only)
+        elif resource == ResourceType.BROKER:
+            self._check_broker_name(name)
+            current = {k: self.config.get(k) or "" for k in setting_keys()}
+            changed = apply_incremental(self.dynamic_configs, current, ops)
+            self._set_dynamic_configs(changed, validate_only)
+        elif resource == ResourceType.GROUP:
+            changed = apply_incremental(
+                self.group_configs.get(name, {}), GROUP_CONFIG_DEFAULTS, ops
+            )
+            self._set_group_configs(name, changed, validate_only)
+        else:
+            raise BrokerError(
+                ErrorCode.invalid_request, f"configs of resource type {resource} cannot be altered"
+            )
+
+    def _set_dynamic_configs(self, configs: dict[str, str], validate_only: bool) -> None:
+        """Make ``configs`` the broker's dynamic overrides (validated together first)."""
+        trial = self.static_config.copy()
+        for key, value in configs.items():
+            if not is_dynamic(key):
+                raise BrokerError(
+                    ErrorCode.invalid_config,
+                    f"{key} cannot be changed while the broker runs"
+                    if key in SETTINGS
+                    else f"unknown broker config {key!r}",
+                )
+            try:
+                trial.set(key, value)
+            except ValueError as exc:
+                raise BrokerError(ErrorCode.invalid_config, str(exc)) from None
+        try:
+            validate_configs(trial.default_topic_configs)
+        except TopicError as exc:
+            raise BrokerError(ErrorCode.invalid_config, exc.message) from None
+        if validate_only:
+            return
+        self._apply_dynamic(configs)
+        write_atomic(self._broker_configs_file, json.dumps(configs, indent=1, sort_keys=True))
+
+    def _apply_dynamic(self, configs: dict[str, str]) -> None:
+        for key in list(self.dynamic_configs):
+            if key not in configs:
+                self.config.unset(key, self.static_config)
+        for key, value in configs.items():
+            self.config.set(key, value)
+        self.dynamic_configs = dict(configs)
+        self.topics.set_broker_defaults(self.config.default_topic_configs)
+        if hasattr(self, "groups"):
+            self.groups.update_settings(
+                dataclasses.replace(
+                    self.groups.settings,
+                    initial_rebalance_delay_ms=self.config.group_initial_rebalance_delay_ms,
+                )
+            )
+
+    def _set_group_configs(self, group: str, configs: dict[str, str], validate_only: bool) -> None:
+        try:
+            validate_group_configs(configs)
+        except ValueError as exc:
+            raise BrokerError(ErrorCode.invalid_config, str(exc)) from None
+        if validate_only:
+            return
+        if configs:
+            self.group_configs[group] = configs
+        else:
+            self.group_configs.pop(group, None)
+        write_atomic(
+            self._group_configs_file, json.dumps(self.group_configs, indent=1, sort_keys=True)
+        )
+
+    def _load_dynamic_configs(self) -> None:
+        if self._broker_configs_file.exists():
+            stored = json.loads(self._broker_configs_file.read_text())
+            try:
+                self._apply_dynamic({str(k): str(v) for k, v in stored.items()})
+            except ValueError as exc:
+                log.error("ignoring stored dynamic broker configs: %s", exc)
+        if self._group_configs_file.exists():
+            self.group_configs = json.loads(self._group_configs_file.read_text())
 
     # -- helpers for handlers ------------------------------------------------------------
 

@@ -225,6 +225,15 @@ class TopicStore:
             topic.partitions.append(self._open_log(name, p, config))
         self._save()
 
+    def set_broker_defaults(self, defaults: dict[str, str]) -> None:
+        """New broker-wide topic defaults (``log.*`` settings); applied to every log."""
+        validate_configs(defaults)
+        self.broker_defaults = dict(defaults)
+        for topic in self.topics.values():
+            config = self._log_config(topic.configs)
+            for log in topic.partitions:
+                log.update_config(config)
+
     def set_configs(
         self, name: str, configs: dict[str, str], *, validate_only: bool = False
     ) -> None:

@@ -192,3 +192,17 @@ def test_topic_configs_describe_alter_and_incremental(state: BrokerState) -> Non
         state.alter_configs(ResourceType.TOPIC, "t", {"no.such.config": "1"})
     assert exc.value.error_code == ErrorCode.invalid_config
     assert state.topics.get("t").configs == {"segment.bytes": "1048576"}  # type: ignore[union-attr]
+
+
+def test_records_without_a_key_are_refused_on_a_compacted_topic(state: BrokerState) -> None:
+    state.create_topic("c", 1, {"cleanup.policy": "compact"})
+    mixed = encode_batch([(b"k0", b"a", [], 1), (None, b"b", [], 1), (b"k2", b"c", [], 1)])
+    refused = state.append("c", 0, mixed)
+    assert refused.error_code == ErrorCode.invalid_record
+    assert [i for i, _ in refused.record_errors] == [1]
+    assert "without key" in (refused.record_errors[0][1] or "")
+    assert (refused.written, state.partition_log("c", 0).log_end_offset) == (False, 0)
+    # Keyed records are fine, and so are keyless ones on a delete-policy topic.
+    assert state.append("c", 0, _batch(b"v")).written
+    state.create_topic("d", 1)
+    assert state.append("d", 0, mixed).written

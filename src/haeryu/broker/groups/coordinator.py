@@ -11,7 +11,8 @@ state and :meth:`GroupCoordinator._transition` is the only code that assigns
     Empty ─DELETED─► Dead
 
 A round of joins completes when every member has rejoined, or when the rebalance timeout
-expires (members that did not rejoin are removed). The first round of an empty group also
+expires (dynamic members that did not rejoin are removed; static members, with a
+``group.instance.id``, are kept until their session expires, as in Kafka). The first round of an empty group also
 waits ``initial_rebalance_delay_ms`` so that consumers started together land in one
 generation. Time comes from an injected clock and deadlines are checked by :meth:`tick`,
 which a background task calls every ``tick_interval_s``; tests pass a fake clock, disable
@@ -111,6 +112,14 @@ class GroupCoordinator:
                 group_id, generation=record.generation, protocol_type=record.protocol_type
             )
 
+    @property
+    def settings(self) -> GroupSettings:
+        return self._settings
+
+    def update_settings(self, settings: GroupSettings) -> None:
+        """Apply changed broker settings (dynamic configs); rounds in progress keep theirs."""
+        self._settings = settings
+
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -195,9 +204,13 @@ class GroupCoordinator:
         if group.members and now < group.join_not_before:
             return
         if now >= group.rebalance_deadline:
-            for m in [m for m in group.members.values() if m.join_waiter is None]:
-                log.info("group %s: %s did not rejoin in time", group.group_id, m.member_id)
-                self._remove_member(group, m, rebalance=False)
+            # Static members (KIP-345) stay: their session timeout alone decides when they
+            # are gone, which is what lets a restarted consumer keep its partitions.
+            late = [m for m in group.members.values() if m.join_waiter is None]
+            for m in late:
+                if m.instance_id is None:
+                    log.info("group %s: %s did not rejoin in time", group.group_id, m.member_id)
+                    self._remove_member(group, m, rebalance=False)
         elif any(m.join_waiter is None for m in group.members.values()):
             return
         self._complete_join(group)
@@ -210,8 +223,10 @@ class GroupCoordinator:
             self._record_group(group)
             return
         self._transition(group, GroupEvent.JOIN_COMPLETED)
-        if group.leader_id not in group.members:
-            group.leader_id = next(iter(group.members))
+        joined = [m.member_id for m in group.members.values() if m.join_waiter is not None]
+        if group.leader_id not in joined:
+            # The leader must be a member that rejoined: it computes the assignment now.
+            group.leader_id = joined[0] if joined else next(iter(group.members))
         group.protocol_name = self._select_protocol(group)
         now, roster = self._clock(), self._roster(group)
         for m in group.members.values():

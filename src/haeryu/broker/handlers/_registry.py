@@ -24,6 +24,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
 from haeryu.broker.errors import ErrorCode
+from haeryu.broker.protocol.legacy import LEGACY_SCHEMAS
 from haeryu.broker.protocol.lengths import walk
 
 if TYPE_CHECKING:
@@ -98,16 +99,27 @@ class Codec:
 
 def known_version(key: int, version: int) -> bool:
     """Whether the protocol (kio's schemas) defines this version of API ``key``."""
+    if (key, version) in LEGACY_SCHEMAS:
+        return True
     name = api_key_map.get(key)
     return name is not None and version in schema_name_map.get(name, {})
 
 
 @cache
 def codec(key: int, version: int) -> Codec:
-    """The kio request reader and response writer of one API version (cached)."""
-    paths = schema_name_map[api_key_map[key]][version]
-    req_cls = resolve_name(paths[EntityType.request])
-    resp_cls = resolve_name(paths[EntityType.response])
+    """The kio request reader and response writer of one API version (cached).
+
+    Versions kio no longer carries come from :mod:`haeryu.broker.protocol.legacy`.
+    """
+    req_cls: Any
+    resp_cls: Any
+    legacy = LEGACY_SCHEMAS.get((key, version))
+    if legacy is not None:
+        req_cls, resp_cls = legacy
+    else:
+        paths = schema_name_map[api_key_map[key]][version]
+        req_cls = resolve_name(paths[EntityType.request])
+        resp_cls = resolve_name(paths[EntityType.response])
     return Codec(
         request_cls=req_cls,
         response_cls=resp_cls,

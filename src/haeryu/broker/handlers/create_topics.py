@@ -1,9 +1,10 @@
-"""CreateTopics (key 19), versions 2-7.
+"""CreateTopics (key 19), versions 0-7.
 
 Creates topics with the requested partition count (-1: the broker default, v4+) and
 config overrides, validated against the known topic configs; a replication factor other
 than 1 or -1 is refused with INVALID_REPLICATION_FACTOR since this is a single node.
-``validate_only`` checks everything and creates nothing. v5+ answers with the partition
+``validate_only`` (v1+) checks everything and creates nothing. v0 answers no error
+message; v5+ answers with the partition
 count, replication factor and the resulting configs; v7 with the topic id.
 """
 
@@ -41,7 +42,7 @@ def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
     }
 
 
-@api(19, 2, 7, errors=error_response)
+@api(19, 0, 7, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     validate_only = bool(get(request, "validate_only", False))

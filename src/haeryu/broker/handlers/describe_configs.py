@@ -1,9 +1,10 @@
-"""DescribeConfigs (key 32), versions 1-4.
+"""DescribeConfigs (key 32), versions 0-4.
 
 Topic resources (type 2) get every known topic config with its real value and source
 (1 = set on the topic, 4 = broker default, 5 = Kafka default) -- never an empty list.
 Broker resources (type 4) get the broker's settings. ``configuration_keys`` narrows
-the list; v3+ adds config types, v1+ synonyms when asked for.
+the list; v0 reports ``is_default`` instead of a source, v1+ synonyms when asked for,
+v3+ config types.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
     }
 
 
-@api(32, 1, 4, errors=error_response)
+@api(32, 0, 4, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     synonyms = bool(get(request, "include_synonyms", False))
     results = []

@@ -1,9 +1,10 @@
-"""ListOffsets (key 2), versions 1-7.
+"""ListOffsets (key 2), versions 0-7.
 
 Timestamp -1 (latest) answers the log end offset, -2 (earliest) the log start offset,
 -3 (max timestamp, v7) the offset of the record with the largest timestamp; any other
 timestamp the earliest offset whose timestamp is at or after it (via the time index),
-or offset -1 when there is none.
+or offset -1 when there is none. v0 answers a list of offsets (``old_style_offsets``):
+the one found, or none.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
     }
 
 
-@api(2, 1, 7, errors=error_response)
+@api(2, 0, 7, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = []
     for topic in request.topics:
@@ -50,6 +51,10 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 )
             except BrokerError as exc:
                 entry["error_code"] = exc.error_code
+            if ctx.version == 0:
+                # v0 answers a list of offsets, at most max_num_offsets of them.
+                found = entry["offset"] >= 0 and int(lp.max_num_offsets) > 0
+                entry["old_style_offsets"] = [entry["offset"]] if found else []
             parts.append(entry)
         topics.append({"name": topic.name, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}

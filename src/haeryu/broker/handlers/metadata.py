@@ -5,7 +5,9 @@ A null topic list (v1+) or an empty one (v0) means all topics. A requested topic
 does not exist is created when both the broker (``auto_create_topics``) and the client
 (``allow_auto_topic_creation``, v4+; always on before) allow it. Topic ids (v10+) are
 stable UUIDs kept in the topic metadata file; v10+ requests may name topics by id.
-The advertised address is one the client can reach (never 0.0.0.0).
+The advertised address is one the client can reach (never 0.0.0.0). Authorized
+operations (v8+), when asked for, are every operation the topic or cluster supports
+(there is no authorizer, as in Kafka without one).
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from haeryu.broker.authorization import (
+    CLUSTER_OPERATIONS,
+    NOT_REQUESTED,
+    TOPIC_OPERATIONS,
+    authorized,
+)
 from haeryu.broker.context import RequestContext
 from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 from haeryu.broker.topics import Topic, TopicError, validate_topic_name
 
-_NO_OPERATIONS = -(2**31)
+_NO_OPERATIONS = NOT_REQUESTED
 _ZERO_UUID = uuid.UUID(int=0)
 
 
-def topic_entry(topic: Topic, node_id: int) -> dict[str, Any]:
+def topic_entry(topic: Topic, node_id: int, operations: int = NOT_REQUESTED) -> dict[str, Any]:
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
@@ -41,7 +49,7 @@ def topic_entry(topic: Topic, node_id: int) -> dict[str, Any]:
             }
             for p in range(len(topic.partitions))
         ],
-        "topic_authorized_operations": _NO_OPERATIONS,
+        "topic_authorized_operations": operations,
     }
 
 
@@ -74,8 +82,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     node = state.config.node_id
     requested = request.topics
+    ops = authorized(get(request, "include_topic_authorized_operations"), TOPIC_OPERATIONS)
     if requested is None or (ctx.version == 0 and not requested):
-        topics = [topic_entry(t, node) for t in state.topics.topics.values()]
+        topics = [topic_entry(t, node, ops) for t in state.topics.topics.values()]
     else:
         allow_create = bool(get(request, "allow_auto_topic_creation", True))
         topics = []
@@ -85,7 +94,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 topic_id = get(item, "topic_id")
                 by_id = state.topics.by_id.get(topic_id) if topic_id else None
                 topics.append(
-                    topic_entry(by_id, node)
+                    topic_entry(by_id, node, ops)
                     if by_id is not None
                     else _error_entry(ErrorCode.unknown_topic_id, None, topic_id or _ZERO_UUID)
                 )
@@ -97,7 +106,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 continue
             topic = state.topic_for_client(name, allow_create)
             topics.append(
-                topic_entry(topic, node)
+                topic_entry(topic, node, ops)
                 if topic is not None
                 else _error_entry(ErrorCode.unknown_topic_or_partition, name)
             )
@@ -110,5 +119,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         "cluster_id": config.cluster_id,
         "controller_id": node,
         "topics": topics,
-        "cluster_authorized_operations": _NO_OPERATIONS,
+        "cluster_authorized_operations": authorized(
+            get(request, "include_cluster_authorized_operations"), CLUSTER_OPERATIONS
+        ),
     }

@@ -1,4 +1,4 @@
-"""OffsetCommit (key 8), versions 2-9.
+"""OffsetCommit (key 8), versions 0-9.
 
 Stores committed offsets durably through the group coordinator and answers once they
 are as durable as ``--fsync`` promises (after a grouped fsync under ``always``).
@@ -7,7 +7,8 @@ generation -1 and no member id is a standalone ("simple") commit, accepted while
 group has no members. Partitions of unknown topics get UNKNOWN_TOPIC_OR_PARTITION and
 metadata longer than 4096 bytes gets OFFSET_METADATA_TOO_LARGE, per partition.
 
-Version notes: v2-4 carry a retention time, ignored (offsets are kept until the group
+Version notes: v0 has no generation or member id (a standalone commit); v1 (Sarama's
+default) adds them and a per-partition commit timestamp, ignored; v2-4 carry a retention time, ignored (offsets are kept until the group
 is deleted); v6 adds the leader epoch; v7 group_instance_id; v8 is flexible; v9
 (KIP-848) renames the generation to ``generation_id_or_member_epoch`` — for classic
 groups it is still the generation.
@@ -41,7 +42,7 @@ def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
     }
 
 
-@api(8, 2, 9, errors=error_response)
+@api(8, 0, 9, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     groups: GroupCoordinator = state.groups
@@ -57,8 +58,8 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 wanted[tp] = (p.committed_offset, epoch, p.committed_metadata)
     errors = await groups.commit(
         request.group_id,
-        request.generation_id_or_member_epoch,
-        request.member_id,
+        int(get(request, "generation_id_or_member_epoch", -1)),
+        get(request, "member_id", ""),
         wanted,
         group_instance_id=get(request, "group_instance_id"),
     )

@@ -46,6 +46,7 @@ __all__ = [
     "decompress",
     "encode_batch",
     "iter_batches",
+    "keyless_records",
     "parse_header",
     "validate_produced_batch",
 ]
@@ -359,6 +360,11 @@ def _decode_body(header: BatchHeader, body: bytes) -> list[Record]:
         timestamp = header.max_timestamp if log_append_time else header.base_timestamp + ts_delta
         records.append(Record(header.base_offset + offset_delta, timestamp, key, value, headers))
     return records
+
+
+def keyless_records(batch: bytes | bytearray | memoryview) -> list[int]:
+    """Indexes (within the batch) of the records that have no key."""
+    return [i for i, r in enumerate(decode_records(batch)) if r.key is None]
 
 
 RecordInput = Record | tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], int]
