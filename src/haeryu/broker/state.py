@@ -199,10 +199,13 @@ class BrokerState:
         """Retry fenced logs until the disk works again (space freed, device back)."""
         while True:
             await asyncio.sleep(self.config.storage_retry_ms / 1000)
-            for name, p, plog in list(self.topics.all_logs()):
-                if plog.offline:
-                    self.recover_log((name, p), plog)
-            self.groups.recover_store()
+            try:
+                for name, p, plog in list(self.topics.all_logs()):
+                    if plog.offline:
+                        self.recover_log((name, p), plog)
+                self.groups.recover_store()
+            except Exception:
+                log.exception("recovering offline logs failed; will retry")
 
     def recover_log(self, tp: TopicPartition, plog: PartitionLog) -> bool:
         """Re-open a fenced log from disk; True once it is back online."""
