@@ -158,6 +158,7 @@ def setting_keys() -> list[str]:
 
 
 def _topic_config_keys() -> frozenset[str]:
+    # Imported here so that `haeryu --help` does not load the log layer.
     from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS
 
     return frozenset(TOPIC_CONFIG_DEFAULTS)
