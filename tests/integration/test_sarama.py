@@ -1,8 +1,9 @@
-"""Sarama (Go) commits offsets with its default, old OffsetCommit version (v1).
+"""Sarama (Go) with its defaults: old request versions the broker must serve.
 
 Sarama's offset manager sends OffsetCommit v1 and OffsetFetch v1 unless told otherwise,
 and its default protocol version is the oldest it knows, which is how many deployed Go
-consumers run. The program is built offline from Debian's packages
+consumers run; its admin client at the oldest versions it allows sends CreateTopics
+v0-1 and DescribeConfigs v0, and its client ListOffsets v0. The program is built offline from Debian's packages
 (``golang-go`` and ``golang-github-shopify-sarama-dev`` or ``golang-github-ibm-sarama-dev``).
 """
 
@@ -68,8 +69,12 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 
 def _run(binary: Path, broker: EmbeddedBroker, offset: int) -> list[str]:
+    return _go(binary, "commit", broker.bootstrap, "go-topic", "go-group", str(offset))
+
+
+def _go(binary: Path, *args: str) -> list[str]:
     done = subprocess.run(
-        [str(binary), broker.bootstrap, "go-topic", "go-group", str(offset)],
+        [str(binary), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -94,3 +99,16 @@ def test_sarama_commits_offsets_with_its_default_version(
     again = _run(sarama_commit, broker, 5)
     assert "before 3" in again and "committed 5" in again
     assert broker.committed("go-group") == {("go-topic", 0): 5}
+
+
+def test_sarama_admin_creates_describes_and_lists_offsets_with_old_versions(
+    sarama_commit: Path, broker: EmbeddedBroker
+) -> None:
+    out = _go(sarama_commit, "admin", broker.bootstrap, "made-by-go")
+    assert "created made-by-go-0" in out and "created made-by-go-1" in out
+    assert "config cleanup.policy compact false" in out
+    assert "newest 0" in out
+    for name in ("made-by-go-0", "made-by-go-1"):
+        assert broker.end_offsets(name) == [0, 0, 0]
+        configs = broker.call(lambda n=name: broker.state.topics.get(n).configs)
+        assert configs == {"cleanup.policy": "compact"}

@@ -30,8 +30,9 @@ class BrokerConfig:
 
     ``fsync`` decides when appended data reaches the disk: ``always`` acknowledges an
     acks=all produce only after an fsync that covers it (fsyncs are grouped across
-    concurrent requests); ``interval`` fsyncs every ``fsync_interval_ms`` and bounds
-    the loss window on a power cut to that; ``never`` leaves it to the OS.
+    concurrent requests); ``interval`` fsyncs every ``fsync_interval_ms`` (rounds at
+    fixed times) and bounds the loss window on a power cut to that plus one round's
+    duration; ``never`` leaves it to the OS.
     """
 
     host: str = "127.0.0.1"
@@ -157,6 +158,7 @@ def setting_keys() -> list[str]:
 
 
 def _topic_config_keys() -> frozenset[str]:
+    # Imported here so that `haeryu --help` does not load the log layer.
     from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS
 
     return frozenset(TOPIC_CONFIG_DEFAULTS)

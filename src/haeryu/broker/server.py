@@ -20,6 +20,7 @@ import io
 import logging
 import signal
 import socket
+import sys
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
@@ -150,30 +151,29 @@ class _Connection(asyncio.Protocol):
             self._abort(f"malformed {spec.name} v{header.api_version} request: {exc!r}")
             return
         flexible_header = c.flexible and header.api_key != API_VERSIONS_KEY
-        if not supported:
+        task: asyncio.Future[Any]
+        if supported:
+            ctx = RequestContext(self._state, header, self._peer)
+            task = asyncio.ensure_future(spec.handler(ctx, request))
+            task.add_done_callback(self._on_done)
+        else:
             log.info(
                 "%s v%d from client %r is not supported: answering UNSUPPORTED_VERSION",
                 spec.name,
                 header.api_version,
                 header.client_id,
             )
-            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            task = asyncio.get_running_loop().create_future()
             try:
-                done.set_result(spec.error_response(request, ErrorCode.unsupported_version))
+                task.set_result(spec.error_response(request, ErrorCode.unsupported_version))
             except Exception as exc:
                 self._abort(f"cannot answer {spec.name} v{header.api_version}: {exc!r}")
                 return
-            self._pending.append(
-                _Pending(header, flexible_header, c.response_cls, c.write, done, spec, request)
-            )
-            self._flush_ready()
-            return
-        ctx = RequestContext(self._state, header, self._peer)
-        task = asyncio.ensure_future(spec.handler(ctx, request))
         self._pending.append(
             _Pending(header, flexible_header, c.response_cls, c.write, task, spec, request)
         )
-        task.add_done_callback(self._on_done)
+        if not supported:
+            self._flush_ready()
 
     def _answer_unsupported_api_versions(self, header: RequestHeader) -> None:
         # Kafka answers a too-new ApiVersions with a v0 body so any client can read the
@@ -344,6 +344,9 @@ async def serve(config: BrokerConfig, ready: Any = None) -> None:
 
 def run(config: BrokerConfig, ready: Any = None) -> None:
     """Blocking entry point: run the broker on uvloop when available."""
+    # Compaction and snapshots run on worker threads; with the default 5 ms GIL switch
+    # interval a request would wait up to 5 ms at every step while one works.
+    sys.setswitchinterval(0.001)
     try:
         import uvloop
 

@@ -13,26 +13,23 @@ and other blocking file work leave the loop, through :mod:`haeryu.broker.durabil
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from haeryu.broker.config import SETTINGS, BrokerConfig, is_dynamic, setting_keys
+from haeryu.broker.config import BrokerConfig
 from haeryu.broker.configs import (
-    GROUP_CONFIG_DEFAULTS,
     ConfigSource,
     ConfigValue,
     ResourceType,
     apply_incremental,
-    validate_group_configs,
 )
 from haeryu.broker.durability import Durability
+from haeryu.broker.dynamic import DynamicConfigs
 from haeryu.broker.errors import BrokerError, ErrorCode, TopicError
-from haeryu.broker.files import make_dirs, write_atomic
+from haeryu.broker.files import make_dirs
 from haeryu.broker.groups import GroupCoordinator, open_coordinator
 from haeryu.broker.log import LogOffline, PartitionLog
 from haeryu.broker.log.cleaner import plan_compaction, publish_compaction, run_compaction
@@ -44,7 +41,8 @@ from haeryu.broker.protocol.records import (
     keyless_records,
     validate_produced_batch,
 )
-from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, Topic, TopicStore, validate_configs
+from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS, Topic, TopicStore
+from haeryu.broker.waiters import DataWaiters
 
 log = logging.getLogger(__name__)
 
@@ -101,56 +99,18 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class DataWaiters:
-    """Fetches parked until data arrives on one of their partitions."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[TopicPartition, list[asyncio.Future[None]]] = {}
-
-    def notify(self, tp: TopicPartition) -> None:
-        waiters = self._waiters.pop(tp, None)
-        if waiters:
-            for fut in waiters:
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def wait(self, tps: Iterable[TopicPartition], timeout_s: float) -> None:
-        """Return when any of ``tps`` gets data, or after ``timeout_s``."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        keys = list(tps)
-        for tp in keys:
-            self._waiters.setdefault(tp, []).append(fut)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, timeout_s)
-        finally:
-            for tp in keys:
-                waiters = self._waiters.get(tp)
-                if waiters is not None:
-                    with contextlib.suppress(ValueError):
-                        waiters.remove(fut)
-                    if not waiters:
-                        del self._waiters[tp]
-
-
 class BrokerState:
     """Topics, producers, groups and durability of one broker node."""
 
     def __init__(self, config: BrokerConfig, clock: Callable[[], int] = wall_clock_ms) -> None:
         self.config = config
-        #: The settings as started (defaults, config file, command line); dynamic
-        #: changes made through the admin API are applied on top of these.
-        self.static_config = config.copy()
-        self.dynamic_configs: dict[str, str] = {}
-        self.group_configs: dict[str, dict[str, str]] = {}
         self.clock = clock
         meta = config.data_dir / "__meta"
-        self._broker_configs_file = meta / "broker-configs.json"
-        self._group_configs_file = meta / "group-configs.json"
         self.topics = TopicStore(config.data_dir, config.default_topic_configs, clock)
         self.producers = ProducerStates(meta)
         self.durability = Durability(config.fsync, config.fsync_interval_ms)
         self.waiters = DataWaiters()
+        self.dynamic = DynamicConfigs(config, meta, self._broker_configs_changed)
         self.groups: GroupCoordinator
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -159,7 +119,7 @@ class BrokerState:
     def open(self) -> None:
         """Load topics (recovering every log) and rebuild producer state."""
         make_dirs(self.config.data_dir)
-        self._load_dynamic_configs()
+        self.dynamic.load()
         self.topics.load()
         self.producers.load_ids()
         covered = self.producers.load_snapshot()
@@ -199,10 +159,13 @@ class BrokerState:
         """Retry fenced logs until the disk works again (space freed, device back)."""
         while True:
             await asyncio.sleep(self.config.storage_retry_ms / 1000)
-            for name, p, plog in list(self.topics.all_logs()):
-                if plog.offline:
-                    self.recover_log((name, p), plog)
-            self.groups.recover_store()
+            try:
+                for name, p, plog in list(self.topics.all_logs()):
+                    if plog.offline:
+                        self.recover_log((name, p), plog)
+                self.groups.recover_store()
+            except Exception:
+                log.exception("recovering offline logs failed; will retry")
 
     def recover_log(self, tp: TopicPartition, plog: PartitionLog) -> bool:
         """Re-open a fenced log from disk; True once it is back online."""
@@ -300,12 +263,12 @@ class BrokerState:
             return _refused(exc.error_code, str(exc))
         if header.is_transactional:
             return _refused(ErrorCode.invalid_record, "transactions are not supported")
-        if plog.offline:
-            return _refused(ErrorCode.kafka_storage_error, f"{topic}-{partition} is offline")
         if plog.config.compact:
             refused = _refuse_keyless(records, topic, partition)
             if refused is not None:
                 return refused
+        if plog.offline:
+            return _refused(ErrorCode.kafka_storage_error, f"{topic}-{partition} is offline")
         tp = (topic, partition)
         verdict = self.producers.check(tp, header)
         if verdict.error_code:
@@ -481,47 +444,11 @@ class BrokerState:
                 ).items()
             }
         if resource == ResourceType.BROKER:
-            self._check_broker_name(name)
-            return self._broker_configs()
+            self.dynamic.check_broker_name(name)
+            return self.dynamic.describe_broker()
         if resource == ResourceType.GROUP:
-            overrides = self.group_configs.get(name, {})
-            return {
-                k: ConfigValue(overrides[k], ConfigSource.GROUP)
-                if k in overrides
-                else ConfigValue(default, ConfigSource.DEFAULT)
-                for k, default in GROUP_CONFIG_DEFAULTS.items()
-            }
+            return self.dynamic.describe_group(name)
         raise BrokerError(ErrorCode.invalid_request, f"resource type {resource} is not supported")
-
-    def _check_broker_name(self, name: str) -> None:
-        # "" names the cluster-wide default, the node id this broker; both are this node.
-        if name not in ("", str(self.config.node_id)):
-            raise BrokerError(ErrorCode.invalid_request, f"unknown broker {name!r}")
-
-    def _broker_configs(self) -> dict[str, ConfigValue]:
-        defaults = BrokerConfig()
-        out: dict[str, ConfigValue] = {}
-        for key in setting_keys():
-            value = self.config.get(key)
-            if key in self.dynamic_configs:
-                source = ConfigSource.DYNAMIC_BROKER
-            elif key in SETTINGS:
-                source = (
-                    ConfigSource.DEFAULT
-                    if value == defaults.get(key)
-                    else ConfigSource.STATIC_BROKER
-                )
-            elif value is not None:
-                source = ConfigSource.STATIC_BROKER
-            else:
-                value = TOPIC_CONFIG_DEFAULTS[key.removeprefix("log.")]
-                source = ConfigSource.DEFAULT
-            out[key] = ConfigValue(value, source, read_only=not is_dynamic(key))
-        out["default.replication.factor"] = ConfigValue("1", ConfigSource.DEFAULT, read_only=True)
-        out["offsets.topic.replication.factor"] = ConfigValue(
-            "1", ConfigSource.DEFAULT, read_only=True
-        )
-        return out
 
     def alter_configs(
         self,
@@ -535,10 +462,10 @@ class BrokerState:
         if resource == ResourceType.TOPIC:
             self.topics.set_configs(name, dict(configs), validate_only=validate_only)
         elif resource == ResourceType.BROKER:
-            self._check_broker_name(name)
-            self._set_dynamic_configs(dict(configs), validate_only)
+            self.dynamic.check_broker_name(name)
+            self.dynamic.set_broker(dict(configs), validate_only=validate_only)
         elif resource == ResourceType.GROUP:
-            self._set_group_configs(name, dict(configs), validate_only)
+            self.dynamic.set_group(name, dict(configs), validate_only=validate_only)
         else:
             raise BrokerError(
                 ErrorCode.invalid_request, f"configs of resource type {resource} cannot be altered"
@@ -562,84 +489,25 @@ class BrokerState:
             configs = apply_incremental(topic.configs, TOPIC_CONFIG_DEFAULTS, ops)
             self.topics.set_configs(name, configs, validate_only=validate_only)
         elif resource == ResourceType.BROKER:
-            self._check_broker_name(name)
-            current = {k: self.config.get(k) or "" for k in setting_keys()}
-            changed = apply_incremental(self.dynamic_configs, current, ops)
-            self._set_dynamic_configs(changed, validate_only)
+            self.dynamic.check_broker_name(name)
+            self.dynamic.alter_broker(ops, validate_only=validate_only)
         elif resource == ResourceType.GROUP:
-            changed = apply_incremental(
-                self.group_configs.get(name, {}), GROUP_CONFIG_DEFAULTS, ops
-            )
-            self._set_group_configs(name, changed, validate_only)
+            self.dynamic.alter_group(name, ops, validate_only=validate_only)
         else:
             raise BrokerError(
                 ErrorCode.invalid_request, f"configs of resource type {resource} cannot be altered"
             )
 
-    def _set_dynamic_configs(self, configs: dict[str, str], validate_only: bool) -> None:
-        """Make ``configs`` the broker's dynamic overrides (validated together first)."""
-        trial = self.static_config.copy()
-        for key, value in configs.items():
-            if not is_dynamic(key):
-                raise BrokerError(
-                    ErrorCode.invalid_config,
-                    f"{key} cannot be changed while the broker runs"
-                    if key in SETTINGS
-                    else f"unknown broker config {key!r}",
-                )
-            try:
-                trial.set(key, value)
-            except ValueError as exc:
-                raise BrokerError(ErrorCode.invalid_config, str(exc)) from None
-        try:
-            validate_configs(trial.default_topic_configs)
-        except TopicError as exc:
-            raise BrokerError(ErrorCode.invalid_config, exc.message) from None
-        if validate_only:
-            return
-        self._apply_dynamic(configs)
-        write_atomic(self._broker_configs_file, json.dumps(configs, indent=1, sort_keys=True))
-
-    def _apply_dynamic(self, configs: dict[str, str]) -> None:
-        for key in list(self.dynamic_configs):
-            if key not in configs:
-                self.config.unset(key, self.static_config)
-        for key, value in configs.items():
-            self.config.set(key, value)
-        self.dynamic_configs = dict(configs)
+    def _broker_configs_changed(self) -> None:
+        """Push dynamic broker settings to the parts that cache them."""
         self.topics.set_broker_defaults(self.config.default_topic_configs)
-        if hasattr(self, "groups"):
+        if hasattr(self, "groups"):  # not yet during open()
             self.groups.update_settings(
                 dataclasses.replace(
                     self.groups.settings,
                     initial_rebalance_delay_ms=self.config.group_initial_rebalance_delay_ms,
                 )
             )
-
-    def _set_group_configs(self, group: str, configs: dict[str, str], validate_only: bool) -> None:
-        try:
-            validate_group_configs(configs)
-        except ValueError as exc:
-            raise BrokerError(ErrorCode.invalid_config, str(exc)) from None
-        if validate_only:
-            return
-        if configs:
-            self.group_configs[group] = configs
-        else:
-            self.group_configs.pop(group, None)
-        write_atomic(
-            self._group_configs_file, json.dumps(self.group_configs, indent=1, sort_keys=True)
-        )
-
-    def _load_dynamic_configs(self) -> None:
-        if self._broker_configs_file.exists():
-            stored = json.loads(self._broker_configs_file.read_text())
-            try:
-                self._apply_dynamic({str(k): str(v) for k, v in stored.items()})
-            except ValueError as exc:
-                log.error("ignoring stored dynamic broker configs: %s", exc)
-        if self._group_configs_file.exists():
-            self.group_configs = json.loads(self._group_configs_file.read_text())
 
     # -- helpers for handlers ------------------------------------------------------------
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import time
 
 from haeryu.broker.durability import Durability
 
@@ -65,3 +67,36 @@ def test_interval_and_never_do_not_wait() -> None:
             assert log.flushes == 1
 
     asyncio.run(main())
+
+
+class SlowLog:
+    """A flush that takes ``seconds`` (a slow disk) and records when each one started."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started: list[float] = []
+
+    def flush(self) -> None:
+        self.started.append(time.monotonic())
+        time.sleep(self.seconds)
+
+
+def test_interval_rounds_start_at_fixed_times_however_long_they_take() -> None:
+    # Rounds every 200 ms, each taking 150 ms. Sleeping a whole interval after each
+    # round would space them 350 ms apart and stretch the loss window by the round's
+    # time on every tick.
+    async def main() -> list[float]:
+        d = Durability("interval", 200)
+        log = SlowLog(0.15)
+        d.start()
+        try:
+            while len(log.started) < 5:
+                d.dirty(log)
+                await asyncio.sleep(0.01)
+        finally:
+            await d.stop()
+        return log.started
+
+    started = asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(started[:5])]
+    assert sum(gaps) / len(gaps) < 0.275, gaps

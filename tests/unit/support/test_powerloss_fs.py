@@ -101,21 +101,21 @@ def test_a_rename_without_a_directory_fsync_is_undone(powerloss_mount) -> None:
     assert (root / "state").read_bytes() == b"new"
 
 
-def test_unlink_and_directories_follow_their_parent_fsync(powerloss_mount) -> None:
+def test_unlink_rmdir_and_mkdir_without_a_directory_fsync_are_undone(powerloss_mount) -> None:
     root = powerloss_mount.path
     (root / "kept").mkdir()
-    (root / "lost").mkdir()
+    (root / "removed").mkdir()
     _write(root / "kept" / "f", b"f", sync=True)
     _fsync_dir(root / "kept")
-    _write(root / "lost" / "g", b"g", sync=True)
-    _fsync_dir(root / "lost")
+    _write(root / "removed" / "g", b"g", sync=True)
+    _fsync_dir(root / "removed")
     _fsync_dir(root)  # both directories are now durable names
-    (root / "lost" / "g").unlink()
-    os.rmdir(root / "lost")
-    (root / "late").mkdir()
+    (root / "removed" / "g").unlink()
+    os.rmdir(root / "removed")
+    (root / "late").mkdir()  # never made durable by an fsync of the root
     powerloss_mount.drop()
-    assert sorted(os.listdir(root)) == ["kept", "lost"]
-    assert (root / "lost" / "g").read_bytes() == b"g"
+    assert sorted(os.listdir(root)) == ["kept", "removed"]
+    assert (root / "removed" / "g").read_bytes() == b"g"
     assert (root / "kept" / "f").read_bytes() == b"f"
 
 
