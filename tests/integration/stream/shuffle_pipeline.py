@@ -17,7 +17,7 @@ readings = pipeline.source(
 )
 stats = (
     readings.key_by("device")  # not how the source is keyed: goes through a repartition
-    .window(windows.tumbling(WINDOW_MS), idle_timeout="1s")
+    .window(windows.tumbling(f"{WINDOW_MS}ms"), idle_timeout="1s")
     .agg(n=pl.len(), total=col("v").sum(), lo=col("seq").min(), hi=col("seq").max())
 )
 stats.to_topic(STATS)
