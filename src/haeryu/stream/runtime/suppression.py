@@ -46,6 +46,10 @@ class Suppression:
         self.ids.setdefault(tp, set()).update(found)
         self.until[tp] = max(self.until.get(tp, until), until)
 
+    def pending(self, tp: TP) -> bool:
+        """Whether ``tp`` still has ids a replay is to produce (its replay is not over)."""
+        return bool(self.ids.get(tp))
+
     def passed(self, tp: TP, position: int) -> None:
         """The partition's next offset is ``position``: drop its ids once past the end."""
         until = self.until.get(tp)
