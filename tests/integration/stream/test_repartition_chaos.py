@@ -11,6 +11,7 @@ every input record is accounted for exactly once: in a window, in the late outpu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -26,8 +27,9 @@ from support.kafka import create_topic, read_all, wait_for
 
 HERE = Path(__file__).parent
 PARTITIONS = 4
-N = 100_000
-KILLS = 4
+# A longer chaos run by hand: HAERYU_CHAOS_RECORDS=1000000 HAERYU_CHAOS_KILLS=20 ...
+N = int(os.environ.get("HAERYU_CHAOS_RECORDS", "100000"))
+KILLS = int(os.environ.get("HAERYU_CHAOS_KILLS", "4"))
 LATE_EVERY = 997  # these go 20 s back in event time: late at the source
 GARBAGE_EVERY = 1499  # not JSON: dead letters
 BASE_MS = 10_000_000
@@ -137,11 +139,11 @@ def test_windows_behind_a_repartition_are_exact_under_repeated_kill_9(
             workers[name].wait(30)
             kills += 1
             workers[name] = start_worker(bootstrap, name, tmp_path / f"{name}.log")
-        producer.join(120)
+        producer.join(120 + N / 5000)
         assert produced.is_set(), "the producer did not finish"
         garbage = N // GARBAGE_EVERY
 
-        wait_for(lambda: committed(bootstrap) >= N, 120, "the whole input committed")
+        wait_for(lambda: committed(bootstrap) >= N, 120 + N / 2000, "the whole input committed")
         windows, late, dead = outputs(bootstrap)
 
         def complete() -> bool:
@@ -164,6 +166,15 @@ def test_windows_behind_a_repartition_are_exact_under_repeated_kill_9(
         want = reference(set(late))
         assert got.select("device", "start").n_unique() == got.height, "a window came twice"
         assert got.select("device", "start").equals(want.select("device", "start"))
+        both = got.join(want, on=["device", "start"], how="full", suffix="_want", coalesce=True)
+        same = pl.all_horizontal(
+            (pl.col(c) == pl.col(f"{c}_want")).fill_null(False) for c in ("n", "total", "lo", "hi")
+        )
+        wrong = both.filter(~same).height
+        print(
+            f"\nrecords {N:,}, kills {kills}, windows {got.height:,} (wrong {wrong}), "
+            f"late {len(late)} (duplicates {len(late) - len(set(late))}), dead letters {len(dead)}"
+        )
         assert got.equals(want), "a window's content differs from the reference"
     finally:
         for proc in workers.values():

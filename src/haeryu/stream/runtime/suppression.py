@@ -47,6 +47,10 @@ class Suppression:
         self.until[tp] = max(self.until.get(tp, until), until)
         self.caught_up.discard(tp)
 
+    def pending(self, tp: TP) -> bool:
+        """Whether ``tp`` still has ids a replay is to produce (its replay is not over)."""
+        return bool(self.ids.get(tp))
+
     def passed(self, tp: TP, position: int) -> None:
         """The partition's next offset is ``position``; all ids go once all caught up."""
         until = self.until.get(tp)

@@ -14,7 +14,11 @@ buckets of windows with quantiles.  Each micro-batch:
    ``emit="update"`` every window touched by the batch is emitted after each batch.
 
 Lateness is decided per micro-batch against the watermark at the batch's start, as
-Flink decides it against the last emitted watermark.
+Flink decides it against the last emitted watermark.  A *shuffled* operator (fed by a
+repartition topic) instead takes its watermarks from the progress records in its input
+(:mod:`haeryu.stream.runtime.shuffle_time`) and judges each row against the watermark
+its partition had reached at the row's place in the log, so its results do not depend
+on batch boundaries or wall-clock time.
 """
 
 from __future__ import annotations

@@ -222,8 +222,11 @@ class Checkpointer:
                 raise SinkError(f"checkpoint did not finish within its {timeout:.1f}s deadline")
             return remaining
 
-        scope = set(self.positions) if only is None else set(only) & set(self.positions)
-        positions = {tp: self.positions[tp] for tp in scope}
+        # Every owned partition, moved or not: one that does not move still gets its
+        # noted output ends brought forward, or a restore would scan all written since.
+        owned = set(self.positions) | set(self.manifests)
+        scope = owned if only is None else set(only) & owned
+        positions = {tp: self.positions[tp] for tp in scope if tp in self.positions}
         # 1. flush sinks, then let custom sinks commit with the positions they cover
         self.writer.flush(left())
         for sink in self.executor.sinks.values():
@@ -264,10 +267,14 @@ class Checkpointer:
     def _write_partition(self, tp: TP, ends: dict[str, dict[int, int]]) -> bool:
         topic, partition = tp
         previous = self.manifests.get(tp)
+        if previous is not None and self.executor.seen.pending(tp):
+            # Mid-replay: records of the lost interval may still be ahead and its outputs
+            # lie after the ends noted before the crash, so those ends must stay.
+            ends = previous.sink_ends
         manifest = Manifest(self.number, self.positions.get(tp), {}, ends)
         if previous is not None:
             manifest.ops = dict(previous.ops)
-        changed = tp in self.moved
+        changed = tp in self.moved or previous is None or previous.sink_ends != ends
         records: list[tuple[bytes, bytes]] = []
         for node_id, input_topic, op in self.executor.stateful_nodes():
             if input_topic != topic or partition not in op.dirty:

@@ -153,3 +153,39 @@ def test_revoking_a_partition_drops_its_ids() -> None:
     executor.seen.add(("in", 0), {"cp|in|0|1:1"}, until=100)
     checkpointer.forget([("in", 0)])
     assert len(executor.seen) == 0
+
+
+def test_a_second_crash_during_the_replay_still_suppresses_the_rest() -> None:
+    """A checkpoint taken half-way through a replay must not forget the lost interval."""
+    log = MemoryLog()
+    first, checkpointer = worker(log)
+    checkpointer.restore([("in", 0)], 0.0)
+    first.process(batch(0, 10), 0.0)
+    checkpointer.advance("in", [0] * 10, list(range(10)))
+    checkpointer.checkpoint()
+    first.process(batch(10, 30), 0.0)  # lost interval
+    log.send("in", [b"{}"] * 30, None, None, partition=0)
+    second, restorer = worker(log)
+    restorer.restore([("in", 0)], 1.0)
+    second.process(batch(10, 20), 1.0)  # half of the replay
+    restorer.advance("in", [0] * 10, list(range(10, 20)))
+    restorer.checkpoint()
+    # killed again: the records 20-30 of the first lost interval are still out there
+    third, last = worker(log)
+    assert last.restore([("in", 0)], 2.0) == {("in", 0): 20}
+    third.process(batch(20, 30), 2.0)
+    assert [r["a"] for r in log.values("out")] == list(range(0, 30, 2))
+
+
+def test_a_partition_that_does_not_move_keeps_its_noted_ends_current() -> None:
+    """Otherwise a restore scans everything written since it last moved."""
+    log = MemoryLog(counts={"in": 2})
+    executor, checkpointer = worker(log)
+    checkpointer.restore([("in", 0), ("in", 1)], 0.0)
+    for start in range(0, 40, 10):
+        executor.process(batch(start, start + 10), 0.0)  # partition 0 only
+        checkpointer.advance("in", [0] * 10, list(range(start, start + 10)))
+        checkpointer.checkpoint()
+    assert (
+        checkpointer.manifests[("in", 1)].sink_ends == checkpointer.manifests[("in", 0)].sink_ends
+    )
