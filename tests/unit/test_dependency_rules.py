@@ -98,6 +98,45 @@ def test_state_runtime_and_front_never_reach_confluent_kafka(graph: grimp.Import
         assert chain is None, " -> ".join(chain or ())
 
 
+# The stream engine's layers: each may import only what is listed for it (besides
+# itself and the engine's shared modules: columns, errors, sinks).
+ENGINE_SHARED = ("haeryu.stream.columns", "haeryu.stream.errors", "haeryu.stream.sinks")
+ENGINE_LAYERS = {
+    "haeryu.stream.api": ("haeryu.stream.formats",),
+    # Formats use only the front's leaf modules: user schemas and the Literal aliases.
+    "haeryu.stream.formats": ("haeryu.stream.api.schema", "haeryu.stream.api.choices"),
+    "haeryu.stream.runtime": ("haeryu.stream.api", "haeryu.stream.formats"),
+    "haeryu.stream.state": ("haeryu.stream.runtime",),
+    "haeryu.stream.local": (
+        "haeryu.stream.api",
+        "haeryu.stream.formats",
+        "haeryu.stream.runtime",
+        "haeryu.stream.state",
+    ),
+    "haeryu.stream.kafka": (
+        "haeryu.kafka",
+        "haeryu.stream.api",
+        "haeryu.stream.formats",
+        "haeryu.stream.runtime",
+        "haeryu.stream.state",
+    ),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(ENGINE_LAYERS))
+def test_the_stream_engine_layers_import_downwards_only(
+    graph: grimp.ImportGraph, layer: str
+) -> None:
+    allowed = (layer, *ENGINE_SHARED, *ENGINE_LAYERS[layer])
+    bad = [
+        f"{a} -> {b}"
+        for a, b in imports_of(graph, layer)
+        if inside(b, ROOT) and not inside(b, allowed)
+    ]
+    assert modules_of(graph, layer), f"{layer} is gone: update ENGINE_LAYERS"
+    assert not bad, f"{layer} may import only {allowed}:\n" + "\n".join(bad)
+
+
 def cycles(graph: grimp.ImportGraph, modules: list[str]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan, iterative)."""
     wanted = set(modules)

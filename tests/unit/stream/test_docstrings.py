@@ -13,7 +13,7 @@ MODULES = [
     "haeryu.stream.api.durations",
     "haeryu.stream.local",
     "haeryu.stream.api.schema",
-    "haeryu.stream.runtime.keyed_state",
+    "haeryu.stream.api.state_functions",
     "haeryu.stream.api.windows",
 ]
 

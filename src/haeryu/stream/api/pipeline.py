@@ -36,6 +36,7 @@ from haeryu.stream.api.choices import Emit, FormatName, JoinHow, KeyFormat, Time
 from haeryu.stream.api.durations import Duration, to_ms
 from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.schema import SchemaLike
+from haeryu.stream.api.state_functions import ewm_update
 from haeryu.stream.api.validation import check, declared_at
 from haeryu.stream.api.windows import WindowSpec
 from haeryu.stream.columns import KEY
@@ -335,8 +336,6 @@ class Stream:
         using the recursive form: ``mean += alpha * (x - mean)`` and
         ``var = (1 - alpha) * (var + alpha * (x - mean_before)**2)``.
         """
-        from haeryu.stream.runtime.keyed_state import ewm_update
-
         if not 0 < alpha <= 1:
             raise PlanError("alpha must be in (0, 1]")
         out = prefix if prefix is not None else f"{column}_ewm_"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import logging
 
-import polars as pl
 from confluent_kafka import Consumer, Message
 
 from haeryu.kafka.config import consumer_config
 from haeryu.kafka.tail import read_to_end
-from haeryu.stream.columns import ORIGIN_COLUMN
-from haeryu.stream.runtime.topic_output import ID_HEADER
+from haeryu.stream.runtime.topic_output import ids_in_record
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +50,14 @@ class KafkaStateReader:
         wanted = tuple(prefixes)
 
         def collect(message: Message) -> None:
-            value = message.value()
-            if message.topic() in chunked and value:
-                ids = pl.read_ipc(io.BytesIO(value)).get_column(ORIGIN_COLUMN)
-                found.update(i for i in ids.to_list() if i and i.startswith(wanted))
-            for name, header in message.headers() or ():
-                if name == ID_HEADER and header is not None:
-                    text = header.decode()
-                    if text.startswith(wanted):
-                        found.add(text)
+            found.update(
+                ids_in_record(
+                    message.value(),
+                    message.headers(),
+                    chunked=message.topic() in chunked,
+                    prefixes=wanted,
+                )
+            )
 
         read_to_end(self.consumer, dict(starts), collect, timeout=self.timeout)
         return found

@@ -8,7 +8,7 @@ Exactly-once output: every record written with ``exactly_once=True`` carries a h
 ``haeryu-id`` naming its origin -- pipeline, input topic, input partition -- and an id
 that is the same when the record is produced again by a replay (input offset and
 ordinal, or window start and key).  After a restart the worker reads back what the lost
-checkpoint interval already wrote (:mod:`haeryu.stream.dedupe`) and drops those ids.
+checkpoint interval already wrote (:func:`ids_in_record`, on restore) and drops those ids.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from haeryu.stream.columns import (
     HEADER_ID,
     KEY,
     OFFSET,
+    ORIGIN_COLUMN,
     PARTITION,
     ROW_ID,
     TARGET_PARTITION,
@@ -188,6 +189,30 @@ def send_rows(
         headers = [[(ID_HEADER, h)] if h is not None else [] for h in ids]
     writer.send(topic, values, keys, headers)
     return frame.height
+
+
+def ids_in_record(
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    *,
+    chunked: bool,
+    prefixes: tuple[str, ...],
+) -> list[str]:
+    """Exactly-once ids a written record carries that start with one of ``prefixes``.
+
+    A repartition chunk (``chunked``) holds one id per row in :data:`ORIGIN_COLUMN`;
+    any other record carries its id in the ``haeryu-id`` header.
+    """
+    found: list[str] = []
+    if chunked and value:
+        ids = pl.read_ipc(io.BytesIO(value)).get_column(ORIGIN_COLUMN).to_list()
+        found += [i for i in ids if i and i.startswith(prefixes)]
+    for name, data in headers or ():
+        if name == ID_HEADER and data is not None:
+            text = data.decode()
+            if text.startswith(prefixes):
+                found.append(text)
+    return found
 
 
 # --------------------------------------------------------------------------- repartition

@@ -122,6 +122,10 @@ class CheckpointStats:
     durations: list[float] = field(default_factory=list)
 
 
+def _carry_on(step: int) -> None:
+    """The default step hook: nothing."""
+
+
 class Checkpointer:
     """Runs the checkpoint steps and restores partitions for one worker.
 
@@ -149,7 +153,7 @@ class Checkpointer:
         commit: OffsetCommit,
         open_reader: Callable[[], StateReader],
         *,
-        after_step: Callable[[Step], None] | None = None,
+        after_step: Callable[[int], None] | None = None,
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
@@ -163,7 +167,8 @@ class Checkpointer:
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
-        self.after_step = after_step
+        self.after_step: Callable[[int], None] = after_step or _carry_on
+        """Called after each numbered step with its number (tests inject crashes here)."""
         self.failed: str | None = None
 
     # ------------------------------------------------------------------ checkpoint
@@ -236,8 +241,7 @@ class Checkpointer:
         self._done(Step.COMMIT_OFFSETS)
 
     def _done(self, step: Step) -> None:
-        if self.after_step is not None:
-            self.after_step(step)
+        self.after_step(step)
 
     def _output_ends(self) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
