@@ -21,10 +21,12 @@ of a restored partition were written by the lost interval, and their ids are dro
 when the replay produces them again.  Together: state and outputs are exactly-once;
 custom sinks are at-least-once unless they use the positions of step 1.
 
-A failed step leaves the checkpointer *failed*: it refuses every later checkpoint, since
-the records a failed flush lost would otherwise be committed past.  So does a batch the
-executor did not finish (its outputs are half written).  The worker then stops and
-restarts from the last complete checkpoint.
+A failed flush (step 1 or 3) leaves the checkpointer *failed*: it refuses every later
+checkpoint, since records or changelog chunks the flush lost would otherwise be
+committed past or pointed at.  So does a batch the executor did not finish (its outputs
+are half written).  The worker then stops and restarts from the last complete
+checkpoint.  A failure to read the output ends (step 2) or to commit (step 4) loses
+nothing: the next checkpoint simply runs again (a broker outage must not stop workers).
 
 Everything Kafka-specific goes through the small protocols below; ``after_step`` is
 called after each step, which is where tests inject a crash between step *k* and *k + 1*.
@@ -170,6 +172,7 @@ class Checkpointer:
         self.after_step: Callable[[int], None] = after_step or _carry_on
         """Called after each numbered step with its number (tests inject crashes here)."""
         self.failed: str | None = None
+        self._step = Step.FLUSH_SINKS  # the step running (or that failed)
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -203,10 +206,14 @@ class Checkpointer:
                 "written; restart the worker to resume from the last complete checkpoint"
             )
         started = time.perf_counter()
+        self._step = Step.FLUSH_SINKS
         try:
             self._run_steps(only)
         except BaseException as exc:
-            self.failed = f"{type(exc).__name__}: {exc}"
+            if self._step in (Step.FLUSH_SINKS, Step.WRITE_CHANGELOG) or not isinstance(
+                exc, Exception
+            ):
+                self.failed = f"{type(exc).__name__} in step {int(self._step)}: {exc}"
             raise
         elapsed = time.perf_counter() - started
         self.stats.count += 1
@@ -242,6 +249,8 @@ class Checkpointer:
 
     def _done(self, step: Step) -> None:
         self.after_step(step)
+        if step < Step.COMMIT_OFFSETS:
+            self._step = Step(step + 1)
 
     def _output_ends(self) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
