@@ -21,10 +21,12 @@ of a restored partition were written by the lost interval, and their ids are dro
 when the replay produces them again.  Together: state and outputs are exactly-once;
 custom sinks are at-least-once unless they use the positions of step 1.
 
-A failed step leaves the checkpointer *failed*: it refuses every later checkpoint, since
-the records a failed flush lost would otherwise be committed past.  So does a batch the
-executor did not finish (its outputs are half written).  The worker then stops and
-restarts from the last complete checkpoint.
+A failed flush (step 1 or 3) leaves the checkpointer *failed*: it refuses every later
+checkpoint, since records or changelog chunks the flush lost would otherwise be
+committed past or pointed at.  So does a batch the executor did not finish (its outputs
+are half written).  The worker then stops and restarts from the last complete
+checkpoint.  A failure to read the output ends (step 2) or to commit (step 4) loses
+nothing: the next checkpoint simply runs again (a broker outage must not stop workers).
 
 Everything Kafka-specific goes through the small protocols below; ``after_step`` is
 called after each step, which is where tests inject a crash between step *k* and *k + 1*.
@@ -122,6 +124,10 @@ class CheckpointStats:
     durations: list[float] = field(default_factory=list)
 
 
+def _carry_on(step: Step) -> None:
+    """The default step hook: nothing."""
+
+
 class Checkpointer:
     """Runs the checkpoint steps and restores partitions for one worker.
 
@@ -149,7 +155,7 @@ class Checkpointer:
         commit: OffsetCommit,
         open_reader: Callable[[], StateReader],
         *,
-        after_step: Callable[[Step], None] | None = None,
+        after_step: Callable[[int], None] | None = None,
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
@@ -163,8 +169,10 @@ class Checkpointer:
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
-        self.after_step = after_step
+        self.after_step: Callable[[Step], None] = after_step or _carry_on
+        """Called after each numbered step with its number (tests inject crashes here)."""
         self.failed: str | None = None
+        self._step = Step.FLUSH_SINKS  # the step running (or that failed)
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -204,10 +212,14 @@ class Checkpointer:
                 "written; restart the worker to resume from the last complete checkpoint"
             )
         started = time.perf_counter()
+        self._step = Step.FLUSH_SINKS
         try:
             self._run_steps(only, time.monotonic() + timeout, timeout)
         except BaseException as exc:
-            self.failed = f"{type(exc).__name__}: {exc}"
+            if self._step in (Step.FLUSH_SINKS, Step.WRITE_CHANGELOG) or not isinstance(
+                exc, Exception
+            ):
+                self.failed = f"{type(exc).__name__} in step {int(self._step)}: {exc}"
             raise
         elapsed = time.perf_counter() - started
         self.stats.count += 1
@@ -252,8 +264,9 @@ class Checkpointer:
         self._done(Step.COMMIT_OFFSETS)
 
     def _done(self, step: Step) -> None:
-        if self.after_step is not None:
-            self.after_step(step)
+        self.after_step(step)
+        if step < Step.COMMIT_OFFSETS:
+            self._step = Step(step + 1)
 
     def _output_ends(self, timeout: float = 30.0) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.

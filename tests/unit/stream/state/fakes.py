@@ -52,6 +52,7 @@ class FakeCluster:
     logs: dict[TP, list[LogRecord]] = field(default_factory=dict)
     committed: dict[TP, int] = field(default_factory=dict)
     fail_commit: bool = False
+    fail_end_offsets: bool = False
 
     def partitions(self, topic: str) -> int:
         return self.partition_counts.get(topic, 1)
@@ -60,6 +61,8 @@ class FakeCluster:
         self.logs.setdefault(tp, []).append(record)
 
     def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
+        if self.fail_end_offsets:
+            raise RuntimeError("list offsets timed out: broker not available")
         return {tp: len(self.logs.get(tp, [])) for tp in partitions}
 
     def open_reader(self) -> FakeStateReader:
