@@ -33,6 +33,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_dependency_rules.py
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

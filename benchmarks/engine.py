@@ -1,21 +1,13 @@
-"""Stream engine benchmark: ``python benchmarks/engine.py [--events N] [--vs quixstreams]``.
+"""Thin wrapper: ``python benchmarks/engine.py [OPTIONS]`` is ``haeryu bench engine [OPTIONS]``.
 
-The implementation lives in :mod:`haeryu.bench.engine` so ``haeryu bench engine`` can
-run it from an installed package; see its docstring for what is measured.
+The benchmark lives in :mod:`haeryu.bench.engine`, so it also runs from an installed package.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
-from haeryu.bench import engine as bench
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark with command-line arguments ``argv``."""
-    return bench.main(argv)
-
+from haeryu.cli import app
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app(["bench", "engine", *sys.argv[1:]])

@@ -1,64 +1,13 @@
-"""Throughput of the partition log: validate+append and sequential read, in MB/s.
+"""Thin wrapper: ``python benchmarks/log.py [OPTIONS]`` is ``haeryu bench log [OPTIONS]``.
 
-Run: ``.venv/bin/python benchmarks/log.py [--mb 512] [--batch-kb 16]``. Data stays in
-the page cache (no fsync), so this measures the broker's CPU cost per byte, which is
-what bounds produce/fetch throughput of one partition.
+The benchmark lives in :mod:`haeryu.bench.log`, so it also runs from an installed package.
 """
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
-from pathlib import Path
+import sys
 
-from haeryu.broker.log import LogConfig, PartitionLog
-from haeryu.broker.protocol.records import encode_batch, validate_produced_batch
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mb", type=int, default=512, help="data volume to append")
-    parser.add_argument("--batch-kb", type=int, default=16, help="approximate batch size")
-    parser.add_argument("--fetch-kb", type=int, default=1024, help="max_bytes per read")
-    args = parser.parse_args()
-
-    value = b"x" * 200
-    per_batch = max(1, args.batch_kb * 1024 // (len(value) + 20))
-    batch = encode_batch([(b"key-%d" % i, value, [], 1_700_000_000_000) for i in range(per_batch)])
-    n_batches = args.mb * 1024 * 1024 // len(batch)
-    total = n_batches * len(batch)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        log = PartitionLog.open(Path(tmp) / "bench-0", LogConfig(segment_bytes=256 << 20))
-        t0 = time.perf_counter()
-        for _ in range(n_batches):
-            log.append(batch, validate_produced_batch(batch, 1 << 20))
-        t_append = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        log.flush()
-        t_flush = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        offset, read_bytes = 0, 0
-        max_bytes = args.fetch_kb * 1024
-        end = log.log_end_offset
-        while offset < end:
-            data = log.read(offset, max_bytes)
-            read_bytes += len(data)
-            # Next offset = one past the last batch, known from the batch count here.
-            offset += (len(data) // len(batch)) * per_batch
-        t_read = time.perf_counter() - t0
-        log.close()
-
-    mb = total / 1e6
-    print(f"batch {len(batch)} B x {n_batches} ({per_batch} records each), {mb:.0f} MB")
-    rate = n_batches / t_append
-    print(f"append (validate + write): {mb / t_append:8.0f} MB/s  ({rate:,.0f} batches/s)")
-    print(f"flush (fsync):             {t_flush * 1000:8.0f} ms")
-    print(f"read ({args.fetch_kb} KiB fetches):   {read_bytes / 1e6 / t_read:8.0f} MB/s")
-
+from haeryu.cli import app
 
 if __name__ == "__main__":
-    main()
+    app(["bench", "log", *sys.argv[1:]])

@@ -3,8 +3,11 @@
 Public API:
 
 - :class:`Broker`, :class:`BrokerConfig` -- the embedded Kafka-compatible broker.
-- :class:`Pipeline`, :data:`col`, :mod:`windows`, :func:`run_local`, the sink contract
-  (:class:`Sink`, :class:`MemorySink`, :class:`CallbackSink`) -- the stream engine.
+- :class:`Pipeline`, :class:`Table`, :data:`col`, :mod:`windows`, :func:`run` (over
+  Kafka), :func:`run_local` (in-process), the sink contract (:class:`Sink`,
+  :class:`MemorySink`, :class:`CallbackSink`), :class:`PlanError` and
+  :class:`Backpressure` -- the stream engine.  :mod:`haeryu.testing` helps test
+  pipelines, recovery included.
 
 The stream engine's names are imported on first use, so starting the broker does not
 pay for importing Polars.
@@ -18,29 +21,37 @@ from haeryu.broker import Broker, BrokerConfig
 
 if TYPE_CHECKING:
     from haeryu.stream import (
+        Backpressure,
         CallbackSink,
         MemorySink,
         Pipeline,
+        PlanError,
         Sink,
         Stream,
         StreamError,
+        Table,
         col,
         lit,
+        run,
         run_local,
         windows,
     )
 
 __all__ = [
+    "Backpressure",
     "Broker",
     "BrokerConfig",
     "CallbackSink",
     "MemorySink",
     "Pipeline",
+    "PlanError",
     "Sink",
     "Stream",
     "StreamError",
+    "Table",
     "col",
     "lit",
+    "run",
     "run_local",
     "windows",
 ]

@@ -110,48 +110,70 @@ def bench_broker(
         list[str] | None,
         typer.Option(help="haeryu fsync policies to run (default: interval and always)."),
     ] = None,
+    embedded: Annotated[
+        bool, typer.Option(help="Start haeryu brokers (--no-embedded: only --bootstrap ones).")
+    ] = True,
     quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
     rate: Annotated[int, typer.Option(help="Rate of the latency test, msgs/s.")] = 10_000,
 ) -> None:
     """Produce/consume throughput and end-to-end latency, side by side with other brokers."""
     from haeryu.bench import broker as bench
 
-    argv: list[str] = ["--rate", str(rate)]
-    for b in bootstrap or []:
-        argv += ["--bootstrap", b]
-    for policy in fsync or []:
-        argv += ["--fsync", policy]
-    if quick:
-        argv.append("--quick")
-    bench.main(argv)
+    try:
+        bench.run(bootstrap=bootstrap or [], fsync=fsync, embedded=embedded, quick=quick, rate=rate)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
-@bench_app.command(
-    "engine",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
+@bench_app.command("engine")
 def bench_engine(
-    ctx: typer.Context,
-    events: Annotated[int, typer.Option(help="Events to preload.")] = 1_000_000,
+    events: Annotated[int, typer.Option(help="Events to preload and process.")] = 1_000_000,
+    quick: Annotated[
+        bool, typer.Option(help="200,000 events: a quick before/after comparison.")
+    ] = False,
+    sensors: Annotated[int, typer.Option(help="Distinct sensor keys.")] = 1000,
+    partitions: Annotated[int, typer.Option(help="Partitions of the input topic.")] = 4,
+    scenarios: Annotated[
+        str, typer.Option(help="Which to run: a filter, b window, c table join.")
+    ] = "abc",
     vs: Annotated[
         str | None, typer.Option(help="Also run the same computations with: quixstreams.")
+    ] = None,
+    quix_events: Annotated[
+        int | None, typer.Option(help="Events Quix Streams processes (default: all; it is slow).")
     ] = None,
     bootstrap: Annotated[
         str | None, typer.Option(help="Use this broker instead of starting one.")
     ] = None,
 ) -> None:
-    """Stream-engine throughput and batch latency: filter, window, join (and vs Quix Streams).
-
-    Further options (--sensors, --partitions, --scenarios, --quix-events) pass through.
-    """
+    """Stream-engine throughput and batch latency: filter, window, join (and vs Quix Streams)."""
     from haeryu.bench import engine as bench
 
-    argv = ["--events", str(events), *ctx.args]
-    if vs:
-        argv += ["--vs", vs]
-    if bootstrap:
-        argv += ["--bootstrap", bootstrap]
-    raise typer.Exit(bench.main(argv))
+    try:
+        code = bench.run(
+            events=200_000 if quick else events,
+            sensors=sensors,
+            partitions=partitions,
+            scenarios=scenarios,
+            bootstrap=bootstrap,
+            vs=vs,
+            quix_events=quix_events,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(code)
+
+
+@bench_app.command("log")
+def bench_log(
+    mb: Annotated[int, typer.Option(help="Data volume to append, MB.")] = 512,
+    batch_kb: Annotated[int, typer.Option(help="Approximate batch size, KiB.")] = 16,
+    fetch_kb: Annotated[int, typer.Option(help="max_bytes per read, KiB.")] = 1024,
+) -> None:
+    """Partition-log throughput: validate+append and sequential read, in MB/s (no broker)."""
+    from haeryu.bench import log as bench
+
+    bench.run(mb=mb, batch_kb=batch_kb, fetch_kb=fetch_kb)
 
 
 @app.command()
@@ -166,8 +188,15 @@ def run(
     ] = None,
     max_batch: Annotated[int | None, typer.Option(help="Largest micro-batch, in records.")] = None,
     status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+    session_timeout_ms: Annotated[
+        int | None,
+        typer.Option(help="Group session timeout: how soon a dead worker's partitions move."),
+    ] = None,
 ) -> None:
-    """Run a stream pipeline declared in Python, with N workers in one consumer group."""
+    """Run a stream pipeline declared in Python, with N workers in one consumer group.
+
+    A worker process that dies is started again, with a back-off (1 s doubling to 30 s).
+    """
     from haeryu.stream.kafka.runner import run_pipeline
 
     raise typer.Exit(
@@ -178,6 +207,7 @@ def run(
             metrics_port=metrics_port,
             status=status,
             max_batch=max_batch,
+            session_timeout_ms=session_timeout_ms,
         )
     )
 

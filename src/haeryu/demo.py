@@ -21,7 +21,7 @@ from haeryu.broker.process import broker_process
 
 
 def run_demo(port: int, messages: int, console: Console) -> None:
-    from confluent_kafka import Consumer, Producer
+    from haeryu.kafka.clients import Consumer, Producer
 
     data_dir = Path(os.environ.get("HAERYU_DEMO_DIR") or tempfile.mkdtemp(prefix="haeryu-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)

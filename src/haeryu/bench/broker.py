@@ -11,7 +11,6 @@ prints one table so they compare side by side:
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -20,7 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ class Result:
 
 
 def _producer(bootstrap: str, acks: str = "all") -> object:
-    from confluent_kafka import Producer
+    from haeryu.kafka.clients import Producer
 
     return Producer(
         {
@@ -56,7 +55,7 @@ def _producer(bootstrap: str, acks: str = "all") -> object:
 
 
 def _create(bootstrap: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from haeryu.kafka.clients import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics([NewTopic(topic, partitions, 1)])
@@ -88,7 +87,7 @@ def produce(bootstrap: str, topic: str, size: int, count: int) -> tuple[float, f
 
 def consume(bootstrap: str, topic: str, count: int) -> tuple[float, float]:
     """Consume ``count`` records from the start; return (msgs/s, MB/s)."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from haeryu.kafka.clients import OFFSET_BEGINNING, Consumer, TopicPartition
 
     c = Consumer(
         {
@@ -163,7 +162,7 @@ def consume_kcat(bootstrap: str, topic: str, count: int, size: int) -> tuple[flo
 
 def latency(bootstrap: str, topic: str, rate: int, seconds: float) -> tuple[float, float]:
     """Send at ``rate`` msgs/s for ``seconds``; return end-to-end (p50, p99) in ms."""
-    from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+    from haeryu.kafka.clients import OFFSET_END, Consumer, Producer, TopicPartition
 
     c = Consumer(
         {
@@ -231,39 +230,50 @@ def run_target(name: str, bootstrap: str, quick: bool, rate: int) -> Result:
     return res
 
 
-def _targets(args: argparse.Namespace, stack: ExitStack, root: Path) -> Iterator[tuple[str, str]]:
-    for policy in args.fsync:
+def _targets(
+    fsync: Sequence[str], bootstrap: Sequence[str], stack: ExitStack, root: Path
+) -> Iterator[tuple[str, str]]:
+    for policy in fsync:
         data = root / policy
         data.mkdir()
-        bootstrap = stack.enter_context(broker_process(data, 0, "--fsync", policy))
-        yield f"haeryu fsync={policy}", bootstrap
-    for b in args.bootstrap:
+        address = stack.enter_context(broker_process(data, 0, "--fsync", policy))
+        yield f"haeryu fsync={policy}", address
+    for b in bootstrap:
         yield b, b
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--bootstrap", action="append", default=[], help="another broker HOST:PORT to compare"
-    )
-    parser.add_argument(
-        "--fsync",
-        action="append",
-        choices=["always", "interval", "never"],
-        help="haeryu fsync policies to run (default: interval and always)",
-    )
-    parser.add_argument("--no-embedded", action="store_true", help="only the --bootstrap brokers")
-    parser.add_argument("--quick", action="store_true", help="smaller runs")
-    parser.add_argument("--rate", type=int, default=10_000, help="latency test rate, msgs/s")
-    args = parser.parse_args(argv)
-    if args.fsync is None:
-        args.fsync = [] if args.no_embedded else ["interval", "always"]
+def run(
+    *,
+    bootstrap: Sequence[str] = (),
+    fsync: Sequence[str] | None = None,
+    embedded: bool = True,
+    quick: bool = False,
+    rate: int = 10_000,
+) -> None:
+    """Run the benchmark (``haeryu bench broker``) and print the table.
+
+    Parameters
+    ----------
+    bootstrap
+        Other brokers (``HOST:PORT``) to run the same workloads against.
+    fsync
+        haeryu fsync policies to start brokers with (default: interval and always,
+        none when ``embedded`` is false).
+    embedded
+        Whether to start haeryu brokers at all.
+    quick
+        Smaller runs.
+    rate
+        Rate of the latency test, messages per second.
+    """
+    policies = list(fsync) if fsync is not None else (["interval", "always"] if embedded else [])
+    for policy in policies:
+        if policy not in ("always", "interval", "never"):
+            raise ValueError(f"--fsync: choose always, interval or never, got {policy!r}")
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="haeryu-bench-") as tmp, ExitStack() as stack:
-        for name, bootstrap in _targets(args, stack, Path(tmp)):
-            results.append(run_target(name, bootstrap, args.quick, args.rate))
+        for name, address in _targets(policies, bootstrap, stack, Path(tmp)):
+            results.append(run_target(name, address, quick, rate))
             console.print(f"[green]done[/] {name}")
     table = Table(title="broker benchmark (confluent-kafka, acks=all)")
     table.add_column("workload")
@@ -272,7 +282,3 @@ def main(argv: list[str] | None = None) -> None:
     for key in results[0].figures if results else []:
         table.add_row(key, *(r.figures.get(key, "-") for r in results))
     console.print(table)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,13 +11,12 @@ and prints events/s and micro-batch latency p50/p99 in a table.  ``--vs quixstre
 runs the same computations with Quix Streams against the same broker and data and
 prints the ratio.  Without ``--bootstrap`` a haeryu broker is started in a subprocess.
 
-Run: ``python benchmarks/engine.py --events 1000000 --vs quixstreams``
-(also ``haeryu bench engine``, which calls :func:`main`).
+Run: ``haeryu bench engine --events 1000000 --vs quixstreams`` (or
+``python benchmarks/engine.py`` with the same options); it calls :func:`run`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -32,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from haeryu.kafka.clients import AdminClient, NewTopic, Producer
 from haeryu.stream import Pipeline, col, windows
 from haeryu.stream.kafka.worker import Worker, WorkerConfig
 
@@ -317,39 +315,53 @@ def report(results: Sequence[Result], versus: bool) -> None:
     console.print(table)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``haeryu bench engine`` calls it with its arguments)."""
-    parser = argparse.ArgumentParser(prog="haeryu bench engine", description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="events to preload")
-    parser.add_argument("--sensors", type=int, default=1000, help="distinct sensor keys")
-    parser.add_argument("--partitions", type=int, default=4, help="partitions of the topic")
-    parser.add_argument("--scenarios", default="abc", help="which of a, b, c to run")
-    parser.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
-    parser.add_argument(
-        "--vs", choices=["quixstreams"], default=None, help="compare with Quix Streams"
-    )
-    parser.add_argument(
-        "--quix-events",
-        type=int,
-        default=None,
-        help="events Quix Streams processes (default: all; it is slow)",
-    )
-    args = parser.parse_args(argv)
+def run(
+    *,
+    events: int = 1_000_000,
+    sensors: int = 1000,
+    partitions: int = 4,
+    scenarios: str = "abc",
+    bootstrap: str | None = None,
+    vs: str | None = None,
+    quix_events: int | None = None,
+) -> int:
+    """Run the benchmark (``haeryu bench engine``); returns an exit code.
+
+    Parameters
+    ----------
+    events
+        Events to preload and process.
+    sensors
+        Distinct sensor keys.
+    partitions
+        Partitions of the input topic.
+    scenarios
+        Which of a, b, c to run.
+    bootstrap
+        Use this broker instead of starting one.
+    vs
+        ``"quixstreams"``: also run the same computations with Quix Streams.
+    quix_events
+        Events Quix Streams processes (default: all; it is slow).
+    """
+    if vs not in (None, "quixstreams"):
+        raise ValueError(f"--vs: only quixstreams is supported, got {vs!r}")
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        raise ValueError(
+            f"--scenarios: unknown {sorted(unknown)}; choose from {''.join(SCENARIOS)}"
+        )
     run_id = f"{os.getpid()}-{int(time.time())}"
     results: list[Result] = []
-    with broker(args.bootstrap) as bootstrap:
-        preload(bootstrap, args.events, args.sensors, args.partitions, run_id)
-        for scenario in args.scenarios:
-            result = run_haeryu(bootstrap, scenario, args.events, run_id)
+    with broker(bootstrap) as address:
+        preload(address, events, sensors, partitions, run_id)
+        for scenario in scenarios:
+            result = run_haeryu(address, scenario, events, run_id)
             console.print(f"haeryu ({scenario}): {result.rate:,.0f} events/s")
             results.append(result)
-            if args.vs == "quixstreams":
-                quix = run_quix(bootstrap, scenario, args.quix_events or args.events, run_id)
+            if vs == "quixstreams":
+                quix = run_quix(address, scenario, quix_events or events, run_id)
                 console.print(f"quixstreams ({scenario}): {quix.rate:,.0f} events/s")
                 results.append(quix)
-    report(results, args.vs is not None)
+    report(results, vs is not None)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,16 @@
 """haeryu's stream engine: vectorized micro-batches over Kafka.
 
-Declare a pipeline with :class:`Pipeline`; run it with ``haeryu run MODULE:PIPELINE``
-(:func:`haeryu.stream.kafka.runner.run_pipeline`) or in-process over lists with
-:func:`run_local`.
+Declare a pipeline with :class:`Pipeline`; run it over Kafka from Python with
+:func:`run`, from the shell with ``haeryu run MODULE:PIPELINE``, or in-process over lists
+with :func:`run_local`.
 
 Public names:
 
-- :class:`Pipeline`, :class:`Stream` -- the typed front that builds a plan.
+- :class:`Pipeline`, :class:`Stream`, :class:`Table` -- the typed front that builds a plan.
 - :data:`col` -- :func:`polars.col`, for expressions.
 - :mod:`windows` -- ``tumbling``, ``hopping``, ``session``.
 - :class:`Sink`, :class:`MemorySink`, :class:`CallbackSink` -- the sink contract.
-- :func:`run_local` -- run without a broker.
+- :func:`run` -- run over Kafka (blocking, stoppable); :func:`run_local` -- without a broker.
 - exceptions: :class:`StreamError` and subclasses.
 """
 
@@ -18,6 +18,7 @@ from polars import col, lit
 
 from haeryu.stream.api import windows
 from haeryu.stream.api.aggregates import approx_quantile
+from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.pipeline import Aggregated, Pipeline, Stream, WindowedStream
 from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
 from haeryu.stream.errors import (
@@ -29,7 +30,8 @@ from haeryu.stream.errors import (
     StateError,
     StreamError,
 )
-from haeryu.stream.runtime.local import LocalResult, run_local
+from haeryu.stream.kafka.runner import run
+from haeryu.stream.local import LocalResult, run_local
 from haeryu.stream.sinks import CallbackSink, MemorySink, Sink, SinkContext
 
 __all__ = [
@@ -55,10 +57,12 @@ __all__ = [
     "StateError",
     "Stream",
     "StreamError",
+    "Table",
     "WindowedStream",
     "approx_quantile",
     "col",
     "lit",
+    "run",
     "run_local",
     "windows",
 ]

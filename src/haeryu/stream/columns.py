@@ -39,3 +39,45 @@ DEAD_LETTER_SCHEMA = pl.Schema(
     }
 )
 """Columns of a dead-letter frame: origin, original bytes, reason and pipeline stage."""
+
+# --------------------------------------------------------------------------- internal
+# Columns the engine adds and drops again while it works.  Every internal name starts
+# with INTERNAL_PREFIX, so payload() and the encoders can leave them all out.
+
+INTERNAL_PREFIX = "__"
+"""Prefix of every internal column; user columns must not start with it."""
+ROW_ID = "__id"
+"""Replay-stable identity of an output row (a window result, a row a user function made)."""
+ORIGIN_COLUMN = "__oid"
+"""Identity of a repartitioned record, carried inside the repartition topic's frames."""
+HEADER_ID = "__hid"
+"""The id written to a record's ``haeryu-id`` header, before it is sent."""
+TARGET_PARTITION = "__target"
+"""Partition of the repartition topic a row is sent to."""
+ROUTE_TOPIC = "__topic"
+"""Topic a routed row goes to."""
+JOIN_KEY = "__join_key"
+"""The join key of a stream-table join, cast to the table key's type."""
+
+STATE_PARTITION = "__p"
+"""Input partition a window's state belongs to."""
+EVENT_MS = "__t"
+"""Event time in epoch milliseconds, as windows use it."""
+ARRIVAL = "__o"
+"""Arrival order of a record within its partition (breaks ties between equal times)."""
+ROW_NUMBER = "__r"
+"""Position of a row in its batch."""
+WINDOW_START_MS = "__ws"
+"""Start of a window, epoch milliseconds (inclusive)."""
+WINDOW_END_MS = "__we"
+"""End of a window, epoch milliseconds (exclusive)."""
+ROW_COUNT = "__rows"
+"""Partial count of rows of a window."""
+SKETCH_COLUMN = "__col"
+"""Which quantile aggregate a sketch bucket belongs to."""
+SKETCH_SIGN = "__sign"
+"""Sign of the values in a sketch bucket (-1, 0, 1)."""
+SKETCH_INDEX = "__idx"
+"""Logarithmic index of a sketch bucket."""
+SKETCH_COUNT = "__cnt"
+"""Values counted in a sketch bucket."""

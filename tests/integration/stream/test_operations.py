@@ -150,7 +150,8 @@ def test_haeryu_run_with_two_workers_splits_the_partitions(broker: Any, tmp_path
         [
             sys.executable,
             "-m",
-            "haeryu.stream.kafka.runner",
+            "haeryu",
+            "run",
             f"{HERE / 'crash_pipeline.py'}:pipeline",
             "--workers",
             "2",

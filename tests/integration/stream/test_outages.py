@@ -122,7 +122,8 @@ def test_haeryu_run_restarts_a_worker_killed_with_9(broker: Any, tmp_path: Path)
         [
             sys.executable,
             "-m",
-            "haeryu.stream.kafka.runner",
+            "haeryu",
+            "run",
             f"{HERE / 'crash_pipeline.py'}:pipeline",
             "--workers",
             "2",

@@ -11,9 +11,9 @@ MODULES = [
     "haeryu.stream.api.aggregates",
     "haeryu.stream.api.pipeline",
     "haeryu.stream.api.durations",
-    "haeryu.stream.runtime.local",
+    "haeryu.stream.local",
     "haeryu.stream.api.schema",
-    "haeryu.stream.runtime.keyed_state",
+    "haeryu.stream.api.state_functions",
     "haeryu.stream.api.windows",
 ]
 

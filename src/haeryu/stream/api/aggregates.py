@@ -19,15 +19,26 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
+from haeryu.stream.api.choices import AggregateKind
+from haeryu.stream.columns import (
+    INTERNAL_PREFIX,
+    ROW_COUNT,
+    SKETCH_COLUMN,
+    SKETCH_COUNT,
+    SKETCH_INDEX,
+    SKETCH_SIGN,
+)
 from haeryu.stream.errors import PlanError
 
-Kind = Literal[
-    "count", "len", "sum", "min", "max", "mean", "var", "std", "first", "last", "quantile"
-]
+# Scratch columns of this module (internal: they start with INTERNAL_PREFIX).
+_CUMULATIVE = "__cum"
+_TOTAL = "__tot"
+_VALUE = "__v"
+
 
 SKETCH_ALPHA = 0.01
 """Relative accuracy of approximate quantiles (DDSketch): estimates are within 1 %."""
@@ -55,7 +66,7 @@ class Aggregate:
     """
 
     name: str
-    kind: Kind
+    kind: AggregateKind
     input: pl.Expr | None = None
     ddof: int = 1
     q: float = 0.5
@@ -71,7 +82,7 @@ def approx_quantile(column: str, q: float, *, name: str | None = None) -> Aggreg
     return Aggregate(name or f"{column}_q{q:g}", "quantile", pl.col(column), q=q)
 
 
-_AGG_KINDS: dict[str, Kind] = {
+_AGG_KINDS: dict[str, AggregateKind] = {
     "Count": "count",
     "Sum": "sum",
     "Min": "min",
@@ -220,34 +231,36 @@ class Partials:
 
     def input_columns(self) -> list[pl.Expr]:
         """Expressions adding the inputs as ``__in{j}`` columns."""
-        return [e.alias(f"__in{j}") for j, e in enumerate(self.inputs)]
+        return [e.alias(f"{INTERNAL_PREFIX}in{j}") for j, e in enumerate(self.inputs)]
 
     def batch(self, time: str, seq: str) -> list[pl.Expr]:
         """Aggregations computing the partials of a group of input rows."""
         exprs: list[pl.Expr] = []
         for atom, j in sorted(self.atoms):
-            x = pl.col(f"__in{j}")
+            x = pl.col(f"{INTERNAL_PREFIX}in{j}")
             if atom == "rows":
-                exprs.append(pl.len().cast(pl.Int64).alias("__rows"))
+                exprs.append(pl.len().cast(pl.Int64).alias(ROW_COUNT))
             elif atom == "n":
-                exprs.append(x.count().cast(pl.Int64).alias(f"__n{j}"))
+                exprs.append(x.count().cast(pl.Int64).alias(f"{INTERNAL_PREFIX}n{j}"))
             elif atom == "s":
-                exprs.append(x.sum().alias(f"__s{j}"))
+                exprs.append(x.sum().alias(f"{INTERNAL_PREFIX}s{j}"))
             elif atom == "m2":
                 exprs.append(
-                    (x.cast(pl.Float64).var(ddof=0) * x.count()).fill_null(0.0).alias(f"__m2{j}")
+                    (x.cast(pl.Float64).var(ddof=0) * x.count())
+                    .fill_null(0.0)
+                    .alias(f"{INTERNAL_PREFIX}m2{j}")
                 )
             elif atom == "min":
-                exprs.append(x.min().alias(f"__min{j}"))
+                exprs.append(x.min().alias(f"{INTERNAL_PREFIX}min{j}"))
             elif atom == "max":
-                exprs.append(x.max().alias(f"__max{j}"))
+                exprs.append(x.max().alias(f"{INTERNAL_PREFIX}max{j}"))
             elif atom in ("first", "last"):
                 order = [pl.col(time), pl.col(seq)]
                 pick = (lambda e: e.first()) if atom == "first" else (lambda e: e.last())
                 exprs += [
-                    pick(x.sort_by(order)).alias(f"__{atom}{j}"),
-                    pick(pl.col(time).sort_by(order)).alias(f"__{atom}t{j}"),
-                    pick(pl.col(seq).sort_by(order)).alias(f"__{atom}o{j}"),
+                    pick(x.sort_by(order)).alias(f"{INTERNAL_PREFIX}{atom}{j}"),
+                    pick(pl.col(time).sort_by(order)).alias(f"{INTERNAL_PREFIX}{atom}t{j}"),
+                    pick(pl.col(seq).sort_by(order)).alias(f"{INTERNAL_PREFIX}{atom}o{j}"),
                 ]
         return exprs
 
@@ -256,21 +269,31 @@ class Partials:
         exprs: list[pl.Expr] = []
         for atom, j in sorted(self.atoms):
             if atom == "rows":
-                exprs.append(pl.col("__rows").sum())
+                exprs.append(pl.col(ROW_COUNT).sum())
             elif atom in ("n", "s"):
-                exprs.append(pl.col(f"__{atom}{j}").sum())
+                exprs.append(pl.col(f"{INTERNAL_PREFIX}{atom}{j}").sum())
             elif atom == "m2":
-                n, s = pl.col(f"__n{j}"), pl.col(f"__s{j}").cast(pl.Float64)
+                n, s = (
+                    pl.col(f"{INTERNAL_PREFIX}n{j}"),
+                    pl.col(f"{INTERNAL_PREFIX}s{j}").cast(pl.Float64),
+                )
                 mean_all = s.sum() / n.sum()
                 spread = pl.when(n > 0).then(n * (s / n - mean_all) ** 2).otherwise(0.0)
-                exprs.append((pl.col(f"__m2{j}") + spread).sum().alias(f"__m2{j}"))
+                exprs.append(
+                    (pl.col(f"{INTERNAL_PREFIX}m2{j}") + spread)
+                    .sum()
+                    .alias(f"{INTERNAL_PREFIX}m2{j}")
+                )
             elif atom in ("min", "max"):
-                column = pl.col(f"__{atom}{j}")
+                column = pl.col(f"{INTERNAL_PREFIX}{atom}{j}")
                 exprs.append(column.min() if atom == "min" else column.max())
             elif atom in ("first", "last"):
-                order = [pl.col(f"__{atom}t{j}"), pl.col(f"__{atom}o{j}")]
+                order = [
+                    pl.col(f"{INTERNAL_PREFIX}{atom}t{j}"),
+                    pl.col(f"{INTERNAL_PREFIX}{atom}o{j}"),
+                ]
                 for part in ("", "t", "o"):
-                    column = pl.col(f"__{atom}{part}{j}").sort_by(order)
+                    column = pl.col(f"{INTERNAL_PREFIX}{atom}{part}{j}").sort_by(order)
                     exprs.append(column.first() if atom == "first" else column.last())
         return exprs
 
@@ -279,26 +302,26 @@ class Partials:
         exprs: list[pl.Expr] = []
         for agg in self.aggregates:
             if agg.kind == "len":
-                exprs.append(pl.col("__rows").alias(agg.name))
+                exprs.append(pl.col(ROW_COUNT).alias(agg.name))
                 continue
             assert agg.input is not None
             j = [e.meta.serialize(format="json") for e in self.inputs].index(
                 agg.input.meta.serialize(format="json")
             )
-            n, s = pl.col(f"__n{j}"), pl.col(f"__s{j}")
+            n, s = pl.col(f"{INTERNAL_PREFIX}n{j}"), pl.col(f"{INTERNAL_PREFIX}s{j}")
             if agg.kind == "count":
                 out = n
             elif agg.kind == "sum":
                 out = s
             elif agg.kind in ("min", "max", "first", "last"):
-                out = pl.col(f"__{agg.kind}{j}")
+                out = pl.col(f"{INTERNAL_PREFIX}{agg.kind}{j}")
             elif agg.kind == "mean":
                 out = pl.when(n > 0).then(s.cast(pl.Float64) / n)
             elif agg.kind in ("var", "std"):
-                var = pl.when(n > agg.ddof).then(pl.col(f"__m2{j}") / (n - agg.ddof))
+                var = pl.when(n > agg.ddof).then(pl.col(f"{INTERNAL_PREFIX}m2{j}") / (n - agg.ddof))
                 out = var.sqrt() if agg.kind == "std" else var
             else:  # quantiles are filled in from the sketch frame
-                out = pl.col(f"__q_{agg.name}")
+                out = pl.col(f"{INTERNAL_PREFIX}q_{agg.name}")
             exprs.append(out.alias(agg.name))
         return exprs
 
@@ -339,7 +362,7 @@ def sketch_buckets(value: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         .otherwise((magnitude.log() / _LOG_GAMMA).ceil())
         .cast(pl.Int32)
     )
-    return sign.alias("__sign"), index.alias("__idx")
+    return sign.alias(SKETCH_SIGN), index.alias(SKETCH_INDEX)
 
 
 def bucket_value(sign: pl.Expr, index: pl.Expr) -> pl.Expr:
@@ -358,19 +381,19 @@ def sketch_quantiles(
     rank ``round(q * (n - 1))`` in sorted order.
     """
     ordered = sketches.with_columns(
-        bucket_value(pl.col("__sign"), pl.col("__idx")).alias("__v")
-    ).sort([*groups, "__col", "__v"])
+        bucket_value(pl.col(SKETCH_SIGN), pl.col(SKETCH_INDEX)).alias(_VALUE)
+    ).sort([*groups, SKETCH_COLUMN, _VALUE])
     ordered = ordered.with_columns(
-        pl.col("__cnt").cum_sum().over([*groups, "__col"]).alias("__cum"),
-        pl.col("__cnt").sum().over([*groups, "__col"]).alias("__tot"),
+        pl.col(SKETCH_COUNT).cum_sum().over([*groups, SKETCH_COLUMN]).alias(_CUMULATIVE),
+        pl.col(SKETCH_COUNT).sum().over([*groups, SKETCH_COLUMN]).alias(_TOTAL),
     )
     result: pl.DataFrame | None = None
     for name, j, q in wanted:
-        rank = ((pl.col("__tot") - 1).cast(pl.Float64) * q).round().cast(pl.Int64)
+        rank = ((pl.col(_TOTAL) - 1).cast(pl.Float64) * q).round().cast(pl.Int64)
         picked = (
-            ordered.filter((pl.col("__col") == j) & (pl.col("__cum") > rank))
+            ordered.filter((pl.col(SKETCH_COLUMN) == j) & (pl.col(_CUMULATIVE) > rank))
             .group_by(groups, maintain_order=True)
-            .agg(pl.col("__v").first().alias(f"__q_{name}"))
+            .agg(pl.col(_VALUE).first().alias(f"{INTERNAL_PREFIX}q_{name}"))
         )
         result = (
             picked

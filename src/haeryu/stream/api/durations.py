@@ -1,4 +1,8 @@
-"""Durations as users write them ("10s", "1m30s", 250) turned into milliseconds."""
+"""Durations as users write them ("10s", "1m30s", a timedelta) turned into milliseconds.
+
+A bare number is refused (is 10 ten seconds or ten milliseconds?), except 0.  Settings
+that take a plain number say their unit in their name (``max_wait_ms``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from datetime import timedelta
 from haeryu.stream.errors import PlanError
 
 Duration = str | int | float | timedelta
-"""A duration: ``"10s"``, ``"1m30s"``, ``"250ms"``, a :class:`timedelta`, or milliseconds."""
+"""A duration: ``"10s"``, ``"1m30s"``, ``"250ms"``, a :class:`timedelta`, or ``0``."""
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -21,7 +25,7 @@ def to_ms(value: Duration, *, what: str = "duration") -> int:
     ----------
     value
         ``"10s"``, ``"1m30s"``, ``"250ms"``, ``"2h"``, a :class:`~datetime.timedelta`,
-        or a number of milliseconds.
+        or ``0``.
     what
         Name used in the error message.
 
@@ -41,7 +45,12 @@ def to_ms(value: Duration, *, what: str = "duration") -> int:
     if isinstance(value, int | float):
         if value < 0:
             raise PlanError(f"{what} must not be negative, got {value!r}")
-        return round(value)
+        if value != 0:
+            raise PlanError(
+                f"{what}: a bare number has no unit; write '{value}ms' or '{value}s' "
+                "(or a timedelta)"
+            )
+        return 0
     text = value.strip().replace(" ", "")
     total = 0.0
     pos = 0

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from haeryu.stream.api.aggregates import Aggregate
+from haeryu.stream.api.choices import Emit, JoinHow, KeyFormat, TimestampUnit
 from haeryu.stream.api.windows import WindowSpec
 
 if TYPE_CHECKING:
     from haeryu.stream.formats.base import Format
     from haeryu.stream.sinks import Sink
-
-Emit = Literal["close", "update"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,8 +42,8 @@ class SourceNode(Node):
     topic: str
     format: Format
     timestamp: str | None
-    timestamp_unit: Literal["s", "ms", "us", "ns"]
-    key_format: Literal["string", "bytes"]
+    timestamp_unit: TimestampUnit
+    key_format: KeyFormat
     headers: bool
     partitioned_by: tuple[str, ...]
 
@@ -138,9 +137,9 @@ class StatefulNode(Node):
 class TableJoinNode(Node):
     """Enrich each row with the latest value of its key in a compacted topic."""
 
-    table: TableSpec
+    table: Table
     on: tuple[str, ...]
-    how: Literal["left", "inner"]
+    how: JoinHow
     prefix: str
 
 
@@ -182,8 +181,12 @@ class CustomSinkNode(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class TableSpec:
-    """A compacted topic read as a table: the latest value per key."""
+class Table:
+    """A compacted topic read as a table: the latest value per key.
+
+    Made by :meth:`~haeryu.stream.Pipeline.table`, given to
+    :meth:`~haeryu.stream.Stream.join_table`.
+    """
 
     topic: str
     format: Format

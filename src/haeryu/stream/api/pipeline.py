@@ -26,19 +26,22 @@ Each verb returns a new :class:`Stream`; a stream can feed several branches.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import polars as pl
 
 from haeryu.stream.api import aggregates as agg_module
 from haeryu.stream.api import nodes as p
+from haeryu.stream.api.choices import Emit, FormatName, JoinHow, KeyFormat, TimestampUnit
 from haeryu.stream.api.durations import Duration, to_ms
+from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.schema import SchemaLike
+from haeryu.stream.api.state_functions import ewm_update
 from haeryu.stream.api.windows import WindowSpec
 from haeryu.stream.columns import KEY
 from haeryu.stream.errors import PlanError
 from haeryu.stream.formats.base import Format
-from haeryu.stream.formats.registry import FormatName, make_format
+from haeryu.stream.formats.registry import make_format
 
 if TYPE_CHECKING:
     from haeryu.stream.sinks import Sink
@@ -108,8 +111,8 @@ class Pipeline:
         format: FormatName | Format = "json",
         schema: SchemaLike | Mapping[str, Any] | str | None = None,
         timestamp: str | None = None,
-        timestamp_unit: Literal["s", "ms", "us", "ns"] = "ms",
-        key_format: Literal["string", "bytes"] = "string",
+        timestamp_unit: TimestampUnit = "ms",
+        key_format: KeyFormat = "string",
         headers: bool = False,
         partitioned_by: str | Iterable[str] = (),
         **format_options: Any,
@@ -163,7 +166,7 @@ class Pipeline:
         format: FormatName | Format = "json",
         schema: SchemaLike | Mapping[str, Any] | str | None = None,
         key_name: str = "key",
-    ) -> p.TableSpec:
+    ) -> Table:
         """Declare a compacted topic read as a table (latest value per key) for joins.
 
         Parameters
@@ -175,7 +178,7 @@ class Pipeline:
         key_name
             Column holding the record key (compaction keeps the latest value per key).
         """
-        return p.TableSpec(topic, make_format(format, schema), key_name)
+        return Table(topic, make_format(format, schema), key_name)
 
     def describe(self) -> str:
         """The plan as an indented tree."""
@@ -271,7 +274,7 @@ class Stream:
         spec: WindowSpec,
         *,
         allowed_lateness: Duration = 0,
-        emit: p.Emit = "close",
+        emit: Emit = "close",
         idle_timeout: Duration = "10s",
         on: str | None = None,
     ) -> WindowedStream:
@@ -328,8 +331,6 @@ class Stream:
         using the recursive form: ``mean += alpha * (x - mean)`` and
         ``var = (1 - alpha) * (var + alpha * (x - mean_before)**2)``.
         """
-        from haeryu.stream.runtime.keyed_state import ewm_update
-
         if not 0 < alpha <= 1:
             raise PlanError("alpha must be in (0, 1]")
         out = prefix if prefix is not None else f"{column}_ewm_"
@@ -337,10 +338,10 @@ class Stream:
 
     def join_table(
         self,
-        table: p.TableSpec,
+        table: Table,
         *,
         on: str | Iterable[str],
-        how: Literal["left", "inner"] = "left",
+        how: JoinHow = "left",
         prefix: str = "",
     ) -> Stream:
         """Enrich records with the latest value of their key in a compacted topic.
@@ -443,7 +444,7 @@ class WindowedStream:
         stream: Stream,
         spec: WindowSpec,
         lateness_ms: int,
-        emit: p.Emit,
+        emit: Emit,
         idle_ms: int,
         on: str | None,
     ) -> None:

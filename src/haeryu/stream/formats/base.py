@@ -18,6 +18,7 @@ import polars as pl
 
 from haeryu.stream.columns import (
     DEAD_LETTER_SCHEMA,
+    INTERNAL_PREFIX,
     KEY,
     METADATA,
     OFFSET,
@@ -163,5 +164,5 @@ def empty_dead_letters() -> pl.DataFrame:
 
 def payload(frame: pl.DataFrame) -> pl.DataFrame:
     """The user's columns of ``frame``, without engine metadata and internal columns."""
-    keep = [c for c in frame.columns if c not in METADATA and not c.startswith("__")]
+    keep = [c for c in frame.columns if c not in METADATA and not c.startswith(INTERNAL_PREFIX)]
     return frame.select(keep) if len(keep) != frame.width else frame

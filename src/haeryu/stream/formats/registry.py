@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
+from haeryu.stream.api.choices import FormatName
 from haeryu.stream.api.schema import SchemaLike
 from haeryu.stream.errors import PlanError
 from haeryu.stream.formats.base import Format
 from haeryu.stream.formats.json import JsonFormat
 from haeryu.stream.formats.raw import RawFormat
-
-FormatName = Literal["json", "avro", "raw", "text"]
 
 
 def make_format(

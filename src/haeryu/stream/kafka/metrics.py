@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from haeryu.stream.runtime.executor import Executor
-from haeryu.stream.runtime.window_aggregation import WindowOperator
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _RESTORE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -172,18 +171,12 @@ class Metrics:
             self.dead.labels(**self.labels).inc(executor.dead_total - self._dead_seen)
             self._dead_seen = executor.dead_total
         for node_id, op in executor.operators.items():
-            if isinstance(op, WindowOperator):
-                marks = op.watermarks.closed_through()
-                if marks:
-                    self.watermark.labels(**self.labels, node=str(node_id)).set(min(marks.values()))
+            marks = op.closed_through()
+            if marks:
+                self.watermark.labels(**self.labels, node=str(node_id)).set(min(marks.values()))
 
 
 def watermark_of(executor: Executor) -> int | None:
     """Lowest window watermark across operators and partitions (status line)."""
-    marks = [
-        v
-        for op in executor.operators.values()
-        if isinstance(op, WindowOperator)
-        for v in op.watermarks.closed_through().values()
-    ]
+    marks = [v for op in executor.operators.values() for v in op.closed_through().values()]
     return min(marks) if marks else None

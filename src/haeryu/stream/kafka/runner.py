@@ -1,18 +1,20 @@
-"""``haeryu run MODULE:PIPELINE``: run a pipeline as N worker processes with a status line.
+"""Running pipelines over Kafka: :func:`run` from Python, :func:`run_pipeline` for ``haeryu run``.
 
-Each worker is a process of its own (one consumer-group member); the parent starts
-them, shows one live status line summed over workers, forwards Ctrl-C/SIGTERM so every
-worker checkpoints and leaves the group, and returns the worst exit code.  A worker
-that dies (a crash, kill -9, the OOM killer) is started again after a back-off that
-doubles from 1 s up to 30 s and is reset once the worker has run for a minute; the new
-process joins the group and restores the partitions it is given.  Workers on other
-hosts just run the same command against the same broker: the group spreads the
-partitions over everyone.
+``haeryu run MODULE:PIPELINE`` runs each worker as a process of its own (one
+consumer-group member); the parent starts them, shows one live status line summed over
+workers, forwards Ctrl-C/SIGTERM so every worker checkpoints and leaves the group, and
+returns the worst exit code.  A worker process that dies (a crash, kill -9, the OOM
+killer) is started again after a back-off that doubles from 1 s up to 30 s and is reset
+once the worker has run for a minute; the new process joins the group and restores the
+partitions it is given.  Workers on other hosts just run the same command against
+the same broker: the group spreads the partitions over everyone.
+
+:func:`run` runs a :class:`Pipeline` object from Python, its workers as threads of the
+calling process (Polars and librdkafka work outside the GIL), until a stop event is set.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import importlib.util
@@ -22,6 +24,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -29,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from haeryu.stream.api import nodes as p
 from haeryu.stream.api.pipeline import Pipeline
 from haeryu.stream.errors import PlanError
 from haeryu.stream.kafka.metrics import Status
@@ -318,44 +322,83 @@ def format_status(name: str, statuses: Sequence[Status], alive: int) -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m haeryu.stream.kafka.runner MODULE:PIPELINE [--workers N] [--bootstrap H:P]``."""
-    parser = argparse.ArgumentParser(prog="haeryu run", description=__doc__)
-    parser.add_argument("spec", help="MODULE:PIPELINE")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--metrics-port", type=int, default=None)
-    parser.add_argument("--max-batch", type=int, default=None)
-    parser.add_argument("--no-status", action="store_true")
-    parser.add_argument(
-        "--session-timeout-ms",
-        type=int,
-        default=None,
-        help="group session timeout: how soon a dead worker's partitions move (default 10000)",
-    )
-    args = parser.parse_args(argv)
-    return run_pipeline(
-        args.spec,
-        args.workers,
-        args.bootstrap,
-        metrics_port=args.metrics_port,
-        status=not args.no_status,
-        max_batch=args.max_batch,
-        session_timeout_ms=args.session_timeout_ms,
-    )
-
-
-def run_single(
+def run(
     pipeline: Pipeline,
+    *,
     bootstrap: str,
-    should_stop: Callable[[], bool],
-    **config: Any,
+    workers: int = 1,
+    stop: threading.Event | None = None,
+    max_batch: int | None = None,
+    metrics_port: int | None = None,
 ) -> None:
-    """Run one worker in this process until ``should_stop()`` (embedding, tests)."""
+    """Run ``pipeline`` over Kafka until ``stop`` is set; blocks the calling thread.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline.
+    bootstrap
+        ``HOST:PORT`` of the broker (haeryu's or any Kafka).
+    workers
+        Consumer-group members, run as threads of this process.  More processes or
+        hosts: ``haeryu run MODULE:PIPELINE`` (all join the same group).
+    stop
+        Set it (from another thread) to stop: every worker checkpoints and leaves the
+        group, then :func:`run` returns.  Called from the main thread, Ctrl-C and
+        SIGTERM stop it the same way.
+    max_batch
+        Override the pipeline's micro-batch size.
+    metrics_port
+        Worker ``i`` serves Prometheus metrics on ``metrics_port + i``.
+
+    Raises
+    ------
+    PlanError
+        ``workers < 1``, or several workers for a pipeline with custom sinks (a sink
+        object cannot be shared by threads; use ``haeryu run``).
+    Exception
+        The first error of a worker, after the other workers stopped.
+    """
     from haeryu.stream.kafka.worker import Worker, WorkerConfig
 
-    Worker(pipeline, WorkerConfig(bootstrap, **config)).run(should_stop)
+    if workers < 1:
+        raise PlanError(f"workers must be at least 1, got {workers}")
+    if workers > 1 and any(isinstance(n, p.CustomSinkNode) for n in pipeline.plan.nodes):
+        raise PlanError(
+            "a pipeline with custom sinks runs one worker per process: "
+            "use workers=1 here, or `haeryu run MODULE:PIPELINE --workers N`"
+        )
+    event = stop if stop is not None else threading.Event()
+    errors: list[BaseException] = []
 
+    def work(index: int) -> None:
+        try:
+            config = WorkerConfig(
+                bootstrap,
+                max_batch=max_batch,
+                metrics_port=metrics_port + index if metrics_port is not None else None,
+            )
+            config.name = f"{config.name}-{index}"
+            Worker(pipeline, config).run(event.is_set)
+        except BaseException as exc:
+            errors.append(exc)
+            event.set()
 
-if __name__ == "__main__":
-    sys.exit(main())
+    previous = _forward_signals(event)
+    try:
+        if workers == 1:
+            work(0)
+        else:
+            threads = [
+                threading.Thread(target=work, args=(i,), name=f"{pipeline.name}-worker-{i}")
+                for i in range(workers)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)  # short joins let the main thread take signals
+    finally:
+        _restore_signals(previous)
+    if errors:
+        raise errors[0]

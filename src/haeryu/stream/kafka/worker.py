@@ -42,11 +42,13 @@ from confluent_kafka import (
 from haeryu.kafka.admin import BROKER_DEFAULT, Admin
 from haeryu.kafka.config import consumer_config
 from haeryu.kafka.errors import KafkaAdminError
+from haeryu.kafka.lag import lag
 from haeryu.stream.api.pipeline import Pipeline
 from haeryu.stream.errors import Backpressure, SinkError, StreamError
 from haeryu.stream.kafka.consumer import ConsumerError, split_by_topic
 from haeryu.stream.kafka.metrics import Metrics, Rolling, Status, watermark_of
 from haeryu.stream.kafka.producer import KafkaWriter
+from haeryu.stream.kafka.state_reader import KafkaStateReader
 from haeryu.stream.runtime.executor import Executor
 from haeryu.stream.state.checkpoint import Checkpointer, changelog_topic
 
@@ -178,7 +180,11 @@ class Worker:
         self.rolling = Rolling()
         self.consumer = self._group_consumer()
         self.checkpointer = Checkpointer(
-            self.executor, self.writer, self.admin, self.consumer, config.bootstrap
+            self.executor,
+            self.writer,
+            self.admin,
+            self._commit,
+            lambda: KafkaStateReader(config.bootstrap),
         )
         self.recoveries = 0
         self._rejoining = False
@@ -458,7 +464,6 @@ class Worker:
         self.admin = Admin(self.config.bootstrap, replication_factor=self.config.replication_factor)
         self.executor.writer = self.writer
         self.checkpointer.writer = self.writer
-        self.checkpointer.consumer = self.consumer
         self.checkpointer.admin = self.admin
         self._rejoining = False
         self._subscribe()
@@ -533,40 +538,32 @@ class Worker:
             self.consumer.resume([TopicPartition(t, p) for t, p in self._assigned])
             self._paused = False
 
+    def _commit(self, positions: dict[tuple[str, int], int]) -> None:
+        self.consumer.commit(
+            offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+            asynchronous=False,
+        )
+
+    def _positions(self) -> dict[tuple[str, int], int]:
+        positions = self.checkpointer.positions
+        return {tp: positions[tp] for tp in sorted(self._assigned) if tp in positions}
+
     def _update_lag(self) -> None:
-        for topic, partition in sorted(self._assigned):
-            tp = TopicPartition(topic, partition)
-            try:
-                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            except Exception:  # no fetch response yet for this partition
-                continue
-            position = self.checkpointer.positions.get((topic, partition))
-            if high >= 0 and position is not None:
-                lag = max(high - position, 0)
-                self.metrics.lag.labels(
-                    **self.metrics.labels, topic=topic, partition=str(partition)
-                ).set(lag)
+        for (topic, partition), behind in lag(self.consumer, self._positions()).items():
+            self.metrics.lag.labels(
+                **self.metrics.labels, topic=topic, partition=str(partition)
+            ).set(behind)
 
     def status(self) -> Status:
         """Numbers for the live status line."""
         now = self.clock()
-        lag = 0
-        for topic, partition in self._assigned:
-            try:
-                _, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), cached=True
-                )
-            except Exception:
-                continue
-            position = self.checkpointer.positions.get((topic, partition))
-            if high >= 0 and position is not None:
-                lag += max(high - position, 0)
+        behind = sum(lag(self.consumer, self._positions()).values())
         return Status(
             worker=self.config.name,
             records=self.records,
             rate=self.rolling.rate(now),
             dead=self.executor.dead_total,
-            lag=lag,
+            lag=behind,
             partitions=len(self._assigned),
             watermark_ms=watermark_of(self.executor),
             p50_ms=self.rolling.percentile(0.5) * 1000,

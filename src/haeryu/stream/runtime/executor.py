@@ -26,19 +26,23 @@ from haeryu.stream.api.pipeline import Pipeline
 from haeryu.stream.columns import (
     DEAD_LETTER_SCHEMA,
     EVENT_TIME,
+    HEADER_ID,
+    INTERNAL_PREFIX,
     KEY,
     METADATA,
     OFFSET,
+    ORIGIN_COLUMN,
     PARTITION,
+    ROUTE_TOPIC,
     TIMESTAMP,
 )
 from haeryu.stream.errors import Backpressure, PlanError, SinkError
 from haeryu.stream.formats.base import RawBatch, dead_letters
 from haeryu.stream.runtime.keyed_state import StatefulOperator
+from haeryu.stream.runtime.operator import Operator, OperatorOutput
 from haeryu.stream.runtime.source_decoder import SourceDecoder
 from haeryu.stream.runtime.table_join import TableState
 from haeryu.stream.runtime.topic_output import (
-    ORIGIN_COLUMN,
     Origin,
     TopicWriter,
     decode_repartitioned,
@@ -52,8 +56,6 @@ from haeryu.stream.runtime.window_aggregation import WindowOperator
 from haeryu.stream.sinks import Sink, SinkContext
 
 log = logging.getLogger(__name__)
-
-Operator = WindowOperator | StatefulOperator
 
 
 @dataclass
@@ -82,7 +84,7 @@ class _Context:
     now: float
     report: BatchReport
     dead: list[pl.DataFrame] = field(default_factory=list)
-    windows_run: set[int] = field(default_factory=set)
+    operators_run: set[int] = field(default_factory=set)
     _index: dict[tuple[int, int], int] | None = None
 
     def raw_rows(self, frame: pl.DataFrame) -> list[int]:
@@ -221,31 +223,30 @@ class Executor:
             self._push(keyed, frame, ctx)
         else:
             raise PlanError(f"pipeline {self.plan.name} does not read topic {raw.topic!r}")
-        self._tick_windows(now, done=ctx.windows_run)
+        self._tick_operators(now, done=ctx.operators_run)
         self._send_dead(ctx)
         return report
 
     def tick(self, now: float) -> None:
         """Let windows close on idle partitions when no records arrive."""
-        self._tick_windows(now, done=set())
+        self._tick_operators(now, done=set())
 
     def finish(self) -> None:
         """End of a bounded input: close every open window and emit its result."""
         for node_id, op in self.operators.items():
-            if isinstance(op, WindowOperator):
-                topic = self.input_topic_of[node_id]
-                ctx = _Context(None, Origin(self.plan.name, topic), 0.0, BatchReport(topic))
-                self._emit_window(self.plan.node(node_id), op.close_all(), pl.DataFrame(), ctx)
+            topic = self.input_topic_of[node_id]
+            ctx = _Context(None, Origin(self.plan.name, topic), 0.0, BatchReport(topic))
+            self._emit(self.plan.node(node_id), op.close(), ctx)
 
-    def _tick_windows(self, now: float, done: set[int]) -> None:
+    def _tick_operators(self, now: float, done: set[int]) -> None:
         for node_id, op in self.operators.items():
-            if not isinstance(op, WindowOperator) or op.groups is None or node_id in done:
+            if node_id in done:
                 continue
             topic = self.input_topic_of[node_id]
-            ctx = _Context(None, Origin(self.plan.name, topic), now, BatchReport(topic))
-            output = op.process(pl.DataFrame(), now, self.busy.get(topic, frozenset()))
-            node = self.plan.node(node_id)
-            self._emit_window(node, output.results, output.late, ctx)
+            output = op.tick(now, self.busy.get(topic, frozenset()))
+            if output.results.height or output.late.height:
+                ctx = _Context(None, Origin(self.plan.name, topic), now, BatchReport(topic))
+                self._emit(self.plan.node(node_id), output, ctx)
 
     def _count(self, node: p.Node, records_in: int, records_out: int) -> None:
         stats = self.stats[node.id]
@@ -256,14 +257,14 @@ class Executor:
         for child in self.plan.children(node.id):
             if isinstance(child, p.LateNode):
                 continue  # fed by the window itself
-            if isinstance(child, p.WindowNode):
-                op = self.operators[child.id]
-                assert isinstance(op, WindowOperator)
+            op = self.operators.get(child.id)
+            if op is not None:
+                # Even an empty batch: a window's watermark may move on it.
                 busy = self.busy.get(self.input_topic_of[child.id], frozenset())
                 output = op.process(frame, ctx.now, busy)
-                ctx.windows_run.add(child.id)
+                ctx.operators_run.add(child.id)
                 self.stats[child.id].records_in += frame.height
-                self._emit_window(child, output.results, output.late, ctx)
+                self._emit(child, output, ctx)
                 continue
             if frame.height == 0:
                 continue
@@ -272,9 +273,8 @@ class Executor:
             if out.height:
                 self._push(child, out, ctx)
 
-    def _emit_window(
-        self, node: p.Node, results: pl.DataFrame, late: pl.DataFrame, ctx: _Context
-    ) -> None:
+    def _emit(self, node: p.Node, output: OperatorOutput, ctx: _Context) -> None:
+        results, late = output.results, output.late
         self.stats[node.id].records_out += results.height
         if results.height:
             self._push(node, results, ctx)
@@ -285,10 +285,6 @@ class Executor:
                     self._push(child, late, ctx)
 
     def _apply(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> pl.DataFrame:
-        if isinstance(node, p.StatefulNode):
-            op = self.operators[node.id]
-            assert isinstance(op, StatefulOperator)
-            return op.process(frame)
         if isinstance(node, p.TableJoinNode):
             return self.tables[node.table.topic].join(frame, node.on[0], node.how, node.prefix)
         if isinstance(node, p.KeyByNode):
@@ -326,7 +322,7 @@ class Executor:
             ctx.dead.append(dead_letters(ctx.raw, [(i, error) for i in rows], stage))
             return
         # Not traceable to an input record (e.g. a window result): keep it as JSON.
-        payload = frame.drop([c for c in frame.columns if c.startswith("__")])
+        payload = frame.drop([c for c in frame.columns if c.startswith(INTERNAL_PREFIX)])
         ctx.dead.append(
             pl.DataFrame(
                 {
@@ -364,12 +360,14 @@ class Executor:
             column = column.replace_strict(
                 list(node.topics), list(node.topics.values()), default=node.default
             )
-        routed = frame.with_columns(column.alias("__topic")).filter(pl.col("__topic").is_not_null())
-        for (topic,), part in routed.partition_by("__topic", as_dict=True).items():
+        routed = frame.with_columns(column.alias(ROUTE_TOPIC)).filter(
+            pl.col(ROUTE_TOPIC).is_not_null()
+        )
+        for (topic,), part in routed.partition_by(ROUTE_TOPIC, as_dict=True).items():
             ctx.report.written += send_rows(
                 self.writer,
                 str(topic),
-                part.drop("__topic"),
+                part.drop(ROUTE_TOPIC),
                 node.format,
                 node.key,
                 node.exactly_once,
@@ -378,7 +376,7 @@ class Executor:
     def _repartition(self, node: p.KeyByNode, frame: pl.DataFrame, ctx: _Context) -> None:
         ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
         tagged = suppress(ids, self.seen)
-        tagged = tagged.rename({"__hid": ORIGIN_COLUMN})
+        tagged = tagged.rename({HEADER_ID: ORIGIN_COLUMN})
         send_repartitioned(self.writer, node.topic, tagged, node.columns)
 
     def _send_dead(self, ctx: _Context) -> None:

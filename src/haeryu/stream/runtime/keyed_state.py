@@ -3,20 +3,22 @@
 State is a frame per input partition with one row per key.  For each partition in a
 batch, the user function gets that partition's rows and the current state rows of their
 keys, and returns the output rows and the new state of those keys; a key of the batch
-that is missing from the new state is deleted.  :func:`ewm_update` is a built-in
-function of that shape.
+that is missing from the new state is deleted.
+:func:`~haeryu.stream.api.state_functions.ewm_update` is a built-in function of that shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
+from haeryu.stream.api.state_functions import StateFn
 from haeryu.stream.columns import PARTITION
 from haeryu.stream.errors import StreamError
+from haeryu.stream.runtime.operator import OperatorOutput, Snapshot, no_output
 
-StateFn = Callable[[pl.DataFrame, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
+_NOTHING_LATE = pl.DataFrame()
 
 
 class StatefulOperator:
@@ -43,8 +45,13 @@ class StatefulOperator:
             schema.update(self.state_schema)
         return pl.Schema(schema).to_frame()
 
-    def process(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Update state with ``frame`` and return the function's output rows."""
+    def process(
+        self, frame: pl.DataFrame, now: float = 0.0, busy: frozenset[int] = frozenset()
+    ) -> OperatorOutput:
+        """Update state with ``frame``; the results are the function's output rows."""
+        return OperatorOutput(self._update(frame), _NOTHING_LATE)
+
+    def _update(self, frame: pl.DataFrame) -> pl.DataFrame:
         if frame.height == 0:
             return frame
         outputs: list[pl.DataFrame] = []
@@ -82,12 +89,25 @@ class StatefulOperator:
             outputs.append(out)
         return outputs[0] if len(outputs) == 1 else pl.concat(outputs, how="diagonal_relaxed")
 
-    def snapshot(self, partition: int) -> pl.DataFrame | None:
-        """The state of ``partition`` (for the changelog)."""
-        return self.state.get(partition)
+    def tick(self, now: float, busy: frozenset[int]) -> OperatorOutput:
+        """Nothing happens with time alone."""
+        return no_output()
 
-    def restore(self, partition: int, state: pl.DataFrame | None) -> None:
+    def close(self) -> OperatorOutput:
+        """Nothing is held back: every output was emitted with its batch."""
+        return no_output()
+
+    def closed_through(self) -> dict[int, int]:
+        """Untimed: no event-time progress."""
+        return {}
+
+    def snapshot(self, partition: int) -> Snapshot:
+        """The state of ``partition`` (for the changelog)."""
+        return {"state": self.state.get(partition)}, {}
+
+    def restore(self, partition: int, snapshot: Snapshot | None, now: float) -> None:
         """Take over ``partition`` with state read back from the changelog."""
+        state = snapshot[0].get("state") if snapshot is not None else None
         if state is None:
             self.state.pop(partition, None)
         else:
@@ -97,77 +117,3 @@ class StatefulOperator:
         """Drop the state of a revoked partition."""
         self.state.pop(partition, None)
         self.dirty.discard(partition)
-
-
-def ewm_update(column: str, alpha: float, prefix: str, keys: Sequence[str]) -> StateFn:
-    """A :data:`StateFn` keeping the exponentially weighted mean and variance per key.
-
-    Vectorised with Polars' ``ewm_mean(adjust=False)``: the saved state of a key is put
-    in front of its rows as a seed, so the recursion continues across batches exactly
-    as if all rows had come in one batch.
-
-    Examples
-    --------
-    >>> fn = ewm_update("x", 0.5, "x_", ["k"])
-    >>> batch = pl.DataFrame({"k": ["a", "a"], "x": [1.0, 3.0]})
-    >>> out, state = fn(batch, pl.DataFrame(schema={"k": pl.String, "__mean": pl.Float64,
-    ...                                              "__var": pl.Float64}))
-    >>> out["x_mean"].to_list(), out["x_var"].to_list()
-    ([1.0, 2.0], [0.0, 1.0])
-    >>> out2, _ = fn(pl.DataFrame({"k": ["a"], "x": [5.0]}), state)
-    >>> out2["x_mean"].to_list(), out2["x_var"].to_list()
-    ([3.5], [2.75])
-    """
-    keys = list(keys)
-    a = float(alpha)
-
-    def update(batch: pl.DataFrame, state: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        rows = batch.with_row_index("__row")
-        values = rows.filter(pl.col(column).is_not_null()).select(
-            *keys, "__row", pl.col(column).cast(pl.Float64).alias("__x")
-        )
-        if "__mean" not in state.columns:
-            state = state.with_columns(
-                pl.lit(None, pl.Float64).alias("__mean"), pl.lit(None, pl.Float64).alias("__var")
-            )
-        seeds = state.select(
-            *keys,
-            pl.lit(None, pl.UInt32).alias("__row"),
-            pl.col("__mean").alias("__x"),
-            pl.col("__var").alias("__z"),
-        )
-        chained = pl.concat(
-            [seeds, values.with_columns(pl.lit(None, pl.Float64).alias("__z"))],
-            how="vertical_relaxed",
-        )
-        chained = chained.with_columns(
-            pl.col("__x").ewm_mean(alpha=a, adjust=False).over(keys).alias("__m")
-        )
-        previous = pl.col("__m").shift(1).over(keys)
-        # Variance recursion v = (1-a)(v_prev + a d^2) is itself an EWMA of (1-a) d^2,
-        # seeded with the saved variance (or 0 for a key's very first value).
-        z = (
-            pl.when(pl.col("__row").is_null())
-            .then(pl.col("__z"))
-            .when(previous.is_null())
-            .then(0.0)
-            .otherwise((1 - a) * (pl.col("__x") - previous) ** 2)
-        )
-        chained = chained.with_columns(z.alias("__z"))
-        chained = chained.with_columns(
-            pl.col("__z").ewm_mean(alpha=a, adjust=False).over(keys).alias("__v")
-        )
-        fresh = chained.filter(pl.col("__row").is_not_null())
-        out = rows.join(
-            fresh.select(
-                "__row", pl.col("__m").alias(f"{prefix}mean"), pl.col("__v").alias(f"{prefix}var")
-            ),
-            on="__row",
-            how="left",
-        ).drop("__row")
-        new_state = chained.group_by(keys, maintain_order=True).agg(
-            pl.col("__m").last().alias("__mean"), pl.col("__v").last().alias("__var")
-        )
-        return out, new_state
-
-    return update

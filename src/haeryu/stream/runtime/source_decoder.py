@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
+from haeryu.stream.api.choices import KeyFormat, TimestampUnit
 from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
 from haeryu.stream.errors import PlanError
 from haeryu.stream.formats.base import Decoded, Format, RawBatch, dead_letters, empty_dead_letters
-
-KeyFormat = Literal["string", "bytes"]
 
 
 @dataclass(slots=True)
@@ -34,7 +33,7 @@ class SourceDecoder:
 
     format: Format
     timestamp: str | None = None
-    timestamp_unit: Literal["s", "ms", "us", "ns"] = "ms"
+    timestamp_unit: TimestampUnit = "ms"
     key_format: KeyFormat = "string"
     headers: bool = False
     stage: str = field(default="decode")

@@ -9,11 +9,11 @@ batch is processed.  A record with an empty value (tombstone) deletes its key.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import polars as pl
 
-from haeryu.stream.api.nodes import TableSpec
+from haeryu.stream.api.choices import JoinHow
+from haeryu.stream.api.nodes import Table
+from haeryu.stream.columns import JOIN_KEY
 from haeryu.stream.formats.base import RawBatch
 
 
@@ -25,7 +25,7 @@ class TableState:
     Not thread-safe; one worker owns it.
     """
 
-    def __init__(self, spec: TableSpec) -> None:
+    def __init__(self, spec: Table) -> None:
         self.spec = spec
         self.key = spec.key_name
         self.frame: pl.DataFrame | None = None
@@ -60,9 +60,7 @@ class TableState:
             )
         self.rows_applied += len(batch)
 
-    def join(
-        self, frame: pl.DataFrame, on: str, how: Literal["left", "inner"], prefix: str
-    ) -> pl.DataFrame:
+    def join(self, frame: pl.DataFrame, on: str, how: JoinHow, prefix: str) -> pl.DataFrame:
         """Join ``frame`` (column ``on``) with the table's latest rows."""
         table = self.frame
         if table is None:
@@ -74,14 +72,14 @@ class TableState:
         clash = [c for c in right.columns if c != self.key and c in frame.columns]
         if clash:
             right = right.rename({c: f"{c}_right" for c in clash})
-        left = frame.with_columns(pl.col(on).cast(right_key, strict=False).alias("__join_key"))
+        left = frame.with_columns(pl.col(on).cast(right_key, strict=False).alias(JOIN_KEY))
         joined = left.join(
-            right.rename({self.key: "__join_key"}),
-            on="__join_key",
+            right.rename({self.key: JOIN_KEY}),
+            on=JOIN_KEY,
             how=how,
             maintain_order="left",
         )
-        return joined.drop("__join_key")
+        return joined.drop(JOIN_KEY)
 
 
 def _text(key: bytes | None) -> str:

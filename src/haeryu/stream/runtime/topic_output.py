@@ -8,7 +8,7 @@ Exactly-once output: every record written with ``exactly_once=True`` carries a h
 ``haeryu-id`` naming its origin -- pipeline, input topic, input partition -- and an id
 that is the same when the record is produced again by a replay (input offset and
 ordinal, or window start and key).  After a restart the worker reads back what the lost
-checkpoint interval already wrote (:mod:`haeryu.stream.dedupe`) and drops those ids.
+checkpoint interval already wrote (:func:`ids_in_record`, on restore) and drops those ids.
 """
 
 from __future__ import annotations
@@ -20,15 +20,22 @@ from typing import Protocol
 
 import polars as pl
 
-from haeryu.stream.columns import EVENT_TIME, KEY, OFFSET, PARTITION, TIMESTAMP, TOPIC
+from haeryu.stream.columns import (
+    EVENT_TIME,
+    HEADER_ID,
+    KEY,
+    OFFSET,
+    ORIGIN_COLUMN,
+    PARTITION,
+    ROW_ID,
+    TARGET_PARTITION,
+    TIMESTAMP,
+    TOPIC,
+)
 from haeryu.stream.formats.base import Format, RawBatch
 
 ID_HEADER = "haeryu-id"
 """Header carrying ``<pipeline>|<topic>|<partition>|<id>`` of an exactly-once record."""
-ORIGIN_COLUMN = "__oid"
-"""Column of repartition chunks holding each row's exactly-once id."""
-ROW_ID = "__id"
-"""Column a producer of rows may set to give them a replay-stable identity."""
 
 Headers = list[tuple[str, bytes]]
 
@@ -85,7 +92,7 @@ class MemoryWriter:
                 )
             )
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
         """Nothing to wait for."""
 
     def partitions(self, topic: str) -> int:
@@ -139,7 +146,7 @@ def with_ids(
                 row_ids(frame, node, repeats=repeats),
             ],
             separator="|",
-        ).alias("__hid")
+        ).alias(HEADER_ID)
     )
 
 
@@ -147,7 +154,7 @@ def suppress(frame: pl.DataFrame, seen: set[str]) -> pl.DataFrame:
     """Drop rows whose ``__hid`` was already written before a crash."""
     if not seen or frame.height == 0:
         return frame
-    return frame.filter(~pl.col("__hid").is_in(list(seen)).fill_null(False))
+    return frame.filter(~pl.col(HEADER_ID).is_in(list(seen)).fill_null(False))
 
 
 def encode_keys(frame: pl.DataFrame, key: pl.Expr | None) -> list[bytes | str | None] | None:
@@ -174,14 +181,38 @@ def send_rows(
     """Encode ``frame`` and send one record per row; returns the number sent."""
     if frame.height == 0:
         return 0
-    values = fmt.encode(frame.drop("__hid", ROW_ID, strict=False))
+    values = fmt.encode(frame.drop(HEADER_ID, ROW_ID, strict=False))
     keys = encode_keys(frame, key)
     headers: list[Headers] | None = None
     if exactly_once:
-        ids = frame["__hid"].cast(pl.Binary).to_list()
+        ids = frame[HEADER_ID].cast(pl.Binary).to_list()
         headers = [[(ID_HEADER, h)] if h is not None else [] for h in ids]
     writer.send(topic, values, keys, headers)
     return frame.height
+
+
+def ids_in_record(
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+    *,
+    chunked: bool,
+    prefixes: tuple[str, ...],
+) -> list[str]:
+    """Exactly-once ids a written record carries that start with one of ``prefixes``.
+
+    A repartition chunk (``chunked``) holds one id per row in :data:`ORIGIN_COLUMN`;
+    any other record carries its id in the ``haeryu-id`` header.
+    """
+    found: list[str] = []
+    if chunked and value:
+        ids = pl.read_ipc(io.BytesIO(value)).get_column(ORIGIN_COLUMN).to_list()
+        found += [i for i in ids if i and i.startswith(prefixes)]
+    for name, data in headers or ():
+        if name == ID_HEADER and data is not None:
+            text = data.decode()
+            if text.startswith(prefixes):
+                found.append(text)
+    return found
 
 
 # --------------------------------------------------------------------------- repartition
@@ -200,12 +231,12 @@ def send_repartitioned(
     n = writer.partitions(topic)
     target = pl.struct([pl.col(k) for k in keys]).hash(seed=0) % n
     chunks = frame.drop(PARTITION, OFFSET, TOPIC, TIMESTAMP, strict=False).with_columns(
-        target.cast(pl.Int32).alias("__target")
+        target.cast(pl.Int32).alias(TARGET_PARTITION)
     )
     for (partition,), part in chunks.partition_by(
-        "__target", as_dict=True, maintain_order=True
+        TARGET_PARTITION, as_dict=True, maintain_order=True
     ).items():
-        body = part.drop("__target")
+        body = part.drop(TARGET_PARTITION)
         # Chunks stay well under the default 1 MB record limit.
         rows_per_chunk = max(1, int(body.height * 400_000 / max(body.estimated_size(), 1)))
         for start in range(0, body.height, rows_per_chunk):

@@ -20,12 +20,11 @@ Flink decides it against the last emitted watermark.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import polars as pl
 
 from haeryu.stream.api.aggregates import Aggregate, Partials, sketch_buckets, sketch_quantiles
+from haeryu.stream.api.choices import Emit
 from haeryu.stream.api.windows import (
     WINDOW_END,
     WINDOW_START,
@@ -34,33 +33,41 @@ from haeryu.stream.api.windows import (
     Tumbling,
     WindowSpec,
 )
-from haeryu.stream.columns import EVENT_TIME, OFFSET, PARTITION
+from haeryu.stream.columns import (
+    ARRIVAL,
+    EVENT_MS,
+    EVENT_TIME,
+    INTERNAL_PREFIX,
+    OFFSET,
+    PARTITION,
+    ROW_ID,
+    ROW_NUMBER,
+    SKETCH_COLUMN,
+    SKETCH_COUNT,
+    SKETCH_INDEX,
+    SKETCH_SIGN,
+    STATE_PARTITION,
+    WINDOW_END_MS,
+    WINDOW_START_MS,
+)
+from haeryu.stream.runtime.operator import OperatorOutput, Snapshot, no_output
 from haeryu.stream.runtime.watermarks import Watermarks
 
-Emit = Literal["close", "update"]
-WINDOW_ID = "__id"
+# Scratch columns of this module (internal: they start with INTERNAL_PREFIX).
+_CLOSING = "__closing"
+_LATE = "__late"
+_OLD = "__old"
+_OPEN = "__open"
+_OTHER_END = "__owe"
+_OTHER_START = "__ows"
+_PREVIOUS_END = "__prev_end"
+_SESSION = "__sid"
+
+WINDOW_ID = ROW_ID
 """Column identifying a window result (window start and key), used to drop duplicates."""
 
 _DATETIME = pl.Datetime("ms", "UTC")
 _END_OF_TIME = 2**62
-
-
-@dataclass(slots=True)
-class WindowOutput:
-    """What one batch produced: window results and late records."""
-
-    results: pl.DataFrame
-    late: pl.DataFrame
-
-
-@dataclass(slots=True)
-class WindowState:
-    """The state of one partition: open windows, sketches and event-time progress."""
-
-    groups: pl.DataFrame | None
-    sketches: pl.DataFrame | None
-    max_event: int | None
-    closed_through: int | None
 
 
 class WindowOperator:
@@ -113,16 +120,18 @@ class WindowOperator:
         self.groups: pl.DataFrame | None = None
         self.sketches: pl.DataFrame | None = None
         self.dirty: set[int] = set()
-        self.group_columns = ["__p", *self.keys, "__ws", "__we"]
-        self.sketch_columns = [*self.group_columns, "__col", "__sign", "__idx"]
-        self.partial_columns = [e.meta.output_name() for e in self.partials.batch("__t", "__o")]
+        self.group_columns = [STATE_PARTITION, *self.keys, WINDOW_START_MS, WINDOW_END_MS]
+        self.sketch_columns = [*self.group_columns, SKETCH_COLUMN, SKETCH_SIGN, SKETCH_INDEX]
+        self.partial_columns = [
+            e.meta.output_name() for e in self.partials.batch(EVENT_MS, ARRIVAL)
+        ]
         self._result_schema: pl.Schema | None = None
 
     # ------------------------------------------------------------------ processing
 
     def process(
         self, frame: pl.DataFrame, now: float, busy: frozenset[int] = frozenset()
-    ) -> WindowOutput:
+    ) -> OperatorOutput:
         """Add a batch, close what the watermark allows, return results and late records.
 
         ``busy`` names partitions with records still waiting to be read (never idle).
@@ -143,21 +152,31 @@ class WindowOperator:
                     self._merge(partials, sketches)
             if late_rows is not None and late_rows.len():
                 late = frame.filter(pl.int_range(pl.len(), dtype=pl.UInt32).is_in(late_rows))
-            maxima = pre.group_by("__p").agg(pl.col("__t").max())
+            maxima = pre.group_by(STATE_PARTITION).agg(pl.col(EVENT_MS).max())
             self.watermarks.observe(dict(maxima.iter_rows()), now)
-            self.dirty.update(maxima["__p"].to_list())
+            self.dirty.update(maxima[STATE_PARTITION].to_list())
         closing = self.watermarks.advance(now, busy)
         results = self._close(closing, touched)
-        return WindowOutput(results, late)
+        return OperatorOutput(results, late)
 
-    def close_all(self) -> pl.DataFrame:
+    def tick(self, now: float, busy: frozenset[int]) -> OperatorOutput:
+        """Close the windows that time alone closes (idle partitions); none before data."""
+        if self.groups is None:
+            return no_output()
+        return self.process(pl.DataFrame(), now, busy)
+
+    def close(self) -> OperatorOutput:
         """End of input: close every open window and return the results."""
         if self.groups is None:
-            return self._empty_results()
-        end = {p: _END_OF_TIME for p in self.groups["__p"].unique().to_list()}
+            return OperatorOutput(self._empty_results(), pl.DataFrame())
+        end = {p: _END_OF_TIME for p in self.groups[STATE_PARTITION].unique().to_list()}
         for partition in end:
             self.watermarks.restore(partition, _END_OF_TIME, _END_OF_TIME, 0.0)
-        return self._close(end, None)
+        return OperatorOutput(self._close(end, None), pl.DataFrame())
+
+    def closed_through(self) -> dict[int, int]:
+        """Event time (ms) through which each partition's windows are closed."""
+        return self.watermarks.closed_through()
 
     def _prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
         partition = (
@@ -169,19 +188,19 @@ class WindowOperator:
             else pl.int_range(pl.len(), dtype=pl.Int64)
         )
         return frame.select(
-            partition.alias("__p"),
+            partition.alias(STATE_PARTITION),
             *[pl.col(k) for k in self.keys],
-            pl.col(self.time_column).cast(pl.Int64).alias("__t"),
-            sequence.alias("__o"),
+            pl.col(self.time_column).cast(pl.Int64).alias(EVENT_MS),
+            sequence.alias(ARRIVAL),
             *self.partials.input_columns(),
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("__r"),
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW_NUMBER),
         )
 
     @staticmethod
     def _threshold(thresholds: dict[int, int]) -> pl.Expr:
         if not thresholds:
             return pl.lit(None, pl.Int64)
-        return pl.col("__p").replace_strict(
+        return pl.col(STATE_PARTITION).replace_strict(
             list(thresholds), list(thresholds.values()), default=None, return_dtype=pl.Int64
         )
 
@@ -190,30 +209,30 @@ class WindowOperator:
     ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.Series | None]:
         spec = self.spec
         if isinstance(spec, Tumbling):
-            start, end = spec.assign(pl.col("__t"))
-            pairs = pre.with_columns(start.alias("__ws"), end.alias("__we"))
+            start, end = spec.assign(pl.col(EVENT_MS))
+            pairs = pre.with_columns(start.alias(WINDOW_START_MS), end.alias(WINDOW_END_MS))
         else:
             assert isinstance(spec, Hopping)
             pairs = (
-                pre.with_columns(spec.assign_all(pl.col("__t")).alias("__ws"))
-                .explode("__ws")
-                .with_columns((pl.col("__ws") + spec.size_ms).alias("__we"))
-                .filter(pl.col("__we") > pl.col("__t"))
+                pre.with_columns(spec.assign_all(pl.col(EVENT_MS)).alias(WINDOW_START_MS))
+                .explode(WINDOW_START_MS)
+                .with_columns((pl.col(WINDOW_START_MS) + spec.size_ms).alias(WINDOW_END_MS))
+                .filter(pl.col(WINDOW_END_MS) > pl.col(EVENT_MS))
             )
         late_rows: pl.Series | None = None
         if thresholds:
-            open_ = ~((pl.col("__we") + self.lateness) <= self._threshold(thresholds)).fill_null(
-                False
-            )
-            flagged = pairs.with_columns(open_.alias("__open"))
-            if not flagged["__open"].all():
+            open_ = ~(
+                (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
+            ).fill_null(False)
+            flagged = pairs.with_columns(open_.alias(_OPEN))
+            if not flagged[_OPEN].all():
                 if isinstance(spec, Tumbling):
-                    late_rows = flagged.filter(~pl.col("__open"))["__r"]
+                    late_rows = flagged.filter(~pl.col(_OPEN))[ROW_NUMBER]
                 else:
-                    alive = flagged.group_by("__r").agg(pl.col("__open").any())
-                    late_rows = alive.filter(~pl.col("__open"))["__r"]
-                pairs = flagged.filter(pl.col("__open")).drop("__open")
-        partials = pairs.group_by(self.group_columns).agg(self.partials.batch("__t", "__o"))
+                    alive = flagged.group_by(ROW_NUMBER).agg(pl.col(_OPEN).any())
+                    late_rows = alive.filter(~pl.col(_OPEN))[ROW_NUMBER]
+                pairs = flagged.filter(pl.col(_OPEN)).drop(_OPEN)
+        partials = pairs.group_by(self.group_columns).agg(self.partials.batch(EVENT_MS, ARRIVAL))
         return partials, self._batch_sketches(pairs, self.group_columns), late_rows
 
     def _batch_sketches(self, pairs: pl.DataFrame, by: list[str]) -> pl.DataFrame | None:
@@ -221,12 +240,12 @@ class WindowOperator:
             return None
         parts = []
         for j in self.partials.sketched:
-            sign, index = sketch_buckets(pl.col(f"__in{j}"))
+            sign, index = sketch_buckets(pl.col(f"{INTERNAL_PREFIX}in{j}"))
             parts.append(
-                pairs.filter(pl.col(f"__in{j}").is_not_null())
-                .select(*by, pl.lit(j, pl.Int16).alias("__col"), sign, index)
-                .group_by([*by, "__col", "__sign", "__idx"])
-                .agg(pl.len().cast(pl.Int64).alias("__cnt"))
+                pairs.filter(pl.col(f"{INTERNAL_PREFIX}in{j}").is_not_null())
+                .select(*by, pl.lit(j, pl.Int16).alias(SKETCH_COLUMN), sign, index)
+                .group_by([*by, SKETCH_COLUMN, SKETCH_SIGN, SKETCH_INDEX])
+                .agg(pl.len().cast(pl.Int64).alias(SKETCH_COUNT))
             )
         return pl.concat(parts)
 
@@ -244,7 +263,7 @@ class WindowOperator:
                 sketches = (
                     pl.concat([self.sketches, sketches], how="vertical_relaxed")
                     .group_by(self.sketch_columns)
-                    .agg(pl.col("__cnt").sum())
+                    .agg(pl.col(SKETCH_COUNT).sum())
                 )
             self.sketches = sketches
 
@@ -263,8 +282,10 @@ class WindowOperator:
         """
         assert isinstance(self.spec, Session)
         gap = self.spec.gap_ms
-        by = ["__p", *self.keys]
-        rows = pre.with_columns(pl.col("__t").alias("__ws"), (pl.col("__t") + gap).alias("__we"))
+        by = [STATE_PARTITION, *self.keys]
+        rows = pre.with_columns(
+            pl.col(EVENT_MS).alias(WINDOW_START_MS), (pl.col(EVENT_MS) + gap).alias(WINDOW_END_MS)
+        )
         old = untouched = None
         if self.groups is not None and self.groups.height:
             batch_keys = rows.select(by).unique()
@@ -272,53 +293,62 @@ class WindowOperator:
             untouched = self.groups.join(batch_keys, on=by, how="anti", nulls_equal=True)
         late_rows: pl.Series | None = None
         if thresholds:
-            closed = ((pl.col("__we") + self.lateness) <= self._threshold(thresholds)).fill_null(
-                False
-            )
+            closed = (
+                (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
+            ).fill_null(False)
             candidates = rows.filter(closed)
             if candidates.height:
-                late = candidates.select("__r")
+                late = candidates.select(ROW_NUMBER)
                 if old is not None and old.height:
                     spans = old.select(
-                        *by, pl.col("__ws").alias("__ows"), pl.col("__we").alias("__owe")
+                        *by,
+                        pl.col(WINDOW_START_MS).alias(_OTHER_START),
+                        pl.col(WINDOW_END_MS).alias(_OTHER_END),
                     )
                     rescued = (
                         candidates.join(spans, on=by, nulls_equal=True)
                         .filter(
-                            (pl.col("__t") <= pl.col("__owe")) & (pl.col("__we") >= pl.col("__ows"))
+                            (pl.col(EVENT_MS) <= pl.col(_OTHER_END))
+                            & (pl.col(WINDOW_END_MS) >= pl.col(_OTHER_START))
                         )
-                        .select("__r")
+                        .select(ROW_NUMBER)
                     )
-                    late = late.join(rescued, on="__r", how="anti")
+                    late = late.join(rescued, on=ROW_NUMBER, how="anti")
                 if late.height:
-                    late_rows = late["__r"]
-                    rows = rows.filter(~pl.col("__r").is_in(late_rows.implode()))
-        singles = rows.group_by([*by, "__ws", "__we", "__r"]).agg(self.partials.batch("__t", "__o"))
-        parts = [singles.with_columns(pl.lit(False).alias("__old"))]
+                    late_rows = late[ROW_NUMBER]
+                    rows = rows.filter(~pl.col(ROW_NUMBER).is_in(late_rows.implode()))
+        singles = rows.group_by([*by, WINDOW_START_MS, WINDOW_END_MS, ROW_NUMBER]).agg(
+            self.partials.batch(EVENT_MS, ARRIVAL)
+        )
+        parts = [singles.with_columns(pl.lit(False).alias(_OLD))]
         if old is not None and old.height:
             parts.insert(
                 0,
-                old.with_columns(pl.lit(None, pl.UInt32).alias("__r"), pl.lit(True).alias("__old")),
+                old.with_columns(
+                    pl.lit(None, pl.UInt32).alias(ROW_NUMBER), pl.lit(True).alias(_OLD)
+                ),
             )
-        chained = pl.concat(parts, how="diagonal_relaxed").sort([*by, "__ws"], nulls_last=True)
-        chained = chained.with_columns(
-            pl.col("__we").cum_max().shift(1).over(by).alias("__prev_end")
+        chained = pl.concat(parts, how="diagonal_relaxed").sort(
+            [*by, WINDOW_START_MS], nulls_last=True
         )
-        starts = pl.col("__prev_end").is_null() | (pl.col("__ws") > pl.col("__prev_end"))
-        chained = chained.with_columns(starts.cast(pl.UInt32).cum_sum().over(by).alias("__sid"))
-        merged = chained.group_by([*by, "__sid"]).agg(
-            pl.col("__ws").min(),
-            pl.col("__we").max(),
-            pl.col("__old").any(),
+        chained = chained.with_columns(
+            pl.col(WINDOW_END_MS).cum_max().shift(1).over(by).alias(_PREVIOUS_END)
+        )
+        starts = pl.col(_PREVIOUS_END).is_null() | (pl.col(WINDOW_START_MS) > pl.col(_PREVIOUS_END))
+        chained = chained.with_columns(starts.cast(pl.UInt32).cum_sum().over(by).alias(_SESSION))
+        merged = chained.group_by([*by, _SESSION]).agg(
+            pl.col(WINDOW_START_MS).min(),
+            pl.col(WINDOW_END_MS).max(),
+            pl.col(_OLD).any(),
             *self.partials.merge(),
         )
         # Every new-only session holds a record whose own session is open, so none can
         # be past the watermark; the check stays as a guard.
-        too_late = (~pl.col("__old")) & (
-            (pl.col("__we") + self.lateness) <= self._threshold(thresholds)
+        too_late = (~pl.col(_OLD)) & (
+            (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
         ).fill_null(False)
-        flagged = merged.with_columns(too_late.alias("__late"))
-        kept = flagged.filter(~pl.col("__late"))
+        flagged = merged.with_columns(too_late.alias(_LATE))
+        kept = flagged.filter(~pl.col(_LATE))
         new_groups = kept.select(self.group_columns + self.partial_columns)
         if self.sketches is not None or self.partials.sketched:
             self._rekey_sketches(rows, chained, kept, old)
@@ -336,29 +366,33 @@ class WindowOperator:
         kept: pl.DataFrame,
         old: pl.DataFrame | None,
     ) -> None:
-        by = ["__p", *self.keys]
-        sid_of_row = chained.filter(~pl.col("__old")).select("__r", "__sid")
-        new_rows = rows.join(sid_of_row, on="__r")
-        fresh = self._batch_sketches(new_rows, [*by, "__sid"])
+        by = [STATE_PARTITION, *self.keys]
+        sid_of_row = chained.filter(~pl.col(_OLD)).select(ROW_NUMBER, _SESSION)
+        new_rows = rows.join(sid_of_row, on=ROW_NUMBER)
+        fresh = self._batch_sketches(new_rows, [*by, _SESSION])
         pieces = [fresh] if fresh is not None else []
         previous = self.sketches
         untouched = previous
         if previous is not None and previous.height and old is not None and old.height:
-            sid_of_old = chained.filter(pl.col("__old")).select([*by, "__ws", "__sid"])
-            carried = previous.join(sid_of_old, on=[*by, "__ws"], nulls_equal=True)
-            pieces.append(carried.select([*by, "__sid", "__col", "__sign", "__idx", "__cnt"]))
+            sid_of_old = chained.filter(pl.col(_OLD)).select([*by, WINDOW_START_MS, _SESSION])
+            carried = previous.join(sid_of_old, on=[*by, WINDOW_START_MS], nulls_equal=True)
+            pieces.append(
+                carried.select(
+                    [*by, _SESSION, SKETCH_COLUMN, SKETCH_SIGN, SKETCH_INDEX, SKETCH_COUNT]
+                )
+            )
             untouched = previous.join(
                 old.select(self.group_columns), on=self.group_columns, how="anti", nulls_equal=True
             )
         if not pieces:
             return
-        bounds = kept.select([*by, "__sid", "__ws", "__we"])
+        bounds = kept.select([*by, _SESSION, WINDOW_START_MS, WINDOW_END_MS])
         merged = (
             pl.concat(pieces, how="vertical_relaxed")
-            .group_by([*by, "__sid", "__col", "__sign", "__idx"])
-            .agg(pl.col("__cnt").sum())
-            .join(bounds, on=[*by, "__sid"], nulls_equal=True)
-            .select([*self.sketch_columns, "__cnt"])
+            .group_by([*by, _SESSION, SKETCH_COLUMN, SKETCH_SIGN, SKETCH_INDEX])
+            .agg(pl.col(SKETCH_COUNT).sum())
+            .join(bounds, on=[*by, _SESSION], nulls_equal=True)
+            .select([*self.sketch_columns, SKETCH_COUNT])
         )
         self.sketches = (
             merged
@@ -373,11 +407,11 @@ class WindowOperator:
             if self.groups is not None and self._result_schema is None:
                 return self._finish(self.groups)
             return self._empty_results()
-        closing_mask = ((pl.col("__we") + self.lateness) <= self._threshold(thresholds)).fill_null(
-            False
-        )
-        flagged = self.groups.with_columns(closing_mask.alias("__closing"))
-        closing = flagged.filter(pl.col("__closing")).drop("__closing")
+        closing_mask = (
+            (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
+        ).fill_null(False)
+        flagged = self.groups.with_columns(closing_mask.alias(_CLOSING))
+        closing = flagged.filter(pl.col(_CLOSING)).drop(_CLOSING)
         if self.emit == "close":
             emit = closing
         elif touched is not None and touched.height:
@@ -390,8 +424,8 @@ class WindowOperator:
             else self._empty_results()
         )
         if closing.height:
-            self.dirty.update(closing["__p"].unique().to_list())
-            self.groups = flagged.filter(~pl.col("__closing")).drop("__closing")
+            self.dirty.update(closing[STATE_PARTITION].unique().to_list())
+            self.groups = flagged.filter(~pl.col(_CLOSING)).drop(_CLOSING)
             if self.sketches is not None:
                 self.sketches = self.sketches.join(
                     closing.select(self.group_columns),
@@ -414,24 +448,26 @@ class WindowOperator:
                 estimates = sketch_quantiles(sketches, self.group_columns, self.quantiles)
                 rows = rows.join(estimates, on=self.group_columns, how="left", nulls_equal=True)
             for name, _, _ in self.quantiles:
-                if f"__q_{name}" not in rows.columns:
-                    rows = rows.with_columns(pl.lit(None, pl.Float64).alias(f"__q_{name}"))
+                if f"{INTERNAL_PREFIX}q_{name}" not in rows.columns:
+                    rows = rows.with_columns(
+                        pl.lit(None, pl.Float64).alias(f"{INTERNAL_PREFIX}q_{name}")
+                    )
         identity = pl.concat_str(
             [
                 pl.lit(self.name),
-                pl.col("__p").cast(pl.String),
-                pl.col("__ws").cast(pl.String),
+                pl.col(STATE_PARTITION).cast(pl.String),
+                pl.col(WINDOW_START_MS).cast(pl.String),
                 *[pl.col(k).cast(pl.String).fill_null("\x00") for k in self.keys],
             ],
             separator="|",
         )
         results = rows.select(
             *[pl.col(k) for k in self.keys],
-            pl.col("__ws").cast(_DATETIME).alias(WINDOW_START),
-            pl.col("__we").cast(_DATETIME).alias(WINDOW_END),
+            pl.col(WINDOW_START_MS).cast(_DATETIME).alias(WINDOW_START),
+            pl.col(WINDOW_END_MS).cast(_DATETIME).alias(WINDOW_END),
             *self.partials.finish(),
-            pl.col("__p").alias(PARTITION),
-            (pl.col("__we") - 1).alias(EVENT_TIME),
+            pl.col(STATE_PARTITION).alias(PARTITION),
+            (pl.col(WINDOW_END_MS) - 1).alias(EVENT_TIME),
             # Only a final result has a stable identity; updates repeat on purpose.
             *([identity.alias(WINDOW_ID)] if self.emit == "close" else []),
         ).sort(PARTITION, WINDOW_START, *self.keys, nulls_last=True)
@@ -445,40 +481,47 @@ class WindowOperator:
 
     # ------------------------------------------------------------------ state per partition
 
-    def snapshot(self, partition: int) -> WindowState:
-        """The state of ``partition`` (for the changelog)."""
+    def snapshot(self, partition: int) -> Snapshot:
+        """The state of ``partition``: open windows, sketches and event-time progress."""
         progress = self.watermarks.partitions.get(partition)
-        return WindowState(
-            _rows_of(self.groups, partition),
-            _rows_of(self.sketches, partition),
-            progress.max_event if progress else None,
-            progress.closed_through if progress else None,
+        return (
+            {
+                "groups": _rows_of(self.groups, partition),
+                "sketches": _rows_of(self.sketches, partition),
+            },
+            {
+                "max_event": progress.max_event if progress else None,
+                "closed_through": progress.closed_through if progress else None,
+            },
         )
 
-    def restore(self, partition: int, state: WindowState, now: float) -> None:
+    def restore(self, partition: int, snapshot: Snapshot | None, now: float) -> None:
         """Take over ``partition`` with state read back from the changelog."""
         self.forget(partition)
-        if state.groups is not None and state.groups.height:
+        frames, meta = snapshot if snapshot is not None else ({}, {})
+        groups, sketches = frames.get("groups"), frames.get("sketches")
+        if groups is not None and groups.height:
             self.groups = (
-                state.groups
+                groups
                 if self.groups is None or self.groups.height == 0
-                else pl.concat([self.groups, state.groups], how="vertical_relaxed")
+                else pl.concat([self.groups, groups], how="vertical_relaxed")
             )
-        if state.sketches is not None and state.sketches.height:
+        if sketches is not None and sketches.height:
             self.sketches = (
-                state.sketches
+                sketches
                 if self.sketches is None or self.sketches.height == 0
-                else pl.concat([self.sketches, state.sketches], how="vertical_relaxed")
+                else pl.concat([self.sketches, sketches], how="vertical_relaxed")
             )
-        if state.max_event is not None or state.closed_through is not None:
-            self.watermarks.restore(partition, state.max_event, state.closed_through, now)
+        max_event, closed_through = meta.get("max_event"), meta.get("closed_through")
+        if max_event is not None or closed_through is not None:
+            self.watermarks.restore(partition, max_event, closed_through, now)
 
     def forget(self, partition: int) -> None:
         """Drop the state of a revoked partition."""
         if self.groups is not None:
-            self.groups = self.groups.filter(pl.col("__p") != partition)
+            self.groups = self.groups.filter(pl.col(STATE_PARTITION) != partition)
         if self.sketches is not None:
-            self.sketches = self.sketches.filter(pl.col("__p") != partition)
+            self.sketches = self.sketches.filter(pl.col(STATE_PARTITION) != partition)
         self.watermarks.forget(partition)
         self.dirty.discard(partition)
 
@@ -486,4 +529,4 @@ class WindowOperator:
 def _rows_of(frame: pl.DataFrame | None, partition: int) -> pl.DataFrame | None:
     if frame is None:
         return None
-    return frame.filter(pl.col("__p") == partition)
+    return frame.filter(pl.col(STATE_PARTITION) == partition)

@@ -30,8 +30,7 @@ from typing import Any
 import polars as pl
 
 from haeryu.stream.errors import StateError
-from haeryu.stream.runtime.keyed_state import StatefulOperator
-from haeryu.stream.runtime.window_aggregation import WindowOperator, WindowState
+from haeryu.stream.runtime.operator import Snapshot
 
 MANIFEST_KEY = b"m"
 _MAGIC = b"HYC1"
@@ -100,41 +99,6 @@ class Manifest:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StateError(f"unreadable changelog manifest: {exc}") from exc
-
-
-Snapshot = tuple[dict[str, pl.DataFrame | None], dict[str, Any]]
-"""Frames by part name, and small metadata (event-time progress)."""
-
-
-def snapshot_of(op: WindowOperator | StatefulOperator, partition: int) -> Snapshot:
-    """The state of ``partition`` in ``op`` as frames plus metadata."""
-    if isinstance(op, WindowOperator):
-        state = op.snapshot(partition)
-        return (
-            {"groups": state.groups, "sketches": state.sketches},
-            {"max_event": state.max_event, "closed_through": state.closed_through},
-        )
-    return {"state": op.snapshot(partition)}, {}
-
-
-def restore_into(
-    op: WindowOperator | StatefulOperator, partition: int, snapshot: Snapshot | None, now: float
-) -> None:
-    """Install a snapshot (or empty state when ``None``) for ``partition`` in ``op``."""
-    frames, meta = snapshot if snapshot is not None else ({}, {})
-    if isinstance(op, WindowOperator):
-        op.restore(
-            partition,
-            WindowState(
-                frames.get("groups"),
-                frames.get("sketches"),
-                meta.get("max_event"),
-                meta.get("closed_through"),
-            ),
-            now,
-        )
-    else:
-        op.restore(partition, frames.get("state"))
 
 
 def encode_chunks(

@@ -24,21 +24,15 @@ custom sinks are at-least-once unless they use the positions of step 1.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-import polars as pl
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-from haeryu.kafka.admin import Admin
-from haeryu.kafka.config import consumer_config
 from haeryu.stream.errors import SinkError
-from haeryu.stream.kafka.producer import KafkaWriter
 from haeryu.stream.runtime.executor import Executor, retry
-from haeryu.stream.runtime.topic_output import ID_HEADER, ORIGIN_COLUMN
+from haeryu.stream.runtime.topic_output import TopicWriter
 from haeryu.stream.state.changelog import (
     MANIFEST_KEY,
     Manifest,
@@ -46,13 +40,57 @@ from haeryu.stream.state.changelog import (
     decode_snapshot,
     encode_chunks,
     latest_records,
-    restore_into,
-    snapshot_of,
 )
 
 log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
+
+
+class OutputWriter(TopicWriter, Protocol):
+    """The producer every output and changelog record goes through."""
+
+    written: set[str]
+    """Topics written to since start (routes' topics are known only once written)."""
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Block until every queued record is acknowledged, at most ``timeout`` seconds;
+        raise :class:`~haeryu.stream.errors.SinkError` otherwise."""
+        ...
+
+
+class EndOffsets(Protocol):
+    """Where each output partition ends now."""
+
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
+        """The next offset of each partition (within ``timeout`` seconds)."""
+        ...
+
+
+class StateReader(Protocol):
+    """Reads changelogs and output tails back on restore; closed after one restore."""
+
+    def read_to_end(
+        self, starts: dict[TP, int | None]
+    ) -> dict[TP, list[tuple[bytes | None, bytes | None]]]:
+        """(key, value) of each partition from ``start`` (``None``: its beginning) to its end."""
+        ...
+
+    def scan_ids(self, starts: dict[TP, int], prefixes: set[str], chunked: set[str]) -> set[str]:
+        """Ids of exactly-once records written after ``starts`` by the given origins.
+
+        ``chunked`` topics carry ids in their frames' origin column, the others in a
+        header.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the reader."""
+        ...
+
+
+OffsetCommit = Callable[[dict[TP, int]], None]
+"""Commits the next offset of each input partition to the consumer group."""
 
 
 def changelog_topic(pipeline: str, topic: str) -> str:
@@ -71,6 +109,10 @@ class CheckpointStats:
     durations: list[float] = field(default_factory=list)
 
 
+def _carry_on(step: int) -> None:
+    """The default step hook: nothing."""
+
+
 class Checkpointer:
     """Runs the checkpoint steps and restores partitions for one worker.
 
@@ -79,35 +121,37 @@ class Checkpointer:
     executor
         The worker's executor (stateful operators, sinks, suppression set).
     writer
-        The producer all Kafka output goes through.
+        The producer all output goes through.
     admin
         For output end offsets.
-    consumer
-        The group consumer whose offsets are committed.
-    bootstrap
-        For the short-lived readers of changelogs and output tails.
+    commit
+        Commits input offsets to the consumer group (step 4).
+    open_reader
+        Opens a short-lived reader of changelogs and output tails for a restore.
     """
 
     def __init__(
         self,
         executor: Executor,
-        writer: KafkaWriter,
-        admin: Admin,
-        consumer: Consumer,
-        bootstrap: str,
+        writer: OutputWriter,
+        admin: EndOffsets,
+        commit: OffsetCommit,
+        open_reader: Callable[[], StateReader],
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
         self.writer = writer
         self.admin = admin
-        self.consumer = consumer
-        self.bootstrap = bootstrap
+        self.commit = commit
+        self.open_reader = open_reader
         self.positions: dict[TP, int] = {}
         self.moved: set[TP] = set()
         self.manifests: dict[TP, Manifest] = {}
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
+        self.after_step: Callable[[int], None] = _carry_on
+        """Called after each numbered step with its number (tests inject crashes here)."""
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -122,8 +166,8 @@ class Checkpointer:
         """Run the four checkpoint steps for all owned partitions (or ``only`` these).
 
         All steps share one deadline, ``timeout`` seconds from now: a step that would
-        wait past it fails the checkpoint (:class:`SinkError` or a Kafka error) and
-        nothing is committed.  Keep it below ``max.poll.interval.ms``.
+        wait past it fails the checkpoint (:class:`SinkError`) and nothing is
+        committed.  Keep it below the group's ``max.poll.interval.ms``.
         """
         started = time.perf_counter()
         deadline = time.monotonic() + timeout
@@ -141,8 +185,10 @@ class Checkpointer:
         for sink in self.executor.sinks.values():
             retry(sink.flush, self.executor.on_backpressure, give_up_after=left())
             sink.commit(positions)
+        self.after_step(1)
         # 2. output ends, for exactly-once replay after a crash
         ends = self._output_ends(left()) if self.exactly_once else {}
+        self.after_step(2)
         # 3. changelog: state chunks, then the manifest of each partition
         self.number += 1
         wrote = False
@@ -150,13 +196,12 @@ class Checkpointer:
             wrote |= self._write_partition(tp, ends)
         if wrote:
             self.writer.flush(left())
+        self.after_step(3)
         # 4. commit offsets to the group
         if positions:
             left()
-            self.consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                asynchronous=False,
-            )
+            self.commit(positions)
+        self.after_step(4)
         self.moved -= scope
         elapsed = time.perf_counter() - started
         self.stats.count += 1
@@ -187,7 +232,7 @@ class Checkpointer:
             node = str(node_id)
             old = manifest.ops.get(node)
             slot = 1 - old.slot if old is not None else 0
-            frames, meta = snapshot_of(op, partition)
+            frames, meta = op.snapshot(partition)
             chunks, parts = encode_chunks(node, slot, self.number, frames)
             records += chunks
             manifest.ops[node] = OpEntry(slot, self.number, parts, meta)
@@ -211,10 +256,10 @@ class Checkpointer:
         """
         if not partitions:
             return {}
-        reader = Consumer(consumer_config(self.bootstrap, None, **{"enable.partition.eof": True}))
+        reader = self.open_reader()
         try:
             changelogs = {(changelog_topic(self.pipeline, t), p): (t, p) for t, p in partitions}
-            logs = _read_to_end(reader, {tp: OFFSET_BEGINNING for tp in changelogs})
+            logs = reader.read_to_end(dict.fromkeys(changelogs))
             resume: dict[TP, int | None] = {}
             ends: dict[tuple[str, int], int] = {}
             for cl_tp, tp in changelogs.items():
@@ -236,7 +281,7 @@ class Checkpointer:
                         ends.setdefault((topic, q), 0)
             if ends:
                 prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
-                found = _scan_ids(reader, ends, prefixes, set(self.executor.repartitions))
+                found = reader.scan_ids(ends, prefixes, set(self.executor.repartitions))
                 self.executor.seen |= found
                 self.stats.suppressed_ids += len(found)
                 if found:
@@ -258,7 +303,7 @@ class Checkpointer:
                 continue
             entry = manifest.ops.get(str(node_id)) if manifest is not None else None
             snapshot = decode_snapshot(str(node_id), entry, records) if entry else None
-            restore_into(op, partition, snapshot, now)
+            op.restore(partition, snapshot, now)
             op.dirty.discard(partition)
         if manifest is not None:
             self.manifests[tp] = manifest
@@ -275,69 +320,3 @@ class Checkpointer:
             for _, input_topic, op in self.executor.stateful_nodes():
                 if input_topic == topic:
                     op.forget(partition)
-
-
-def _read_to_end(
-    reader: Consumer, starts: dict[TP, int], timeout: float = 60.0
-) -> dict[TP, list[tuple[bytes | None, bytes | None]]]:
-    """Read each partition from its start to its current end: (key, value) per record."""
-    out: dict[TP, list[tuple[bytes | None, bytes | None]]] = {}
-    pending: dict[TP, int] = {}
-    assign: list[TopicPartition] = []
-    for (topic, partition), start in starts.items():
-        low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        begin = low if start == OFFSET_BEGINNING else max(start, low)
-        if high > begin:
-            pending[(topic, partition)] = high
-            assign.append(TopicPartition(topic, partition, begin))
-    if not assign:
-        return out
-    reader.assign(assign)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        for message in reader.consume(10_000, 0.5):
-            if message.error() is not None:
-                continue
-            tp = (message.topic(), message.partition())
-            out.setdefault(tp, []).append((message.key(), message.value()))
-            if tp in pending and message.offset() + 1 >= pending[tp]:
-                del pending[tp]
-    reader.unassign()
-    if pending:
-        log.warning("gave up reading %s to its end after %.0fs", sorted(pending), timeout)
-    return out
-
-
-def _scan_ids(
-    reader: Consumer, starts: dict[TP, int], prefixes: set[str], chunked: set[str]
-) -> set[str]:
-    """Ids of exactly-once records written after ``starts`` by the given origins."""
-    found: set[str] = set()
-    out: dict[TP, int] = {}
-    assign: list[TopicPartition] = []
-    for (topic, partition), start in starts.items():
-        _, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if high > start:
-            out[(topic, partition)] = high
-            assign.append(TopicPartition(topic, partition, start))
-    if not assign:
-        return found
-    reader.assign(assign)
-    deadline = time.monotonic() + 60.0
-    while out and time.monotonic() < deadline:
-        for message in reader.consume(10_000, 0.5):
-            if message.error() is not None:
-                continue
-            tp = (message.topic(), message.partition())
-            if message.topic() in chunked and message.value():
-                ids = pl.read_ipc(io.BytesIO(message.value())).get_column(ORIGIN_COLUMN)
-                found.update(i for i in ids.to_list() if i and i.startswith(tuple(prefixes)))
-            for name, value in message.headers() or ():
-                if name == ID_HEADER and value is not None:
-                    text = value.decode()
-                    if text.startswith(tuple(prefixes)):
-                        found.add(text)
-            if tp in out and message.offset() + 1 >= out[tp]:
-                del out[tp]
-    reader.unassign()
-    return found

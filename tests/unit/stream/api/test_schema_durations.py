@@ -18,13 +18,17 @@ from haeryu.stream.errors import PlanError, SchemaError
 def test_durations() -> None:
     assert to_ms("1h30m") == 5_400_000
     assert to_ms("1.5s") == 1500
-    assert to_ms(250) == 250
+    assert to_ms(0) == 0
     assert to_ms(dt.timedelta(minutes=1)) == 60_000
     for bad in ("10", "ten s", "", "-1s"):
         with pytest.raises(PlanError, match="500ms"):
             to_ms(bad)
     with pytest.raises(PlanError):
         to_ms(-5)
+    # A bare number has no unit: refused, and the error says how to write it.
+    for number in (250, 1.5):
+        with pytest.raises(PlanError, match=f"'{number}ms' or '{number}s'"):
+            to_ms(number, what="window size")
 
 
 @dataclass

@@ -168,7 +168,7 @@ def test_late_records_go_to_the_side_output() -> None:
     stats = (
         p.source("in", timestamp="ts", partitioned_by="k")
         .key_by("k")
-        .window(windows.tumbling(10))
+        .window(windows.tumbling("10ms"))
         .agg(n=pl.len())
     )
     stats.to_topic("stats")
@@ -278,7 +278,7 @@ def test_window_updates_are_not_suppressed_after_a_restore() -> None:
     (
         p.source("in", timestamp="ts", partitioned_by="k")
         .key_by("k")
-        .window(windows.tumbling(100), emit="update")
+        .window(windows.tumbling("100ms"), emit="update")
         .agg(n=pl.len())
         .to_topic("out")
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from haeryu.stream.api.nodes import TableSpec
+from haeryu.stream.api.nodes import Table
 from haeryu.stream.formats.base import RawBatch
 from haeryu.stream.formats.json import JsonFormat
 from haeryu.stream.runtime.table_join import TableState
@@ -15,7 +15,7 @@ def table_batch(records: list[tuple[str, bytes | None]]) -> RawBatch:
 
 
 def test_table_keeps_the_latest_value_and_honours_tombstones() -> None:
-    table = TableState(TableSpec("machines", JsonFormat(), "machine_id"))
+    table = TableState(Table("machines", JsonFormat(), "machine_id"))
     table.apply(
         table_batch([("m1", b'{"line": "A"}'), ("m2", b'{"line": "B"}'), ("m1", b'{"line": "C"}')])
     )

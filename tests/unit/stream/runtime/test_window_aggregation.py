@@ -186,14 +186,13 @@ def check_row(got: dict, want: dict) -> None:
 def scenarios(draw: st.DrawFn) -> tuple[WindowSpec, int, list[tuple[list[Record], float]]]:
     kind = draw(st.sampled_from(["tumbling", "hopping", "session"]))
     if kind == "tumbling":
-        spec: WindowSpec = windows.tumbling(draw(st.integers(2, 30)))
+        spec: WindowSpec = windows.tumbling(f"{draw(st.integers(2, 30))}ms")
     elif kind == "hopping":
         hop = draw(st.integers(1, 10))
-        spec = windows.hopping(
-            hop * draw(st.integers(1, 4)) + draw(st.integers(0, hop - 1)), every=hop
-        )
+        size = hop * draw(st.integers(1, 4)) + draw(st.integers(0, hop - 1))
+        spec = windows.hopping(f"{size}ms", every=f"{hop}ms")
     else:
-        spec = windows.session(draw(st.integers(1, 15)))
+        spec = windows.session(f"{draw(st.integers(1, 15))}ms")
     lateness = draw(st.sampled_from([0, 0, 3, 10]))
     n_batches = draw(st.integers(1, 6))
     batches = []
@@ -308,7 +307,7 @@ def test_update_mode_ends_with_the_close_result(scenario: tuple[WindowSpec, int,
 
 def test_restore_continues_where_the_snapshot_left_off() -> None:
     kwargs = dict(
-        spec=windows.tumbling(10),
+        spec=windows.tumbling("10ms"),
         aggregates=parse({"n": pl.len(), "s": pl.col("v").sum()}),
         keys=["k"],
     )

@@ -18,8 +18,6 @@ from haeryu.stream.state.changelog import (
     decode_snapshot,
     encode_chunks,
     latest_records,
-    restore_into,
-    snapshot_of,
 )
 
 
@@ -69,7 +67,7 @@ def test_latest_records_follow_log_order_and_tombstones() -> None:
 
 def test_window_and_stateful_snapshots_restore_exactly() -> None:
     op = WindowOperator(
-        spec=windows.tumbling(10),
+        spec=windows.tumbling("10ms"),
         aggregates=parse({"n": pl.len(), "q": pl.col("v").median()}),
         keys=["k"],
     )
@@ -83,28 +81,28 @@ def test_window_and_stateful_snapshots_restore_exactly() -> None:
         }
     )
     op.process(frame, 0.0)
-    frames, meta = snapshot_of(op, 1)
+    frames, meta = op.snapshot(1)
     records, parts = encode_chunks("1", 0, 5, frames)
     restored = WindowOperator(
-        spec=windows.tumbling(10),
+        spec=windows.tumbling("10ms"),
         aggregates=parse({"n": pl.len(), "q": pl.col("v").median()}),
         keys=["k"],
     )
-    restore_into(restored, 1, decode_snapshot("1", OpEntry(0, 5, parts, meta), dict(records)), 0.0)
+    restored.restore(1, decode_snapshot("1", OpEntry(0, 5, parts, meta), dict(records)), 0.0)
     assert restored.groups is not None and restored.groups["k"].to_list() == ["b"]
     assert restored.watermarks.partitions[1].max_event == 2
-    out = restored.close_all()
+    out = restored.close().results
     assert out.select("k", "n", "q").rows() == [("b", 1, pytest.approx(2.0, rel=0.01))]
 
     stateful = StatefulOperator(
         lambda b, s: (b, b.select("k", pl.col("v").alias("last"))), ["k"], None, "s"
     )
     stateful.process(frame)
-    frames, meta = snapshot_of(stateful, 0)
+    frames, meta = stateful.snapshot(0)
     other = StatefulOperator(stateful.fn, ["k"], None, "s")
-    restore_into(other, 0, (frames, meta), 0.0)
+    other.restore(0, (frames, meta), 0.0)
     assert other.state[0].rows() == [("a", 1.0)]
-    restore_into(other, 0, None, 0.0)
+    other.restore(0, None, 0.0)
     assert 0 not in other.state
 
 
