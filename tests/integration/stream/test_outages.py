@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from crash_pipeline import COPY, SOURCE, pipeline
 from test_recovery import PARTITIONS, N, check, committed, data
 
+from haeryu.stream import Pipeline
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
 from support.kafka import create_topic, produce, read_all, wait_for
 
 HERE = Path(__file__).parent
@@ -163,3 +166,27 @@ def test_haeryu_run_restarts_a_worker_killed_with_9(broker: Any, tmp_path: Path)
         code = proc.wait(60)
         log.close()
     assert code == 0, log_path.read_text()[-3000:]
+
+
+def test_restore_time_is_a_metric_and_settings_reach_the_consumer(broker: Any) -> None:
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, "rs-in", 2)
+    produce(bootstrap, "rs-in", [{"x": i} for i in range(10)])
+    p = Pipeline("rs")
+    p.source("rs-in").to_topic("rs-out")
+    config = WorkerConfig(bootstrap, session_timeout_ms=SESSION_MS)
+    assert config.group_settings()["heartbeat.interval.ms"] == SESSION_MS // 10
+    worker = Worker(p, config)
+    try:
+        worker.start()
+        wait_for(lambda: worker.poll_once() + worker.records >= 10, 30, "the input")
+        sample = worker.metrics.registry.get_sample_value
+        assert sample("haeryu_stream_restore_seconds_count", worker.metrics.labels) == 1
+        assert sample("haeryu_stream_recoveries_total", worker.metrics.labels) in (None, 0)
+    finally:
+        worker.close()
+
+
+def test_a_checkpoint_deadline_at_or_above_the_poll_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_poll_interval_ms"):
+        WorkerConfig("127.0.0.1:1", checkpoint_timeout_ms=60_000, max_poll_interval_ms=60_000)
