@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from crash_pipeline import COPY, SOURCE, pipeline
+from crash_pipeline import COPY, SOURCE
 from test_recovery import PARTITIONS, N, check, committed, data
 
 from haeryu.stream import Pipeline
@@ -68,17 +67,6 @@ def test_workers_ride_out_a_broker_kill_9_and_restart(broker_factory: Any, tmp_p
         stop_all(workers)
     text = "".join(p.read_text() for p in logs)
     assert "Traceback" not in text, text[-5000:]
-
-
-def committed_per_partition(bootstrap: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": pipeline.name})
-    try:
-        offsets = consumer.committed(
-            [TopicPartition(SOURCE, p) for p in range(PARTITIONS)], timeout=10
-        )
-        return {tp.partition: max(tp.offset, 0) for tp in offsets}
-    finally:
-        consumer.close()
 
 
 def assigned(log: Path) -> bool:
