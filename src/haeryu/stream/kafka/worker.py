@@ -255,7 +255,10 @@ class Worker:
             wanted[changelog_topic(self.pipeline.name, topic)] = (n, compact)
         for topic in self.executor.output_topics():
             wanted.setdefault(topic, (default, {}))
-        self.admin.ensure(wanted, timeout)
+        try:
+            self.admin.ensure(wanted, timeout)
+        except KafkaAdminError as exc:  # the engine's callers catch StreamError
+            raise StreamError(str(exc)) from exc
 
     def _load_tables(self, timeout: float) -> None:
         self.tables = Consumer(consumer_config(self.config.bootstrap, None), logger=log)
