@@ -490,7 +490,9 @@ class Worker:
             return
         self.closed = True
         try:
-            if self.started:
+            # Stopped in the middle of an outage: the state was already dropped and the
+            # last checkpoint is what the next owner restores.
+            if self.started and not self._rejoining:
                 self.checkpoint()
         finally:
             with contextlib.suppress(KafkaException, RuntimeError):
@@ -498,7 +500,10 @@ class Worker:
             if self.tables is not None:
                 self.tables.close()
             self.executor.close()
-            self.writer.flush(10)
+            if self._rejoining:
+                self.writer.purge()
+            else:
+                self.writer.flush(10)
 
     def _update_busy(self) -> None:
         """Tell windows which partitions still have records waiting (never idle)."""
