@@ -89,13 +89,17 @@ def test_a_killed_workers_partitions_are_taken_over_within_the_session_timeout(
         wait_for(lambda: assigned(logs[1]), 60, "worker b assigned")
         produce(bootstrap, SOURCE, records[:half], key=lambda r: r["machine_id"])
         wait_for(lambda: committed(bootstrap) >= half, 60, "the first half processed by both")
-        b.kill()  # kill -9: no revocation, no leaving the group
-        killed = time.monotonic()
+        # b stops dead (no heartbeats from here on) and the second half lands while it
+        # is stopped, so b's share is waiting in its partitions when a takes them.
+        b.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
         produce(bootstrap, SOURCE, records[half:], key=lambda r: r["machine_id"])
+        producing = time.monotonic() - stopped
+        b.kill()  # kill -9: no revocation, no leaving the group
         wait_for(lambda: committed(bootstrap) >= N, 60, "b's partitions processed by a")
-        took = time.monotonic() - killed
+        took = time.monotonic() - stopped
         # Detection takes the session timeout; then a rebalance and a restore.
-        bound = SESSION_MS / 1000 + 6
+        bound = SESSION_MS / 1000 + 6 + producing
         assert took < bound, f"takeover took {took:.1f}s (bound {bound:.0f}s)"
         check(bootstrap, records)
         assert a.poll() is None
