@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-from crash_pipeline import COPY, SOURCE, pipeline
+import pytest
+from crash_pipeline import COPY, SOURCE
 from test_recovery import PARTITIONS, N, check, committed, data
 
+from haeryu.stream import Pipeline
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
 from support.kafka import create_topic, produce, read_all, wait_for
 
 HERE = Path(__file__).parent
@@ -48,7 +50,11 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
-def test_workers_ride_out_a_broker_kill_9_and_restart(broker_factory: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("outage", [3.0, 2.2 * SESSION_MS / 1000], ids=["short", "long"])
+def test_workers_ride_out_a_broker_kill_9_and_restart(
+    broker_factory: Any, tmp_path: Path, outage: float
+) -> None:
+    """Shorter than the session timeout, and longer: the group is gone either way."""
     broker = broker_factory()
     bootstrap = broker.bootstrap
     create_topic(bootstrap, SOURCE, PARTITIONS)
@@ -61,7 +67,7 @@ def test_workers_ride_out_a_broker_kill_9_and_restart(broker_factory: Any, tmp_p
         wait_for(lambda: committed(bootstrap) >= half // 4, 60, "workers under way")
         broker.kill()  # kill -9 mid-stream
         # The outage itself: workers see connection refused for this long.
-        time.sleep(4)
+        time.sleep(outage)
         assert all(w.poll() is None for w in workers), "a worker exited during the outage"
         broker.start()  # same port, same data directory
         produce(bootstrap, SOURCE, records[half:], key=lambda r: r["machine_id"])
@@ -72,17 +78,6 @@ def test_workers_ride_out_a_broker_kill_9_and_restart(broker_factory: Any, tmp_p
         stop_all(workers)
     text = "".join(p.read_text() for p in logs)
     assert "Traceback" not in text, text[-5000:]
-
-
-def committed_per_partition(bootstrap: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": pipeline.name})
-    try:
-        offsets = consumer.committed(
-            [TopicPartition(SOURCE, p) for p in range(PARTITIONS)], timeout=10
-        )
-        return {tp.partition: max(tp.offset, 0) for tp in offsets}
-    finally:
-        consumer.close()
 
 
 def assigned(log: Path) -> bool:
@@ -105,13 +100,17 @@ def test_a_killed_workers_partitions_are_taken_over_within_the_session_timeout(
         wait_for(lambda: assigned(logs[1]), 60, "worker b assigned")
         produce(bootstrap, SOURCE, records[:half], key=lambda r: r["machine_id"])
         wait_for(lambda: committed(bootstrap) >= half, 60, "the first half processed by both")
-        b.kill()  # kill -9: no revocation, no leaving the group
-        killed = time.monotonic()
+        # b stops dead (no heartbeats from here on) and the second half lands while it
+        # is stopped, so b's share is waiting in its partitions when a takes them.
+        b.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
         produce(bootstrap, SOURCE, records[half:], key=lambda r: r["machine_id"])
+        producing = time.monotonic() - stopped
+        b.kill()  # kill -9: no revocation, no leaving the group
         wait_for(lambda: committed(bootstrap) >= N, 60, "b's partitions processed by a")
-        took = time.monotonic() - killed
+        took = time.monotonic() - stopped
         # Detection takes the session timeout; then a rebalance and a restore.
-        bound = SESSION_MS / 1000 + 6
+        bound = SESSION_MS / 1000 + 6 + producing
         assert took < bound, f"takeover took {took:.1f}s (bound {bound:.0f}s)"
         check(bootstrap, records)
         assert a.poll() is None
@@ -170,3 +169,27 @@ def test_haeryu_run_restarts_a_worker_killed_with_9(broker: Any, tmp_path: Path)
         code = proc.wait(60)
         log.close()
     assert code == 0, log_path.read_text()[-3000:]
+
+
+def test_restore_time_is_a_metric_and_settings_reach_the_consumer(broker: Any) -> None:
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, "rs-in", 2)
+    produce(bootstrap, "rs-in", [{"x": i} for i in range(10)])
+    p = Pipeline("rs")
+    p.source("rs-in").to_topic("rs-out")
+    config = WorkerConfig(bootstrap, session_timeout_ms=SESSION_MS)
+    assert config.group_settings()["heartbeat.interval.ms"] == SESSION_MS // 10
+    worker = Worker(p, config)
+    try:
+        worker.start()
+        wait_for(lambda: worker.poll_once() + worker.records >= 10, 30, "the input")
+        sample = worker.metrics.registry.get_sample_value
+        assert sample("haeryu_stream_restore_seconds_count", worker.metrics.labels) == 1
+        assert sample("haeryu_stream_recoveries_total", worker.metrics.labels) in (None, 0)
+    finally:
+        worker.close()
+
+
+def test_a_checkpoint_deadline_at_or_above_the_poll_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_poll_interval_ms"):
+        WorkerConfig("127.0.0.1:1", checkpoint_timeout_ms=60_000, max_poll_interval_ms=60_000)

@@ -3,7 +3,10 @@
 ``haeryu run MODULE:PIPELINE`` runs each worker as a process of its own (one
 consumer-group member); the parent starts them, shows one live status line summed over
 workers, forwards Ctrl-C/SIGTERM so every worker checkpoints and leaves the group, and
-returns the worst exit code.  Workers on other hosts just run the same command against
+returns the worst exit code.  A worker process that dies (a crash, kill -9, the OOM
+killer) is started again after a back-off that doubles from 1 s up to 30 s and is reset
+once the worker has run for a minute; the new process joins the group and restores the
+partitions it is given.  Workers on other hosts just run the same command against
 the same broker: the group spreads the partitions over everyone.
 
 :func:`run` runs a :class:`Pipeline` object from Python, its workers as threads of the

@@ -459,6 +459,10 @@ class Worker:
         self._assigned.clear()
         self._ends_at_assign.clear()
         self.executor.seen.clear()
+        # Everything since the last checkpoint is dropped and will be replayed, so a
+        # failed checkpoint or a half-run batch no longer forbids checkpointing.
+        self.checkpointer.failed = None
+        self.executor.interrupted = False
         self._paused = False
         self._rewind = None
         delay = 0.2
@@ -500,7 +504,9 @@ class Worker:
             return
         self.closed = True
         try:
-            if self.started and self.checkpointer.can_checkpoint:
+            # Stopped in the middle of an outage: the state was already dropped and the
+            # last checkpoint is what the next owner restores.
+            if self.started and not self._rejoining and self.checkpointer.can_checkpoint:
                 self.checkpoint()
             elif self.started:
                 log.warning("%s: no final checkpoint after a failure", self.config.name)
@@ -510,7 +516,10 @@ class Worker:
             if self.tables is not None:
                 self.tables.close()
             self.executor.close()
-            self.writer.flush(10)
+            if self._rejoining:
+                self.writer.purge()
+            else:
+                self.writer.flush(10)
 
     def _update_busy(self) -> None:
         """Tell windows which partitions still have records waiting (never idle)."""

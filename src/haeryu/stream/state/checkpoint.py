@@ -73,6 +73,11 @@ class OutputWriter(TopicWriter, Protocol):
     written: set[str]
     """Topics written to since start (routes' topics are known only once written)."""
 
+    def flush(self, timeout: float = 60.0) -> None:
+        """Block until every queued record is acknowledged, at most ``timeout`` seconds;
+        raise :class:`~haeryu.stream.errors.SinkError` otherwise."""
+        ...
+
 
 class EndOffsets(Protocol):
     """Where each output partition ends now."""

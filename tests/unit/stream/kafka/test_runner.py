@@ -66,3 +66,48 @@ def test_status_line_sums_workers() -> None:
         "fm | 2 workers | 4 partitions | 1,500 rec/s | lag 12 | batch p50 3.0 ms p99 9.0 ms | "
         "watermark 00:00:00 | dlq 1"
     )
+
+
+class FakeProcess:
+    """A worker process the test kills by setting ``exitcode``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.exitcode: int | None = None
+
+    def is_alive(self) -> bool:
+        return self.exitcode is None
+
+
+def test_a_dead_worker_is_restarted_with_a_doubling_back_off_reset_when_healthy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from haeryu.stream.kafka.runner import _Supervised
+
+    spawned: list[FakeProcess] = []
+
+    def spawn(index: int) -> FakeProcess:
+        spawned.append(FakeProcess(100 + len(spawned)))
+        return spawned[-1]
+
+    slot = _Supervised(0, spawn)  # type: ignore[arg-type]
+    slot.started = 0.0
+    delays = []
+    now = 1.0
+    for _ in range(7):
+        spawned[-1].exitcode = -9
+        slot.check(now)
+        assert slot.restart_at is not None and slot.running and not slot.alive
+        delays.append(slot.restart_at - now)
+        slot.check(slot.restart_at - 0.01)  # not yet
+        assert len(spawned) == len(delays)
+        now = slot.restart_at
+        slot.check(now)
+        assert slot.alive
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    spawned[-1].exitcode = 1
+    slot.check(now + 61)  # it ran for a minute: back to the first delay
+    assert slot.restart_at == now + 61 + 1
+    err = capsys.readouterr().err
+    assert "worker 0 (pid 100) died with signal SIGKILL; restarting it in 1s" in err
+    assert "died with exit code 1" in err and "restarted (restart 7)" in err

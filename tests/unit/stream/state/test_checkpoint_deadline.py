@@ -49,7 +49,7 @@ class FakeAdmin:
 
 @dataclass
 class FakeConsumer:
-    commits: list[Any] = field(default_factory=list)
+    commits: list[dict[tuple[str, int], int]] = field(default_factory=list)
 
     def commit(self, positions: dict[tuple[str, int], int]) -> None:
         self.commits.append(positions)
