@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from haeryu.broker.config import FSYNC_POLICIES, BrokerConfig
+from haeryu.broker.config import BrokerConfig
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -23,6 +23,10 @@ console = Console(stderr=True)
 
 
 def _logging(verbose: bool) -> None:
+    # RichHandler imports rich.table on its first record; import it now, so a record
+    # logged while the disk fails (a storage error) cannot fail on the import.
+    import rich.table  # noqa: F401
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -32,51 +36,90 @@ def _logging(verbose: bool) -> None:
 
 @app.command()
 def broker(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 9092,
-    data_dir: Annotated[Path, typer.Option(help="Where logs, offsets and metadata live.")] = Path(
-        "data/broker"
-    ),
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port, 0 picks a free one [9092].")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where logs, offsets and metadata live [data/broker].")
+    ] = None,
     fsync: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="always: acks=all waits for a grouped fsync; interval: fsync every "
-            "--fsync-interval-ms; never: leave it to the OS."
+            "--fsync-interval-ms; never: leave it to the OS [interval]."
         ),
-    ] = "interval",
-    fsync_interval_ms: Annotated[int, typer.Option(help="Period of interval fsyncs.")] = 1000,
-    partitions: Annotated[int, typer.Option(help="Partitions of an auto-created topic.")] = 1,
+    ] = None,
+    fsync_interval_ms: Annotated[
+        int | None, typer.Option(help="Period of interval fsyncs [1000].")
+    ] = None,
+    partitions: Annotated[
+        int | None, typer.Option(help="Partitions of an auto-created topic [1].")
+    ] = None,
     auto_create: Annotated[
-        bool, typer.Option(help="Create unknown topics when a client asks for them.")
-    ] = True,
+        bool | None, typer.Option(help="Create unknown topics when a client asks for them [on].")
+    ] = None,
     advertised_host: Annotated[
         str | None, typer.Option(help="Host clients are told to connect to.")
     ] = None,
     log_cleanup_interval_ms: Annotated[
-        int, typer.Option(help="How often retention and compaction run.")
-    ] = 30_000,
+        int | None, typer.Option(help="How often retention and compaction run [30000].")
+    ] = None,
+    group_initial_rebalance_delay_ms: Annotated[
+        int | None,
+        typer.Option(help="How long a new consumer group waits for more members [3000]."),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Settings file (KEY=VALUE lines, like Kafka's server.properties).",
+        ),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE for any broker setting (docs/broker.md lists them); repeatable.",
+        ),
+    ] = None,
     ready_file: Annotated[
         Path | None,
         typer.Option(help="Write HOST:PORT here once listening (for supervisors and tests)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
-    """Run a single-node Kafka-compatible broker in the foreground (Ctrl-C stops it cleanly)."""
+    """Run a single-node Kafka-compatible broker in the foreground (Ctrl-C stops it cleanly).
+
+    Settings come from the defaults, then --config, then the options and --set.
+    """
     _logging(verbose)
-    if fsync not in FSYNC_POLICIES:
-        raise typer.BadParameter(f"choose one of {', '.join(FSYNC_POLICIES)}", param_hint="--fsync")
+    from haeryu.broker.config import read_properties
+
+    settings: dict[str, str] = {}
     try:
-        config = BrokerConfig(
-            host=host,
-            port=port,
-            data_dir=data_dir,
-            fsync=fsync,  # type: ignore[arg-type]
-            fsync_interval_ms=fsync_interval_ms,
-            num_partitions=partitions,
-            auto_create_topics=auto_create,
-            advertised_host=advertised_host,
-            log_cleanup_interval_ms=log_cleanup_interval_ms,
-        )
+        if config_file is not None:
+            settings.update(read_properties(config_file))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config") from exc
+    options = {
+        "host": host,
+        "port": port,
+        "log.dirs": data_dir,
+        "log.flush.policy": fsync,
+        "log.flush.interval.ms": fsync_interval_ms,
+        "num.partitions": partitions,
+        "auto.create.topics.enable": None if auto_create is None else str(auto_create).lower(),
+        "advertised.host.name": advertised_host,
+        "log.retention.check.interval.ms": log_cleanup_interval_ms,
+        "group.initial.rebalance.delay.ms": group_initial_rebalance_delay_ms,
+    }
+    settings.update({k: str(v) for k, v in options.items() if v is not None})
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        settings[key.strip()] = value.strip()
+    try:
+        config = BrokerConfig.from_settings(settings)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     from haeryu.broker.server import Broker, run
@@ -211,8 +254,17 @@ def run(
     ] = None,
     max_batch: Annotated[int | None, typer.Option(help="Largest micro-batch, in records.")] = None,
     status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+    session_timeout_ms: Annotated[
+        int | None,
+        typer.Option(
+            help="Group session timeout: how soon a dead worker's partitions move (default 10000)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a stream pipeline declared in Python, with N workers in one consumer group."""
+    """Run a stream pipeline declared in Python, with N workers in one consumer group.
+
+    A worker process that dies is started again after a back-off (1 s doubling to 30 s).
+    """
     from haeryu.stream.kafka.runner import run_pipeline
 
     raise typer.Exit(
@@ -223,6 +275,7 @@ def run(
             metrics_port=metrics_port,
             status=status,
             max_batch=max_batch,
+            session_timeout_ms=session_timeout_ms,
         )
     )
 

@@ -92,8 +92,8 @@ def _fetched_bytes(c: RawClient) -> int:
 
 @pytest.mark.parametrize(
     ("api_key", "version"),
-    [(9999, 0), (-1, 0), (67, 0), (PRODUCE, 2), (FETCH, 99), (METADATA, -1)],
-    ids=["key-9999", "key-minus-1", "key-67", "produce-v2", "fetch-v99", "metadata-v-1"],
+    [(9999, 0), (-1, 0), (67, 0), (PRODUCE, 14), (FETCH, 99), (METADATA, -1)],
+    ids=["key-9999", "key-minus-1", "key-67", "produce-v14", "fetch-v99", "metadata-v-1"],
 )
 def test_undispatchable_request_closes_only_that_connection(
     broker, client: RawClient, api_key: int, version: int

@@ -15,23 +15,35 @@ from pathlib import Path
 
 
 class BrokerProcess:
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        run_dir: Path | None = None,
+        wrapper: tuple[str, ...] = (),
+    ) -> None:
+        """``run_dir`` holds the log and ready files (default: beside ``data_dir``);
+        ``wrapper`` is a command the broker runs under (e.g. ``fiu-run -x``), which must
+        exec it so the pid stays the broker's."""
+        self.wrapper = list(wrapper)
         self.data_dir = data_dir
         self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.bootstrap = ""
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.run_dir = run_dir or data_dir.parent
+        self.log_path = self.run_dir / f"{data_dir.name}.log"
 
     @property
     def port(self) -> int:
         return int(self.bootstrap.rsplit(":", 1)[1])
 
     def start(self, timeout: float = 30.0) -> BrokerProcess:
-        ready = self.data_dir.parent / f"{self.data_dir.name}.ready"
+        ready = self.run_dir / f"{self.data_dir.name}.ready"
         ready.unlink(missing_ok=True)
         # Reuse the port of a previous run so clients reconnect to the same address.
         port = str(self.port) if self.bootstrap else "0"
         cmd = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "haeryu",

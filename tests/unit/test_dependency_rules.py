@@ -22,8 +22,8 @@ CONFLUENT_ALLOWED = ("haeryu.kafka", "haeryu.stream.kafka")
 # What stores and connectors may import of haeryu besides themselves.
 SINK_SIDE_ALLOWED = ("haeryu.stream.sinks", "haeryu.kafka")
 
-# Import cycles still inside these packages are tolerated for now.
-CYCLES_TOLERATED_IN = ("haeryu.broker",)  # LEAD: remove once wt/broker-layout is merged
+# Import cycles tolerated inside these packages (none: keep it that way).
+CYCLES_TOLERATED_IN: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,16 @@ while a round runs wait for the next one. Under load, one fsync thus serves many
 requests instead of one each. ``interval`` runs a round every ``interval_ms`` and never
 makes a request wait; ``never`` leaves the page cache to the OS and fsyncs only on
 shutdown.
+
+Interval rounds start at fixed times (start + k * interval), not an interval after the
+previous round ended, so data acknowledged at time t is fsynced by a round that starts
+before t + interval; the loss window on a power cut is therefore one interval plus the
+time that round takes. A round that overruns skips the ticks it missed.
+
+A failed fsync is never treated as success: the item that failed fences itself (a
+partition log goes offline, see :class:`~haeryu.broker.log.PartitionLog`), stays in the
+dirty set, and waiters are released normally. Callers decide per item whether their
+data is durable (``durable_offset``, ``failure``), never from the round's outcome.
 """
 
 from __future__ import annotations
@@ -25,9 +35,16 @@ class Flushable(Protocol):
     def flush(self) -> object: ...
 
 
-def _flush_all(items: Iterable[Flushable]) -> None:
+def _flush_all(items: Iterable[Flushable]) -> list[Flushable]:
+    """fsync every item, even after one fails; return the ones that failed."""
+    failed = []
     for item in items:
-        item.flush()
+        try:
+            item.flush()
+        except Exception as exc:
+            log.error("fsync of %r failed: %s", item, exc)
+            failed.append(item)
+    return failed
 
 
 class Durability:
@@ -37,10 +54,11 @@ class Durability:
         self.policy = policy
         self.interval_ms = interval_ms
         self._dirty: dict[int, Flushable] = {}
-        self._round: asyncio.Future[None] | None = None
+        self._round: asyncio.Future[list[Flushable]] | None = None
         self._next: asyncio.Future[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.rounds = 0
+        self.failures = 0
 
     def dirty(self, item: Flushable) -> None:
         self._dirty[id(item)] = item
@@ -49,7 +67,9 @@ class Durability:
         self._dirty.pop(id(item), None)
 
     async def durable(self) -> None:
-        """Return once everything marked dirty so far is fsynced (policy ``always``)."""
+        """Return once a round that started after this call has finished (policy
+        ``always``). Whether a given item's data is durable is up to the item: a round
+        whose fsync failed releases its waiters too."""
         if self.policy != "always":
             return
         loop = asyncio.get_running_loop()
@@ -66,20 +86,22 @@ class Durability:
         self._dirty.clear()
         self._round = loop.run_in_executor(None, _flush_all, items)
 
-        def finished(fut: asyncio.Future[None]) -> None:
+        def finished(fut: asyncio.Future[list[Flushable]]) -> None:
             self._round = None
             self.rounds += 1
+            self._keep_failed(fut.result())
             if waiter is not None and not waiter.done():
-                exc = fut.exception()
-                if exc is not None:
-                    log.error("fsync failed: %s", exc)
-                    waiter.set_exception(exc)
-                else:
-                    waiter.set_result(None)
+                waiter.set_result(None)
             if self._next is not None:
                 self._start_round(loop)
 
         self._round.add_done_callback(finished)
+
+    def _keep_failed(self, failed: list[Flushable]) -> None:
+        """Failed items stay dirty: nothing they hold was made durable."""
+        self.failures += len(failed)
+        for item in failed:
+            self._dirty.setdefault(id(item), item)
 
     # -- interval policy ------------------------------------------------------------
 
@@ -89,16 +111,20 @@ class Durability:
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
+        period = self.interval_ms / 1000
+        next_at = loop.time() + period
         while True:
-            await asyncio.sleep(self.interval_ms / 1000)
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            # Fixed times: a slow round makes the next one start sooner, not later.
+            next_at += period
+            if next_at < loop.time():
+                next_at = loop.time() + period
             if self._dirty and self._round is None:
                 items = list(self._dirty.values())
                 self._dirty.clear()
-                try:
-                    await loop.run_in_executor(None, _flush_all, items)
-                    self.rounds += 1
-                except OSError as exc:
-                    log.error("periodic fsync failed: %s", exc)
+                failed = await loop.run_in_executor(None, _flush_all, items)
+                self.rounds += 1
+                self._keep_failed(failed)
 
     async def stop(self) -> None:
         """Stop the ticker, wait for a running round and fsync what is left."""
@@ -110,4 +136,4 @@ class Durability:
             await asyncio.gather(self._round, return_exceptions=True)
         items = list(self._dirty.values())
         self._dirty.clear()
-        _flush_all(items)
+        self._keep_failed(_flush_all(items))

@@ -14,19 +14,18 @@ kill -9.
 from __future__ import annotations
 
 import json
-import os
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.protocol.records import BatchHeader
 
 WINDOW = 5
 _SEQ_MODULUS = 1 << 31
 _ID_BLOCK = 1000
 
-INVALID_PRODUCER_EPOCH = 47
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 
 TopicPartition = tuple[str, int]
 
@@ -88,9 +87,11 @@ class ProducerStates:
         if entry is None:
             return APPEND
         if h.producer_epoch < entry.epoch:
-            return Verdict(INVALID_PRODUCER_EPOCH)
+            return Verdict(ErrorCode.invalid_producer_epoch)
         if h.producer_epoch > entry.epoch:
-            return APPEND if h.base_sequence == 0 else Verdict(OUT_OF_ORDER_SEQUENCE_NUMBER)
+            return (
+                APPEND if h.base_sequence == 0 else Verdict(ErrorCode.out_of_order_sequence_number)
+            )
         last_seq = (h.base_sequence + h.last_offset_delta) % _SEQ_MODULUS
         for first, last, offset in entry.batches:
             if first == h.base_sequence and last == last_seq:
@@ -98,7 +99,7 @@ class ProducerStates:
         if entry.batches:
             expected = (entry.batches[-1][1] + 1) % _SEQ_MODULUS
             if h.base_sequence != expected:
-                return Verdict(OUT_OF_ORDER_SEQUENCE_NUMBER)
+                return Verdict(ErrorCode.out_of_order_sequence_number)
         return APPEND
 
     def record(self, tp: TopicPartition, h: BatchHeader, base_offset: int) -> None:
@@ -118,6 +119,14 @@ class ProducerStates:
 
     def snapshot(self, end_offsets: dict[TopicPartition, int]) -> None:
         """Write the state, tagged with each partition's end offset, atomically."""
+        self.write_snapshot(self.snapshot_text(end_offsets))
+
+    def write_snapshot(self, text: str) -> None:
+        """Write what :meth:`snapshot_text` returned (blocking I/O: any thread)."""
+        _write_atomic(self._snapshot_file, text)
+
+    def snapshot_text(self, end_offsets: dict[TopicPartition, int]) -> str:
+        """The state as the snapshot file holds it (owning thread: reads live state)."""
         doc = {
             f"{t}\x00{p}": {
                 "end": end_offsets.get((t, p), 0),
@@ -127,7 +136,7 @@ class ProducerStates:
             }
             for (t, p), states in self._states.items()
         }
-        _write_atomic(self._snapshot_file, json.dumps(doc))
+        return json.dumps(doc)
 
     def load_snapshot(self) -> dict[TopicPartition, int]:
         """Load the snapshot; return the end offset it covers for each partition."""
@@ -151,10 +160,5 @@ class ProducerStates:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    make_dirs(path.parent)
+    write_atomic(path, text)

@@ -5,6 +5,12 @@ Each connection reads frames as they arrive and starts handling every request at
 responses strictly in request order, as Kafka requires. Handlers start in arrival order,
 and a produce handler appends before its first ``await``, so appends to a partition keep
 the order in which one connection sent them.
+
+A request is answered even when the broker cannot serve it: a handler that raises gets
+UNKNOWN_SERVER_ERROR, and a version the protocol defines but the broker does not support
+gets UNSUPPORTED_VERSION, both in the response's error fields (see
+:func:`~haeryu.broker.handlers._registry.api`), so the other requests pipelined on the
+connection are still answered. Only bytes that cannot be framed or parsed close it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,14 @@ from typing import Any, cast
 from haeryu.broker import handlers
 from haeryu.broker.config import BrokerConfig
 from haeryu.broker.context import RequestContext
-from haeryu.broker.handlers._registry import REGISTRY, codec
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.handlers._registry import (
+    REGISTRY,
+    ApiSpec,
+    codec,
+    known_version,
+    supported_apis,
+)
 from haeryu.broker.protocol.framing import (
     API_VERSIONS_KEY,
     FrameDecoder,
@@ -36,9 +49,10 @@ from haeryu.broker.state import BrokerState
 
 log = logging.getLogger(__name__)
 
-UNSUPPORTED_VERSION = 35
 
 handlers.load_all()
+
+_UNANSWERABLE: Any = object()
 
 
 @dataclass(slots=True)
@@ -48,6 +62,8 @@ class _Pending:
     response_cls: type | None
     writer: Any
     task: asyncio.Future[Any]
+    spec: ApiSpec | None = None
+    request: Any = None
 
 
 class _Connection(asyncio.Protocol):
@@ -113,15 +129,18 @@ class _Connection(asyncio.Protocol):
             self._abort(f"bad request header: {exc}")
             return
         spec = REGISTRY.get(header.api_key)
-        if spec is None or not spec.supports(header.api_version):
+        supported = spec is not None and spec.supports(header.api_version)
+        if not supported:
             if header.api_key == API_VERSIONS_KEY:
                 self._answer_unsupported_api_versions(header)
                 return
-            self._abort(
-                f"unsupported API key {header.api_key} version {header.api_version}"
-                f" from client {header.client_id!r}"
-            )
-            return
+            if spec is None or not known_version(header.api_key, header.api_version):
+                self._abort(
+                    f"unsupported API key {header.api_key} version {header.api_version}"
+                    f" from client {header.client_id!r}"
+                )
+                return
+        assert spec is not None
         c = codec(header.api_key, header.api_version)
         try:
             if c.flexible:
@@ -130,10 +149,30 @@ class _Connection(asyncio.Protocol):
         except Exception as exc:  # kio raises assorted errors on malformed bodies
             self._abort(f"malformed {spec.name} v{header.api_version} request: {exc!r}")
             return
+        flexible_header = c.flexible and header.api_key != API_VERSIONS_KEY
+        if not supported:
+            log.info(
+                "%s v%d from client %r is not supported: answering UNSUPPORTED_VERSION",
+                spec.name,
+                header.api_version,
+                header.client_id,
+            )
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            try:
+                done.set_result(spec.error_response(request, ErrorCode.unsupported_version))
+            except Exception as exc:
+                self._abort(f"cannot answer {spec.name} v{header.api_version}: {exc!r}")
+                return
+            self._pending.append(
+                _Pending(header, flexible_header, c.response_cls, c.write, done, spec, request)
+            )
+            self._flush_ready()
+            return
         ctx = RequestContext(self._state, header, self._peer)
         task = asyncio.ensure_future(spec.handler(ctx, request))
-        flexible_header = c.flexible and header.api_key != API_VERSIONS_KEY
-        self._pending.append(_Pending(header, flexible_header, c.response_cls, c.write, task))
+        self._pending.append(
+            _Pending(header, flexible_header, c.response_cls, c.write, task, spec, request)
+        )
         task.add_done_callback(self._on_done)
 
     def _answer_unsupported_api_versions(self, header: RequestHeader) -> None:
@@ -141,7 +180,7 @@ class _Connection(asyncio.Protocol):
         # supported range and retry with a version both sides speak.
         c = codec(API_VERSIONS_KEY, 0)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.set_result({"error_code": UNSUPPORTED_VERSION, "api_keys": supported_apis()})
+        fut.set_result({"error_code": ErrorCode.unsupported_version, "api_keys": supported_apis()})
         self._pending.append(_Pending(header, False, c.response_cls, c.write, fut))
         self._flush_ready()
 
@@ -157,36 +196,63 @@ class _Connection(asyncio.Protocol):
             if task.cancelled():
                 continue
             exc = task.exception()
-            if exc is not None:
+            if exc is None:
+                result = task.result()
+            else:
                 log.error(
-                    "handler for API %d v%d failed",
+                    "handler for API %d v%d failed; answering UNKNOWN_SERVER_ERROR",
                     pending.header.api_key,
                     pending.header.api_version,
                     exc_info=exc,
                 )
-                self._abort("internal error")
-                return
-            result = task.result()
+                result = self._server_error(pending)
+                if result is _UNANSWERABLE:
+                    self._abort("internal error")
+                    return
             if result is None or transport is None:
                 continue  # acks=0 produce: Kafka sends nothing back
-            buf = io.BytesIO()
-            try:
-                pending.writer(buf, shape(pending.response_cls, result))  # type: ignore[arg-type]
-            except Exception:
-                log.exception(
-                    "cannot encode the response to API %d v%d",
-                    pending.header.api_key,
-                    pending.header.api_version,
-                )
+            body = self._encode(pending, result)
+            if body is None:
+                result = self._server_error(pending)
+                body = None if result in (None, _UNANSWERABLE) else self._encode(pending, result)
+            if body is None:
                 self._abort("internal error")
                 return
-            body = buf.getbuffer()
             prefix = response_prefix(
                 pending.header.correlation_id, len(body), flexible_header=pending.flexible_header
             )
             transport.writelines((prefix, body))
             del body
         self._update_reading()
+
+    @staticmethod
+    def _server_error(pending: _Pending) -> Any:
+        """The UNKNOWN_SERVER_ERROR response to a request the broker failed to serve.
+
+        None when nothing is sent back (acks=0); ``_UNANSWERABLE`` when no such response
+        can be built, and the connection must close rather than leave the client waiting.
+        """
+        if pending.spec is None:
+            return _UNANSWERABLE
+        try:
+            return pending.spec.error_response(pending.request, ErrorCode.unknown_server_error)
+        except Exception:
+            log.exception("cannot build the error response to %s", pending.spec.name)
+            return _UNANSWERABLE
+
+    @staticmethod
+    def _encode(pending: _Pending, result: Any) -> memoryview | None:
+        buf = io.BytesIO()
+        try:
+            pending.writer(buf, shape(pending.response_cls, result))  # type: ignore[arg-type]
+        except Exception:
+            log.exception(
+                "cannot encode the response to API %d v%d",
+                pending.header.api_key,
+                pending.header.api_version,
+            )
+            return None
+        return buf.getbuffer()
 
     def _update_reading(self) -> None:
         if self._transport is None or self._closed:
@@ -210,14 +276,6 @@ class _Connection(asyncio.Protocol):
         self._closed = True
         if self._transport is not None:
             self._transport.close()
-
-
-def supported_apis() -> list[dict[str, int]]:
-    """The ApiVersions list: exactly what the registry dispatches."""
-    return [
-        {"api_key": s.key, "min_version": s.min_version, "max_version": s.max_version}
-        for s in sorted(REGISTRY.values(), key=lambda s: s.key)
-    ]
 
 
 class Broker:

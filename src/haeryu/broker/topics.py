@@ -8,7 +8,6 @@ which is rare. Each partition lives in ``<data_dir>/<topic>-<partition>/``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import uuid
@@ -16,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from haeryu.broker.errors import ErrorCode, TopicError
+from haeryu.broker.files import make_dirs, write_atomic
 from haeryu.broker.log import LogConfig, PartitionLog
 
 #: Topic configs this broker understands, with Kafka's defaults. DescribeConfigs
@@ -46,28 +47,10 @@ TOPIC_CONFIG_DEFAULTS: dict[str, str] = {
 _LEGAL_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
-class TopicError(Exception):
-    """A topic operation failed with a Kafka error code and a message for the client."""
-
-    def __init__(self, error_code: int, message: str) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-        self.message = message
-
-
-# Kafka error codes used here.
-UNKNOWN_TOPIC_OR_PARTITION = 3
-INVALID_TOPIC_EXCEPTION = 17
-TOPIC_ALREADY_EXISTS = 36
-INVALID_PARTITIONS = 37
-INVALID_REPLICATION_FACTOR = 38
-INVALID_CONFIG = 40
-
-
 def validate_topic_name(name: str) -> None:
     if name in (".", "..") or not _LEGAL_NAME.match(name):
         raise TopicError(
-            INVALID_TOPIC_EXCEPTION,
+            ErrorCode.invalid_topic_exception,
             f"invalid topic name {name!r}: use 1-249 of [a-zA-Z0-9._-], not '.' or '..'",
         )
 
@@ -76,11 +59,11 @@ def validate_configs(configs: dict[str, str]) -> LogConfig:
     """Check config overrides; return the LogConfig they produce."""
     unknown = sorted(set(configs) - set(TOPIC_CONFIG_DEFAULTS))
     if unknown:
-        raise TopicError(INVALID_CONFIG, f"unknown topic config(s): {', '.join(unknown)}")
+        raise TopicError(ErrorCode.invalid_config, f"unknown topic config(s): {', '.join(unknown)}")
     try:
         return LogConfig.from_topic_configs({**TOPIC_CONFIG_DEFAULTS, **configs})
     except ValueError as exc:
-        raise TopicError(INVALID_CONFIG, str(exc)) from exc
+        raise TopicError(ErrorCode.invalid_config, str(exc)) from exc
 
 
 @dataclass(slots=True)
@@ -126,7 +109,7 @@ class TopicStore:
 
     def load(self) -> None:
         """Open every topic recorded in the metadata file (recovering each log)."""
-        self._meta.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self._meta.parent)
         if not self._meta.exists():
             return
         doc = json.loads(self._meta.read_text())
@@ -154,17 +137,7 @@ class TopicStore:
                 for t in self.topics.values()
             }
         }
-        tmp = self._meta.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._meta)
-        fd = os.open(self._meta.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(self._meta, json.dumps(doc, indent=1, sort_keys=True))
 
     def _log_config(self, overrides: dict[str, str]) -> LogConfig:
         return LogConfig.from_topic_configs(
@@ -203,9 +176,9 @@ class TopicStore:
         """Create a topic; raise :class:`TopicError` with the Kafka error code."""
         validate_topic_name(name)
         if name in self.topics:
-            raise TopicError(TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists")
+            raise TopicError(ErrorCode.topic_already_exists, f"topic {name!r} already exists")
         if num_partitions <= 0 or num_partitions > 10_000:
-            raise TopicError(INVALID_PARTITIONS, "number of partitions must be 1-10000")
+            raise TopicError(ErrorCode.invalid_partitions, "number of partitions must be 1-10000")
         overrides = dict(configs or {})
         validate_configs({**self.broker_defaults, **overrides})
         topic = Topic(name, uuid.uuid4(), overrides)
@@ -223,7 +196,7 @@ class TopicStore:
     def delete(self, name: str) -> Topic:
         topic = self.topics.pop(name, None)
         if topic is None:
-            raise TopicError(UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
         self.by_id.pop(topic.topic_id, None)
         self._save()
         for log in topic.partitions:
@@ -233,15 +206,17 @@ class TopicStore:
     def create_partitions(self, name: str, count: int, *, validate_only: bool = False) -> None:
         topic = self.topics.get(name)
         if topic is None:
-            raise TopicError(UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
         current = len(topic.partitions)
         if count <= current:
             raise TopicError(
-                INVALID_PARTITIONS,
+                ErrorCode.invalid_partitions,
                 f"topic {name!r} has {current} partitions; the new count must be larger",
             )
         if count > 10_000:
-            raise TopicError(INVALID_PARTITIONS, "number of partitions must be at most 10000")
+            raise TopicError(
+                ErrorCode.invalid_partitions, "number of partitions must be at most 10000"
+            )
         if validate_only:
             return
         config = self._log_config(topic.configs)
@@ -250,13 +225,22 @@ class TopicStore:
             topic.partitions.append(self._open_log(name, p, config))
         self._save()
 
+    def set_broker_defaults(self, defaults: dict[str, str]) -> None:
+        """New broker-wide topic defaults (``log.*`` settings); applied to every log."""
+        validate_configs(defaults)
+        self.broker_defaults = dict(defaults)
+        for topic in self.topics.values():
+            config = self._log_config(topic.configs)
+            for log in topic.partitions:
+                log.update_config(config)
+
     def set_configs(
         self, name: str, configs: dict[str, str], *, validate_only: bool = False
     ) -> None:
         """Replace a topic's config overrides with ``configs``."""
         topic = self.topics.get(name)
         if topic is None:
-            raise TopicError(UNKNOWN_TOPIC_OR_PARTITION, f"topic {name!r} does not exist")
+            raise TopicError(ErrorCode.unknown_topic_or_partition, f"topic {name!r} does not exist")
         validate_configs({**self.broker_defaults, **configs})
         if validate_only:
             return

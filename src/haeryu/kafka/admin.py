@@ -13,11 +13,32 @@ from haeryu.kafka.errors import KafkaAdminError
 log = logging.getLogger(__name__)
 
 
-class Admin:
-    """Topic creation and offset queries."""
+#: Ask the cluster for its ``default.replication.factor`` (CreateTopics v4+, Kafka 2.4+).
+BROKER_DEFAULT = -1
 
-    def __init__(self, bootstrap: str) -> None:
+
+class Admin:
+    """Topic creation and offset queries.
+
+    Parameters
+    ----------
+    bootstrap
+        ``HOST:PORT`` of any broker of the cluster.
+    replication_factor
+        Replication factor of the topics :meth:`ensure` creates; the default
+        (:data:`BROKER_DEFAULT`, -1) lets each cluster apply its own
+        ``default.replication.factor``, so the same pipeline runs on one broker and on
+        a three-broker cluster.
+    """
+
+    def __init__(self, bootstrap: str, *, replication_factor: int = BROKER_DEFAULT) -> None:
+        if replication_factor == 0 or replication_factor < BROKER_DEFAULT:
+            raise ValueError(
+                f"replication factor must be -1 (the broker's default) or >= 1, "
+                f"got {replication_factor}"
+            )
         self.client = AdminClient({"bootstrap.servers": bootstrap}, logger=log)
+        self.replication_factor = replication_factor
 
     def partitions(self, topic: str, timeout: float = 10.0) -> int | None:
         """Partition count of ``topic``, or ``None`` if it does not exist."""
@@ -33,7 +54,7 @@ class Admin:
         """Create missing topics: name -> (partitions, config)."""
         existing = set(self.client.list_topics(timeout=timeout).topics)
         wanted = [
-            NewTopic(name, partitions, 1, config=dict(config))
+            NewTopic(name, partitions, self.replication_factor, config=dict(config))
             for name, (partitions, config) in topics.items()
             if name not in existing
         ]

@@ -24,6 +24,9 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "queue.buffering.max.kbytes": 524_288,
         "delivery.report.only.error": True,
         "message.max.bytes": 4_000_000,
+        # Retry a lost broker every second at most (default: up to 10 s), so that
+        # clients come back soon after an outage ends.
+        "reconnect.backoff.max.ms": 1_000,
     }
     config.update(overrides)
     return config
@@ -47,6 +50,7 @@ def consumer_config(bootstrap: str, group: str | None, **overrides: Any) -> dict
         "heartbeat.interval.ms": 1_000,
         "max.poll.interval.ms": 300_000,
         "partition.assignment.strategy": "cooperative-sticky",
+        "reconnect.backoff.max.ms": 1_000,
     }
     if group is not None:
         config["group.id"] = group

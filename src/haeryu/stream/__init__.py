@@ -24,6 +24,7 @@ from haeryu.stream.columns import EVENT_TIME, HEADERS, KEY, OFFSET, PARTITION, T
 from haeryu.stream.errors import (
     Backpressure,
     DecodeError,
+    OperatorError,
     PlanError,
     SchemaError,
     SinkError,
@@ -49,6 +50,7 @@ __all__ = [
     "Joined",
     "LocalResult",
     "MemorySink",
+    "OperatorError",
     "Pipeline",
     "PlanError",
     "SchemaError",

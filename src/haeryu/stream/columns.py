@@ -23,6 +23,12 @@ HEADERS = "_headers"
 EVENT_TIME = "_event_time"
 """Column holding event time in epoch milliseconds (Int64), used by windows."""
 
+CHUNK_ROW = "__chunk_row"
+"""Internal column: a row's position in the repartition chunk it was read from (UInt32).
+
+With the chunk's offset it identifies the row in the repartition topic: its id and the
+tie-break of first/last among rows of one chunk."""
+
 METADATA = (KEY, TIMESTAMP, PARTITION, OFFSET, TOPIC, HEADERS, EVENT_TIME)
 """Columns the engine adds; encoders leave them out of the records they write."""
 

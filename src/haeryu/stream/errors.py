@@ -4,6 +4,7 @@ Hierarchy::
 
     StreamError                  base of everything raised by haeryu.stream
     ├── PlanError                the pipeline declaration is invalid (raised while building)
+    │   └── OperatorError        an operator fails on every batch (found while running)
     ├── SchemaError              a schema cannot be turned into column types
     ├── DecodeError              a record cannot be decoded (carried into the DLQ, not raised)
     ├── StateError               restored state is inconsistent or cannot be read
@@ -22,6 +23,16 @@ class StreamError(Exception):
 
 class PlanError(StreamError):
     """The pipeline declaration is invalid; raised when it is built, not when it runs."""
+
+
+class OperatorError(PlanError):
+    """An operator fails on an empty batch of its input, so on every record.
+
+    A mistake in the pipeline (a misspelled column, an impossible cast), found while
+    running because the source declared no schema.  The pipeline stops instead of
+    sending every record to the dead-letter topic; the message names the operator,
+    the column, the user's function or expression and where it was declared.
+    """
 
 
 class SchemaError(StreamError):

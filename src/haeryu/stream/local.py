@@ -167,6 +167,12 @@ def run_local(
         topic_keys: list[str | None] = [None] * len(records)
         if keys and topic in keys:
             topic_keys = list(keys[topic])
+        # This one writer reads every partition that has records.
+        used = {
+            _hash(k) % partitions if k is not None else i % partitions
+            for i, k in enumerate(topic_keys)
+        }
+        run.executor.own(topic, sorted(used), now)
         for start in range(0, len(encoded), batch_size):
             chunk = encoded[start : start + batch_size]
             chunk_keys = topic_keys[start : start + batch_size]

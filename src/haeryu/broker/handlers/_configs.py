@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from haeryu.broker.state import BrokerState
-from haeryu.broker.topics import TOPIC_CONFIG_DEFAULTS
-
-TOPIC = 2
-BROKER = 4
-INVALID_REQUEST = 42
-INVALID_CONFIG = 40
-UNKNOWN_TOPIC_OR_PARTITION = 3
+from haeryu.broker.configs import ConfigSource, ConfigValue, ResourceType
+from haeryu.broker.errors import BrokerError, ErrorCode
 
 # DescribeConfigs config_type values (v3+).
 _BOOLEAN, _STRING, _INT, _LONG, _DOUBLE, _LIST = 1, 2, 3, 5, 6, 7
@@ -30,34 +24,23 @@ CONFIG_TYPES: dict[str, int] = {
 }
 
 
-def broker_configs(state: BrokerState) -> dict[str, tuple[str, int]]:
-    """Broker-level settings clients commonly ask about, with source 4 (static)."""
-    c = state.config
-    out = {
-        "broker.id": (str(c.node_id), 4),
-        "num.partitions": (str(c.num_partitions), 4),
-        "auto.create.topics.enable": (str(c.auto_create_topics).lower(), 4),
-        "default.replication.factor": ("1", 4),
-        "offsets.topic.replication.factor": ("1", 4),
-        "log.dirs": (str(c.data_dir), 4),
-        "log.flush.policy": (c.fsync, 4),
-        "log.flush.interval.ms": (str(c.fsync_interval_ms), 4),
-        "group.initial.rebalance.delay.ms": (str(c.group_initial_rebalance_delay_ms), 4),
-    }
-    for key, default in TOPIC_CONFIG_DEFAULTS.items():
-        value = c.default_topic_configs.get(key)
-        out[f"log.{key}" if not key.startswith("log.") else key] = (
-            (value, 4) if value is not None else (default, 5)
-        )
-    return out
+def resource_type(raw: Any) -> ResourceType:
+    """The request's resource type; INVALID_REQUEST for one Kafka does not define."""
+    try:
+        return ResourceType(int(raw))
+    except ValueError:
+        raise BrokerError(
+            ErrorCode.invalid_request, f"resource type {int(raw)} is not supported"
+        ) from None
 
 
-def config_entry(name: str, value: str, source: int, include_synonyms: bool) -> dict[str, Any]:
+def config_entry(name: str, config: ConfigValue, include_synonyms: bool) -> dict[str, Any]:
+    value, source = config.value, int(config.source)
     return {
         "name": name,
         "value": value,
-        "read_only": False,
-        "is_default": source == 5,
+        "read_only": config.read_only,
+        "is_default": config.source == ConfigSource.DEFAULT,
         "config_source": source,
         "is_sensitive": False,
         "synonyms": [{"name": name, "value": value, "source": source}] if include_synonyms else [],

@@ -23,12 +23,21 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.protocol.legacy import LEGACY_SCHEMAS
 from haeryu.broker.protocol.lengths import walk
 
 if TYPE_CHECKING:
     from haeryu.broker.context import RequestContext
 
 Handler = Callable[["RequestContext", Any], Awaitable[dict[str, Any] | None]]
+ErrorResponse = Callable[[Any, ErrorCode], dict[str, Any] | None]
+"""Builds the response answering a whole request with one error (None: send nothing)."""
+
+
+def top_level_error(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """The error response of APIs whose response carries a top-level error code."""
+    return {"error_code": code, "throttle_time": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,7 @@ class ApiSpec:
     min_version: int
     max_version: int
     handler: Handler = field(repr=False)
+    error_response: ErrorResponse = field(default=top_level_error, repr=False)
 
     def supports(self, version: int) -> bool:
         return self.min_version <= version <= self.max_version
@@ -48,16 +58,32 @@ class ApiSpec:
 REGISTRY: dict[int, ApiSpec] = {}
 
 
-def api(key: int, min_version: int, max_version: int) -> Callable[[Handler], Handler]:
-    """Register the decorated coroutine as the handler of API ``key``."""
+def api(
+    key: int, min_version: int, max_version: int, *, errors: ErrorResponse = top_level_error
+) -> Callable[[Handler], Handler]:
+    """Register the decorated coroutine as the handler of API ``key``.
+
+    ``errors`` answers a request the broker cannot serve (the handler raised, or the
+    version is not supported) with one error code in the response's error fields; APIs
+    whose responses have no top-level error code give one that mirrors the request's
+    topics, partitions, groups or resources.
+    """
 
     def register(handler: Handler) -> Handler:
         if key in REGISTRY:
             raise RuntimeError(f"API key {key} registered twice")
-        REGISTRY[key] = ApiSpec(key, api_key_map[key], min_version, max_version, handler)
+        REGISTRY[key] = ApiSpec(key, api_key_map[key], min_version, max_version, handler, errors)
         return handler
 
     return register
+
+
+def supported_apis() -> list[dict[str, int]]:
+    """The ApiVersions list: exactly what the registry dispatches."""
+    return [
+        {"api_key": s.key, "min_version": s.min_version, "max_version": s.max_version}
+        for s in sorted(REGISTRY.values(), key=lambda s: s.key)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +97,29 @@ class Codec:
     write: Callable[[Any, Any], None]
 
 
+def known_version(key: int, version: int) -> bool:
+    """Whether the protocol (kio's schemas) defines this version of API ``key``."""
+    if (key, version) in LEGACY_SCHEMAS:
+        return True
+    name = api_key_map.get(key)
+    return name is not None and version in schema_name_map.get(name, {})
+
+
 @cache
 def codec(key: int, version: int) -> Codec:
-    """The kio request reader and response writer of one API version (cached)."""
-    paths = schema_name_map[api_key_map[key]][version]
-    req_cls = resolve_name(paths[EntityType.request])
-    resp_cls = resolve_name(paths[EntityType.response])
+    """The kio request reader and response writer of one API version (cached).
+
+    Versions kio no longer carries come from :mod:`haeryu.broker.protocol.legacy`.
+    """
+    req_cls: Any
+    resp_cls: Any
+    legacy = LEGACY_SCHEMAS.get((key, version))
+    if legacy is not None:
+        req_cls, resp_cls = legacy
+    else:
+        paths = schema_name_map[api_key_map[key]][version]
+        req_cls = resolve_name(paths[EntityType.request])
+        resp_cls = resolve_name(paths[EntityType.response])
     return Codec(
         request_cls=req_cls,
         response_cls=resp_cls,

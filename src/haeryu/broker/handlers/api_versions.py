@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
-from haeryu.broker.handlers._registry import api
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.handlers._registry import api, supported_apis
 
 
 @api(18, 0, 4)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    from haeryu.broker.server import supported_apis
-
-    return {"error_code": 0, "api_keys": supported_apis(), "throttle_time": 0}
+    return {"error_code": ErrorCode.none, "api_keys": supported_apis(), "throttle_time": 0}

@@ -12,11 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
 from haeryu.broker.handlers._registry import api
 
 
-@api(42, 0, 2)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "results": [{"group_id": g, "error_code": code} for g in request.groups_names],
+    }
+
+
+@api(42, 0, 2, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     groups: GroupCoordinator = ctx.state.groups
     errors = await groups.delete_groups(request.groups_names)

@@ -10,13 +10,27 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import BrokerError, ErrorCode
 from haeryu.broker.handlers._registry import api
 
-OFFSET_OUT_OF_RANGE = 1
-UNKNOWN_TOPIC_OR_PARTITION = 3
+
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "topics": [
+            {
+                "name": t.name,
+                "partitions": [
+                    {"partition_index": p.partition_index, "low_watermark": -1, "error_code": code}
+                    for p in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
 
 
-@api(21, 0, 2)
+@api(21, 0, 2, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = []
     for topic in request.topics:
@@ -25,19 +39,14 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             entry: dict[str, Any] = {
                 "partition_index": p.partition_index,
                 "low_watermark": -1,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
             }
-            plog = ctx.state.topics.partition(topic.name, p.partition_index)
-            offset = int(p.offset)
-            if plog is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
-            else:
-                if offset == -1:
-                    offset = plog.log_end_offset
-                if not 0 <= offset <= plog.log_end_offset:
-                    entry["error_code"] = OFFSET_OUT_OF_RANGE
-                else:
-                    entry["low_watermark"] = plog.delete_records_before(offset)
+            try:
+                entry["low_watermark"] = ctx.state.delete_records(
+                    topic.name, p.partition_index, int(p.offset)
+                )
+            except BrokerError as exc:
+                entry["error_code"] = exc.error_code
             parts.append(entry)
         topics.append({"name": topic.name, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}

@@ -9,25 +9,31 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode, TopicError
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.topics import TopicError
+from haeryu.broker.protocol.shape import get
 
 
-@api(20, 1, 5)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "responses": [
+            {"name": name, "error_code": code} for name in get(request, "topic_names", ())
+        ]
+        + [
+            {"name": t.name, "topic_id": t.topic_id, "error_code": code}
+            for t in get(request, "topics", ())
+        ],
+    }
+
+
+@api(20, 1, 5, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
-    state = ctx.state
     responses = []
     for name in request.topic_names:
-        entry: dict[str, Any] = {"name": name, "error_code": 0, "error_message": None}
+        entry: dict[str, Any] = {"name": name, "error_code": ErrorCode.none, "error_message": None}
         try:
-            topic = state.topics.delete(name)
-            # Kafka forgets committed offsets with the topic: a topic re-created under
-            # the same name starts fresh.
-            state.groups.forget_topic(name)
-            for p, plog in enumerate(topic.partitions):
-                state.durability.forget(plog)
-                state.producers.forget_partition((name, p))
-                state.waiters.notify((name, p))
+            ctx.state.delete_topic(name)
         except TopicError as exc:
             entry.update(error_code=exc.error_code, error_message=exc.message)
         responses.append(entry)

@@ -16,14 +16,12 @@ import time
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.log import OffsetOutOfRange
 from haeryu.broker.protocol.shape import get, millis
 from haeryu.broker.state import BrokerState
 
-OFFSET_OUT_OF_RANGE = 1
-UNKNOWN_TOPIC_OR_PARTITION = 3
-UNKNOWN_TOPIC_ID = 100
 _DEFAULT_MAX_BYTES = 52_428_800
 
 
@@ -50,7 +48,7 @@ def _read(
         for fp in topic.partitions:
             entry: dict[str, Any] = {
                 "partition_index": fp.partition,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "high_watermark": -1,
                 "last_stable_offset": -1,
                 "log_start_offset": -1,
@@ -61,8 +59,15 @@ def _read(
             plog = state.topics.partition(name, fp.partition) if name is not None else None
             if plog is None:
                 entry["error_code"] = (
-                    UNKNOWN_TOPIC_OR_PARTITION if name is not None else UNKNOWN_TOPIC_ID
+                    ErrorCode.unknown_topic_or_partition
+                    if name is not None
+                    else ErrorCode.unknown_topic_id
                 )
+                errors = True
+            elif plog.offline:
+                # What a fenced log holds past its durable offset may never reach the
+                # disk: serve nothing until it is recovered.
+                entry["error_code"] = ErrorCode.kafka_storage_error
                 errors = True
             else:
                 hw = plog.log_end_offset
@@ -81,7 +86,7 @@ def _read(
                         if total and len(data) > limit:
                             data = b""
                 except OffsetOutOfRange:
-                    entry["error_code"] = OFFSET_OUT_OF_RANGE
+                    entry["error_code"] = ErrorCode.offset_out_of_range
                     errors = True
                     data = b""
                 entry["records"] = data
@@ -95,7 +100,27 @@ def _read(
     return topics, total, errors
 
 
-@api(1, 4, 12)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v7+) and on every requested partition."""
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "session_id": 0,
+        "responses": [
+            {
+                "topic": get(t, "topic") or "",
+                "topic_id": get(t, "topic_id"),
+                "partitions": [
+                    {"partition_index": fp.partition, "error_code": code, "records": None}
+                    for fp in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
+
+
+@api(1, 4, 12, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     max_bytes = int(get(request, "max_bytes", _DEFAULT_MAX_BYTES))
@@ -114,4 +139,4 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
             for fp in topic.partitions
         ]
         await state.waiters.wait(tps, left)
-    return {"throttle_time": 0, "error_code": 0, "session_id": 0, "responses": topics}
+    return {"throttle_time": 0, "error_code": ErrorCode.none, "session_id": 0, "responses": topics}

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 
-INVALID_REQUEST = 42
 _GROUP, _TRANSACTION = 0, 1
 
 
@@ -27,7 +27,7 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
     if key_type not in (_GROUP, _TRANSACTION):
         return {
             "key": key,
-            "error_code": INVALID_REQUEST,
+            "error_code": ErrorCode.invalid_request,
             "error_message": f"unsupported coordinator key type {key_type}",
             "node_id": -1,
             "host": "",
@@ -35,7 +35,7 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
         }
     return {
         "key": key,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "error_message": None,
         "node_id": config.node_id,
         "host": config.advertised,
@@ -43,7 +43,21 @@ def _coordinator(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]
     }
 
 
-@api(10, 0, 4)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v0-3) and per key (v4+)."""
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "node_id": -1,
+        "port": -1,
+        "coordinators": [
+            {"key": k, "error_code": code, "node_id": -1, "host": "", "port": -1}
+            for k in get(request, "coordinator_keys", None) or ()
+        ],
+    }
+
+
+@api(10, 0, 4, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     key_type = int(get(request, "key_type", _GROUP))
     if ctx.version >= 4:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
 
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 _MAX_EPOCH = 32767
 
 
@@ -23,7 +23,7 @@ _MAX_EPOCH = 32767
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     if request.transactional_id is not None:
         return {
-            "error_code": TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            "error_code": ErrorCode.transactional_id_authorization_failed,
             "producer_id": -1,
             "producer_epoch": -1,
         }
@@ -31,5 +31,9 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     pid = int(get(request, "producer_id", -1))
     epoch = int(get(request, "producer_epoch", -1))
     if pid >= 0 and 0 <= epoch < _MAX_EPOCH - 1:
-        return {"error_code": 0, "producer_id": pid, "producer_epoch": epoch + 1}
-    return {"error_code": 0, "producer_id": producers.allocate_id(), "producer_epoch": 0}
+        return {"error_code": ErrorCode.none, "producer_id": pid, "producer_epoch": epoch + 1}
+    return {
+        "error_code": ErrorCode.none,
+        "producer_id": producers.allocate_id(),
+        "producer_epoch": 0,
+    }

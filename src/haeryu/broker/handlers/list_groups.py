@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
 from haeryu.broker.handlers._registry import api
 from haeryu.broker.protocol.shape import get
@@ -29,7 +30,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         listed = groups.list_groups(get(request, "states_filter", ()))
     return {
         "throttle_time": 0,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "groups": [
             {
                 "group_id": g.group_id,

@@ -1,9 +1,10 @@
-"""ListOffsets (key 2), versions 1-7.
+"""ListOffsets (key 2), versions 0-7.
 
 Timestamp -1 (latest) answers the log end offset, -2 (earliest) the log start offset,
 -3 (max timestamp, v7) the offset of the record with the largest timestamp; any other
 timestamp the earliest offset whose timestamp is at or after it (via the time index),
-or offset -1 when there is none.
+or offset -1 when there is none. v0 answers a list of offsets (``old_style_offsets``):
+the one found, or none.
 """
 
 from __future__ import annotations
@@ -11,15 +12,27 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import BrokerError, ErrorCode
 from haeryu.broker.handlers._registry import api
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
-LATEST = -1
-EARLIEST = -2
-MAX_TIMESTAMP = -3
+
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "topics": [
+            {
+                "name": t.name,
+                "partitions": [
+                    {"partition_index": p.partition_index, "error_code": code, "offset": -1}
+                    for p in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
 
 
-@api(2, 1, 7)
+@api(2, 0, 7, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     topics = []
     for topic in request.topics:
@@ -27,25 +40,21 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
         for lp in topic.partitions:
             entry: dict[str, Any] = {
                 "partition_index": lp.partition_index,
-                "error_code": 0,
+                "error_code": ErrorCode.none,
                 "timestamp": -1,
                 "offset": -1,
                 "leader_epoch": 0,
             }
-            plog = ctx.state.topics.partition(topic.name, lp.partition_index)
-            ts = int(lp.timestamp)
-            if plog is None:
-                entry["error_code"] = UNKNOWN_TOPIC_OR_PARTITION
-            elif ts == LATEST:
-                entry["offset"] = plog.log_end_offset
-            elif ts == EARLIEST:
-                entry["offset"] = plog.log_start_offset
-            elif ts == MAX_TIMESTAMP:
-                entry["offset"], entry["timestamp"] = plog.max_timestamp()
-            else:
-                found = plog.offset_for_timestamp(ts)
-                if found is not None:
-                    entry["offset"], entry["timestamp"] = found
+            try:
+                entry["offset"], entry["timestamp"] = ctx.state.list_offset(
+                    topic.name, lp.partition_index, int(lp.timestamp)
+                )
+            except BrokerError as exc:
+                entry["error_code"] = exc.error_code
+            if ctx.version == 0:
+                # v0 answers a list of offsets, at most max_num_offsets of them.
+                found = entry["offset"] >= 0 and int(lp.max_num_offsets) > 0
+                entry["old_style_offsets"] = [entry["offset"]] if found else []
             parts.append(entry)
         topics.append({"name": topic.name, "partitions": parts})
     return {"throttle_time": 0, "topics": topics}

@@ -1,4 +1,4 @@
-"""OffsetCommit (key 8), versions 2-9.
+"""OffsetCommit (key 8), versions 0-9.
 
 Stores committed offsets durably through the group coordinator and answers once they
 are as durable as ``--fsync`` promises (after a grouped fsync under ``always``).
@@ -7,7 +7,8 @@ generation -1 and no member id is a standalone ("simple") commit, accepted while
 group has no members. Partitions of unknown topics get UNKNOWN_TOPIC_OR_PARTITION and
 metadata longer than 4096 bytes gets OFFSET_METADATA_TOO_LARGE, per partition.
 
-Version notes: v2-4 carry a retention time, ignored (offsets are kept until the group
+Version notes: v0 has no generation or member id (a standalone commit); v1 (Sarama's
+default) adds them and a per-partition commit timestamp, ignored; v2-4 carry a retention time, ignored (offsets are kept until the group
 is deleted); v6 adds the leader epoch; v7 group_instance_id; v8 is flexible; v9
 (KIP-848) renames the generation to ``generation_id_or_member_epoch`` — for classic
 groups it is still the generation.
@@ -18,15 +19,30 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
+from haeryu.broker.groups.offsets import TopicPartition
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.offsets import TopicPartition
 from haeryu.broker.protocol.shape import get
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
+
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    return {
+        "throttle_time": 0,
+        "topics": [
+            {
+                "name": get(t, "name", ""),
+                "topic_id": get(t, "topic_id"),
+                "partitions": [
+                    {"partition_index": p.partition_index, "error_code": code} for p in t.partitions
+                ],
+            }
+            for t in request.topics
+        ],
+    }
 
 
-@api(8, 2, 9)
+@api(8, 0, 9, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     state = ctx.state
     groups: GroupCoordinator = state.groups
@@ -42,8 +58,8 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 wanted[tp] = (p.committed_offset, epoch, p.committed_metadata)
     errors = await groups.commit(
         request.group_id,
-        request.generation_id_or_member_epoch,
-        request.member_id,
+        int(get(request, "generation_id_or_member_epoch", -1)),
+        get(request, "member_id", ""),
         wanted,
         group_instance_id=get(request, "group_instance_id"),
     )
@@ -55,7 +71,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
                 "partitions": [
                     {
                         "partition_index": p.partition_index,
-                        "error_code": UNKNOWN_TOPIC_OR_PARTITION
+                        "error_code": ErrorCode.unknown_topic_or_partition
                         if (topic.name, p.partition_index) in unknown
                         else errors[(topic.name, p.partition_index)],
                     }

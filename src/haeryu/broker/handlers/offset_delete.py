@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.schema.errors import ErrorCode
-
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
+from haeryu.broker.groups.offsets import TopicPartition
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.offsets import TopicPartition
 
 
 @api(47, 0, 0)
@@ -31,7 +30,7 @@ async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     if error is not ErrorCode.none:
         return {"error_code": error, "throttle_time": 0, "topics": []}
     return {
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "throttle_time": 0,
         "topics": [
             {

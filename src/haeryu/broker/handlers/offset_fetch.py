@@ -17,9 +17,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.groups import GroupCoordinator
+from haeryu.broker.groups.offsets import CommittedOffset, TopicPartition
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.offsets import CommittedOffset, TopicPartition
+from haeryu.broker.protocol.shape import get
 
 _NONE = CommittedOffset(-1, -1, "")
 
@@ -30,7 +32,7 @@ def _partition(index: int, committed: CommittedOffset) -> dict[str, Any]:
         "committed_offset": committed.offset,
         "committed_leader_epoch": committed.leader_epoch,
         "metadata": committed.metadata,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
     }
 
 
@@ -46,12 +48,34 @@ def _group(groups: GroupCoordinator, group_id: str, topics: Iterable[Any] | None
             by_topic[name].append(_partition(index, found.get((name, index), _NONE)))
     return {
         "group_id": group_id,
-        "error_code": 0,
+        "error_code": ErrorCode.none,
         "topics": [{"name": n, "partitions": ps} for n, ps in by_topic.items()],
     }
 
 
-@api(9, 1, 8)
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any]:
+    """``code`` at the top (v2-7), per group (v8+) and per partition asked for (v1)."""
+    topics = [
+        {
+            "name": t.name,
+            "partitions": [
+                {**_partition(i, _NONE), "error_code": code} for i in t.partition_indexes
+            ],
+        }
+        for t in get(request, "topics", None) or ()
+    ]
+    return {
+        "throttle_time": 0,
+        "error_code": code,
+        "topics": topics,
+        "groups": [
+            {"group_id": g.group_id, "error_code": code, "topics": []}
+            for g in get(request, "groups", None) or ()
+        ],
+    }
+
+
+@api(9, 1, 8, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any]:
     groups: GroupCoordinator = ctx.state.groups
     if ctx.version >= 8:

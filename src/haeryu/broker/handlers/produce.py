@@ -10,7 +10,9 @@ gets OUT_OF_ORDER_SEQUENCE_NUMBER.
 acks=0 gets no response at all. acks=1 is answered once the batch is in the log (page
 cache). acks=all (-1) waits, under ``--fsync always``, until a grouped fsync covers the
 batch; under ``interval``/``never`` it is answered like acks=1, since this node is the
-whole ISR.
+whole ISR. Under ``always`` a retried idempotent batch also waits until its partition's
+durable offset covers it. A partition whose log failed a write or fsync is offline:
+KAFKA_STORAGE_ERROR, never an acknowledgement of data that may not be on disk.
 """
 
 from __future__ import annotations
@@ -18,86 +20,67 @@ from __future__ import annotations
 from typing import Any
 
 from haeryu.broker.context import RequestContext
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import api
-from haeryu.broker.protocol.records import InvalidRecordBatch, validate_produced_batch
-from haeryu.broker.state import BrokerState
-
-UNKNOWN_TOPIC_OR_PARTITION = 3
-CORRUPT_MESSAGE = 2
-INVALID_RECORD = 87
-INVALID_REQUIRED_ACKS = 21
+from haeryu.broker.state import Appended
 
 
-def _produce_partition(
-    state: BrokerState, topic: str, partition: int, records: bytes | None
-) -> tuple[dict[str, Any], bool]:
-    """Validate and append one partition's batch; return (response entry, appended)."""
-    plog = state.topics.partition(topic, partition)
-    if plog is None:
-        return _error(partition, UNKNOWN_TOPIC_OR_PARTITION, "unknown topic or partition"), False
-    if not records:
-        return _error(partition, CORRUPT_MESSAGE, "empty record set"), False
-    try:
-        header = validate_produced_batch(records, plog.config.max_message_bytes)
-    except InvalidRecordBatch as exc:
-        return _error(partition, exc.error_code, str(exc)), False
-    if header.is_transactional:
-        return _error(partition, INVALID_RECORD, "transactions are not supported"), False
-    tp = (topic, partition)
-    verdict = state.producers.check(tp, header)
-    if verdict.error_code:
-        return _error(partition, verdict.error_code, None), False
-    if verdict.duplicate_offset >= 0:
-        return _ok(partition, verdict.duplicate_offset, -1, plog.log_start_offset), False
-    result = plog.append(records, header)
-    state.producers.record(tp, header, result.base_offset)
-    state.durability.dirty(plog)
-    state.waiters.notify(tp)
-    return _ok(partition, result.base_offset, result.log_append_time, result.log_start_offset), True
-
-
-def _ok(partition: int, base_offset: int, append_time: int, start: int) -> dict[str, Any]:
+def _entry(partition: int, a: Appended) -> dict[str, Any]:
     return {
         "index": partition,
-        "error_code": 0,
-        "base_offset": base_offset,
-        "log_append_time": append_time,
-        "log_start_offset": start,
-        "record_errors": [],
-        "error_message": None,
+        "error_code": a.error_code,
+        "base_offset": a.base_offset,
+        "log_append_time": a.log_append_time,
+        "log_start_offset": a.log_start_offset,
+        "record_errors": [
+            {"batch_index": i, "batch_index_error_message": m} for i, m in a.record_errors
+        ],
+        "error_message": a.error_message,
     }
 
 
-def _error(partition: int, code: int, message: str | None) -> dict[str, Any]:
+_BAD_ACKS = Appended(ErrorCode.invalid_required_acks, "acks must be 0, 1 or -1")
+
+
+def error_response(request: Any, code: ErrorCode) -> dict[str, Any] | None:
+    """Every partition of the request answered with ``code`` (nothing for acks=0)."""
+    if int(request.acks) == 0:
+        return None
     return {
-        "index": partition,
-        "error_code": code,
-        "base_offset": -1,
-        "log_append_time": -1,
-        "log_start_offset": -1,
-        "record_errors": [],
-        "error_message": message,
+        "throttle_time": 0,
+        "responses": [
+            {
+                "name": t.name,
+                "partition_responses": [
+                    _entry(pd.index, Appended(code)) for pd in t.partition_data
+                ],
+            }
+            for t in request.topic_data
+        ],
     }
 
 
-@api(0, 3, 10)
+@api(0, 3, 10, errors=error_response)
 async def handle(ctx: RequestContext, request: Any) -> dict[str, Any] | None:
     state = ctx.state
     acks = int(request.acks)
-    responses = []
-    appended = False
+    results: list[tuple[str, int, Appended]] = []
     for topic_data in request.topic_data:
-        parts = []
         for pd in topic_data.partition_data:
             if acks not in (0, 1, -1):
-                parts.append(_error(pd.index, INVALID_REQUIRED_ACKS, "acks must be 0, 1 or -1"))
+                results.append((topic_data.name, pd.index, _BAD_ACKS))
                 continue
-            entry, wrote = _produce_partition(state, topic_data.name, pd.index, pd.records)
-            appended |= wrote
-            parts.append(entry)
-        responses.append({"name": topic_data.name, "partition_responses": parts})
+            # Every append happens before the first await: appends keep request order.
+            appended = state.append(topic_data.name, pd.index, pd.records)
+            results.append((topic_data.name, pd.index, appended))
     if acks == 0:
         return None
-    if acks == -1 and appended:
-        await state.durability.durable()
-    return {"responses": responses, "throttle_time": 0}
+    if acks == -1:
+        results = await state.acknowledge(results)
+    responses: dict[str, list[dict[str, Any]]] = {}
+    for topic, partition, appended in results:
+        responses.setdefault(topic, []).append(_entry(partition, appended))
+    return {
+        "responses": [{"name": t, "partition_responses": ps} for t, ps in responses.items()],
+        "throttle_time": 0,
+    }

@@ -7,6 +7,13 @@ Layering follows Kafka's log layer: :class:`PartitionLog` (one partition directo
 """
 
 from .config import LogConfig
-from .partition import AppendResult, OffsetOutOfRange, PartitionLog, wall_clock_ms
+from .partition import AppendResult, LogOffline, OffsetOutOfRange, PartitionLog, wall_clock_ms
 
-__all__ = ["AppendResult", "LogConfig", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
+__all__ = [
+    "AppendResult",
+    "LogConfig",
+    "LogOffline",
+    "OffsetOutOfRange",
+    "PartitionLog",
+    "wall_clock_ms",
+]

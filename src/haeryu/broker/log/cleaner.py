@@ -20,16 +20,26 @@ last batch of their producer id, which survives as an empty batch so producer st
 still be rebuilt. Offsets are never renumbered; consumers see gaps.
 
 Not done: merging small cleaned segments, transaction-aware cleaning (aborted
-transactional records are treated like committed ones). Runs on the log's owning
-thread; it does blocking file I/O, so schedule it off the hot path.
+transactional records are treated like committed ones).
+
+Threads: a pass has three steps so the broker's event loop never does the heavy part.
+:func:`plan_compaction` (log's owning thread, cheap) picks the segments;
+:func:`run_compaction` (any one worker thread) reads, rewrites, fsyncs and renames
+files and opens the cleaned segments, touching no log state; :func:`publish_compaction`
+(owning thread again) swaps them in. A pass cleans at most ``MAX_PASS_BYTES`` of
+segments; the rest is due at the next pass. :func:`compact_log` runs all three in a
+row, for callers that own no loop.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
+from haeryu.broker.files import fsync_directory
 from haeryu.broker.protocol.records import (
     BatchHeader,
     InvalidRecordBatch,
@@ -39,17 +49,37 @@ from haeryu.broker.protocol.records import (
     iter_batches,
 )
 
-from .loader import fsync_directory
+from .config import LogConfig
 from .segment import Segment
 
-if TYPE_CHECKING:
-    from .partition import PartitionLog
-
-__all__ = ["compact_log"]
+__all__ = [
+    "CleanableLog",
+    "CompactionJob",
+    "compact_log",
+    "plan_compaction",
+    "publish_compaction",
+    "run_compaction",
+]
 
 _CHUNK = 8 << 20
 _NEVER = 1 << 62
 CLEANED_SUFFIX = ".cleaned"
+#: Segment bytes one pass rewrites at most (bounded work per pass).
+MAX_PASS_BYTES = 256 << 20
+
+
+class CleanableLog(Protocol):
+    """What a compaction pass needs from a partition log (:class:`.PartitionLog`)."""
+
+    directory: Path
+    config: LogConfig
+    clock: Callable[[], int]
+    cleaner_checkpoint: tuple[int, int] | None
+
+    @property
+    def segments(self) -> list[Segment]: ...
+
+    def replace_segment(self, old: Segment, new: Segment) -> bool: ...
 
 
 def _batches(seg: Segment) -> Iterator[tuple[BatchHeader, bytes]]:
@@ -168,23 +198,41 @@ class _Pass:
         return size
 
 
-def _swap_in(log: PartitionLog, old: Segment) -> Segment:
-    """Replace ``old``'s files by its ``.cleaned`` log and open the result."""
+def _swap_in(directory: Path, config: LogConfig, old: Segment) -> Segment:
+    """Replace ``old``'s files by its ``.cleaned`` log and open the result.
+
+    The owner keeps reading ``old`` through its open descriptor (the old file) until
+    :func:`publish_compaction` swaps the segment objects.
+    """
     cleaned = old.log_path.with_name(old.log_path.name + CLEANED_SUFFIX)
     # Indexes first: a crash after the rename must not leave stale ones to trust.
     old.index.path.unlink(missing_ok=True)
     old.time_index.path.unlink(missing_ok=True)
     os.replace(cleaned, old.log_path)
-    fsync_directory(log.directory)
-    new = Segment.open_file(log.directory, old.base_offset, log.config.index_interval_bytes)
+    fsync_directory(directory)
+    new = Segment.open_file(directory, old.base_offset, config.index_interval_bytes)
     new.recover()  # rebuilds the indexes and double-checks what we wrote
     new.seal()
     new.sync()
     return new
 
 
-def compact_log(log: PartitionLog) -> int:
-    """Compact ``log`` once; returns the bytes reclaimed (see module docstring).
+@dataclass
+class CompactionJob:
+    """One pass, planned on the owning thread and run on a worker."""
+
+    directory: Path
+    config: LogConfig
+    now: int
+    segments: list[Segment]  # the whole log as it was planned (the map reads it all)
+    cleanable: list[Segment]
+    due: int
+    # Filled in by run_compaction: (old, cleaned replacement, bytes reclaimed).
+    swaps: list[tuple[Segment, Segment, int]] = field(default_factory=list)
+
+
+def plan_compaction(log: CleanableLog) -> CompactionJob | None:
+    """Decide what a pass would clean; None when nothing is due (owning thread).
 
     A pass is skipped when no segment was rolled since the previous one and nothing
     became due since (a kept tombstone expiring, a segment leaving the compaction lag),
@@ -192,14 +240,15 @@ def compact_log(log: PartitionLog) -> int:
     """
     config = log.config
     if not config.compact:
-        return 0
+        return None
     now = log.clock()
     segments = log.segments
     checkpoint = log.cleaner_checkpoint
     if checkpoint is not None and checkpoint[0] == segments[-1].base_offset and now < checkpoint[1]:
-        return 0
+        return None
     due = _NEVER
     cleanable: list[Segment] = []
+    budget = MAX_PASS_BYTES
     for seg in segments[:-1]:
         if (
             config.min_compaction_lag_ms > 0
@@ -207,25 +256,51 @@ def compact_log(log: PartitionLog) -> int:
         ):
             due = seg.max_timestamp + config.min_compaction_lag_ms
             break
+        if cleanable and seg.size > budget:
+            due = now  # the rest waits for the next pass
+            break
+        budget -= seg.size
         cleanable.append(seg)
+    return CompactionJob(log.directory, config, now, segments, cleanable, due)
+
+
+def run_compaction(job: CompactionJob) -> CompactionJob:
+    """The heavy part: build the key map, write and swap in cleaned files (any thread)."""
+    if not job.cleanable:
+        return job
+    offsets = _OffsetMap()
+    for seg in job.segments:
+        offsets.add_segment(seg)
+    cleaning = _Pass(offsets, job.now - job.config.delete_retention_ms)
+    for seg in job.cleanable:
+        new_size = cleaning.write_cleaned(seg)
+        if new_size is None:
+            continue
+        old_size = seg.size
+        new = _swap_in(job.directory, job.config, seg)
+        job.swaps.append((seg, new, old_size - new_size))
+    if cleaning.earliest_kept_tombstone is not None:
+        tombstone_due = cleaning.earliest_kept_tombstone + job.config.delete_retention_ms + 1
+        job.due = min(job.due, tombstone_due)
+    return job
+
+
+def publish_compaction(log: CleanableLog, job: CompactionJob) -> int:
+    """Swap the cleaned segments in (owning thread); returns the bytes reclaimed."""
     reclaimed = 0
-    if cleanable:
-        offsets = _OffsetMap()
-        for seg in segments:
-            offsets.add_segment(seg)
-        cleaning = _Pass(offsets, now - config.delete_retention_ms)
-        for seg in cleanable:
-            new_size = cleaning.write_cleaned(seg)
-            if new_size is None:
-                continue
-            old_size = seg.size
-            new = _swap_in(log, seg)
-            if log._replace_segment(seg, new):
-                reclaimed += old_size - new_size
-            else:  # deleted by retention meanwhile
-                new.delete_files()
-                new.close()
-        if cleaning.earliest_kept_tombstone is not None:
-            due = min(due, cleaning.earliest_kept_tombstone + config.delete_retention_ms + 1)
-    log.cleaner_checkpoint = (segments[-1].base_offset, due)
+    for old, new, saved in job.swaps:
+        if log.replace_segment(old, new):
+            reclaimed += saved
+        else:  # deleted by retention meanwhile
+            new.delete_files()
+            new.close()
+    log.cleaner_checkpoint = (job.segments[-1].base_offset, job.due)
     return reclaimed
+
+
+def compact_log(log: CleanableLog) -> int:
+    """Compact ``log`` once on the calling thread; returns the bytes reclaimed."""
+    job = plan_compaction(log)
+    if job is None:
+        return 0
+    return publish_compaction(log, run_compaction(job))

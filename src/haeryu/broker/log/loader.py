@@ -17,15 +17,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .segment import Segment
+from haeryu.broker.files import TMP_SUFFIX, fsync_directory, write_atomic
+
+from .segment import DELETED_SUFFIX, Segment
 
 __all__ = [
     "LOG_START_FILE",
     "RECOVERY_POINT_FILE",
     "LoadedLog",
-    "fsync_directory",
     "load_segments",
     "read_offset_file",
+    "truncate_segments",
     "write_offset_file",
 ]
 
@@ -35,7 +37,7 @@ RECOVERY_POINT_FILE = "recovery-point"
 LOG_START_FILE = "log-start-offset"
 _SEGMENT_FILE = re.compile(r"^(\d{20})\.(log|index|timeindex)$")
 # Leftovers of an interrupted compaction or atomic file replacement.
-_STRAY_SUFFIXES = (".cleaned", ".tmp")
+_STRAY_SUFFIXES = (".cleaned", TMP_SUFFIX, DELETED_SUFFIX)
 
 
 @dataclass
@@ -44,14 +46,6 @@ class LoadedLog:
     log_start_offset: int
     recovery_point: int
     truncated_bytes: int
-
-
-def fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_offset_file(directory: Path, name: str) -> int | None:
@@ -67,15 +61,7 @@ def read_offset_file(directory: Path, name: str) -> int | None:
 
 
 def write_offset_file(directory: Path, name: str, value: int) -> None:
-    tmp = directory / (name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, f"{value}\n".encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, directory / name)
-    fsync_directory(directory)
+    write_atomic(directory / name, f"{value}\n")
 
 
 def _remove_strays(directory: Path) -> list[int]:
@@ -104,8 +90,9 @@ def load_segments(directory: Path, index_interval_bytes: int) -> LoadedLog:
     """
     bases = _remove_strays(directory)
     recovery_point = read_offset_file(directory, RECOVERY_POINT_FILE) or 0
-    segments: list[Segment] = []
+    dropped_empty = _drop_empty_tail(directory, bases, index_interval_bytes)
     truncated = 0
+    segments: list[Segment] = []
     for i, base in enumerate(bases):
         seg = Segment.open_file(directory, base, index_interval_bytes)
         last = i == len(bases) - 1
@@ -133,11 +120,52 @@ def load_segments(directory: Path, index_interval_bytes: int) -> LoadedLog:
         start = read_offset_file(directory, LOG_START_FILE) or 0
         segments.append(Segment.create(directory, start, index_interval_bytes))
         fsync_directory(directory)
-    if truncated:
+    if truncated or dropped_empty:
         recovery_point = min(recovery_point, segments[-1].base_offset)
     leo = segments[-1].next_offset
     start = max(read_offset_file(directory, LOG_START_FILE) or 0, segments[0].base_offset)
     return LoadedLog(segments, min(start, leo), recovery_point, truncated)
+
+
+def truncate_segments(segments: list[Segment], offset: int) -> None:
+    """Cut the log at ``offset`` (a batch boundary): later segments are deleted, the one
+    holding it is truncated there. The first segment is kept, possibly empty."""
+    popped = False
+    while len(segments) > 1 and segments[-1].base_offset >= offset:
+        seg = segments.pop()
+        seg.close()
+        seg.delete_files()
+        popped = True
+    last = segments[-1]
+    if not popped and last.next_offset <= offset:
+        return
+    for pos, header in last.iter_headers():
+        if header.base_offset >= offset:
+            os.ftruncate(last.fd, pos)
+            break
+    last.recover()
+    last.unseal()
+
+
+def _drop_empty_tail(directory: Path, bases: list[int], index_interval_bytes: int) -> int:
+    """Delete empty segments at the end of the log (keeping the first); return how many.
+
+    A power loss right after a roll can keep the new segment's (empty) file while the
+    older segment's unsynced tail is gone: the empty segment's base offset then lies
+    above the end of the data, and taking it as the log end would leave a hole that
+    consumers stall in. Without it the log ends where the data does. ``bases`` shrinks
+    in place.
+    """
+    dropped = 0
+    while len(bases) > 1:
+        seg = Segment(directory, bases[-1], -1, index_interval_bytes)
+        if _file_size(seg.log_path) > 0:
+            break
+        log.warning("dropping empty segment %s at the end of the log", seg.log_path)
+        seg.delete_files()
+        bases.pop()
+        dropped += 1
+    return dropped
 
 
 def _file_size(path: Path) -> int:

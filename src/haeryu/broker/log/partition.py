@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import struct
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import crc32c
 
+from haeryu.broker.files import fsync_directory, make_dirs
 from haeryu.broker.protocol.records import (
     ATTR_TIMESTAMP_TYPE,
     BATCH_HEADER_SIZE,
@@ -24,17 +26,20 @@ from haeryu.broker.protocol.records import (
     decode_records,
 )
 
+from .cleaner import compact_log
 from .config import LogConfig
 from .loader import (
     LOG_START_FILE,
     RECOVERY_POINT_FILE,
-    fsync_directory,
     load_segments,
+    truncate_segments,
     write_offset_file,
 )
 from .segment import MAX_RELATIVE_OFFSET, Segment
 
-__all__ = ["AppendResult", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
+_log = logging.getLogger(__name__)
+
+__all__ = ["AppendResult", "LogOffline", "OffsetOutOfRange", "PartitionLog", "wall_clock_ms"]
 
 _INT64 = struct.Struct(">q")
 _UINT32 = struct.Struct(">I")
@@ -55,6 +60,15 @@ class OffsetOutOfRange(Exception):
         self.offset = offset
         self.log_start_offset = log_start_offset
         self.log_end_offset = log_end_offset
+
+
+class LogOffline(Exception):
+    """The log is fenced after a failed write or fsync (KAFKA_STORAGE_ERROR) until
+    :meth:`PartitionLog.reopen` succeeds."""
+
+    def __init__(self, directory: Path, cause: OSError) -> None:
+        super().__init__(f"log {directory} is offline after a storage error: {cause}")
+        self.cause = cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +94,12 @@ class PartitionLog:
     anything that closes file descriptors (segment deletion, compaction swaps, close);
     deleted segments' fds are closed by whichever side next holds the lock, so the
     owner thread never waits for an fsync in progress except in :meth:`close`.
+
+    Storage errors: a failed write or fsync fences the log (:attr:`failure` is set;
+    :meth:`append` and :meth:`flush` raise :class:`LogOffline`). Nothing after
+    :attr:`durable_offset` may then be acknowledged: after a failed fsync the kernel
+    may have dropped the dirty pages and a retried fsync would report success for
+    data that never reached the disk. :meth:`reopen` brings the log back.
     """
 
     def __init__(
@@ -104,8 +124,12 @@ class PartitionLog:
         # Deleted segments whose fds still need closing. A deque because the owner
         # appends while a flushing thread pops: both are atomic, so none is lost.
         self._retired: deque[Segment] = deque()
+        self._deleted_files: list[Path] = []
         self._dir_dirty = False
         self._closed = False
+        self.failure: OSError | None = None
+        self._fsync_failed = False
+        self._durable = self._leo
         # (active segment base, clock ms) of the last compaction pass: see cleaner.py.
         self.cleaner_checkpoint: tuple[int, int] | None = None
         now = clock()
@@ -118,9 +142,9 @@ class PartitionLog:
     ) -> PartitionLog:
         """Open (creating if needed) and recover the log in ``directory``."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         loaded = load_segments(directory, config.index_interval_bytes)
-        return cls(
+        log = cls(
             directory,
             config,
             clock,
@@ -128,6 +152,14 @@ class PartitionLog:
             loaded.log_start_offset,
             loaded.recovery_point,
         )
+        # What recovery found may sit in the page cache only (a crash, not a power
+        # loss): fsync it once, so a retried batch found here is really durable. If
+        # the disk fails here the log starts offline, like any fenced log.
+        try:
+            log.flush()
+        except LogOffline as exc:
+            _log.error("%s", exc)
+        return log
 
     # --- state -------------------------------------------------------------------
 
@@ -142,6 +174,15 @@ class PartitionLog:
     @property
     def high_watermark(self) -> int:
         return self._leo
+
+    @property
+    def durable_offset(self) -> int:
+        """Offsets below this are fsynced (as of the last successful :meth:`flush`)."""
+        return self._durable
+
+    @property
+    def offline(self) -> bool:
+        return self.failure is not None
 
     @property
     def size_bytes(self) -> int:
@@ -164,8 +205,18 @@ class PartitionLog:
         """Append one batch already checked by ``validate_produced_batch``.
 
         Offsets ``[LEO, LEO + lastOffsetDelta]`` are assigned. Data reaches the OS page
-        cache only; :meth:`flush` makes it durable.
+        cache only; :meth:`flush` makes it durable. A write error fences the log and
+        raises :class:`LogOffline` (the segment is left without the partial batch).
         """
+        if self.failure is not None:
+            raise LogOffline(self.directory, self.failure)
+        try:
+            return self._append(batch, header)
+        except OSError as exc:
+            self.failure = exc
+            raise LogOffline(self.directory, exc) from exc
+
+    def _append(self, batch: bytes | bytearray | memoryview, header: BatchHeader) -> AppendResult:
         config = self.config
         size = header.size
         base = self._leo
@@ -305,22 +356,67 @@ class PartitionLog:
     def flush(self) -> int:
         """fsync everything appended before the call; safe from another thread.
 
-        Returns the log end offset that is now durable.
+        Returns the log end offset that is now durable. A failure fences the log
+        (see the class doc) and raises :class:`LogOffline`; so does any later call.
         """
         with self._lock:
             if self._closed:
                 return self._leo
+            if self.failure is not None:
+                raise LogOffline(self.directory, self.failure)
             durable = self._leo
             segments = list(self._segments)
             dir_dirty, self._dir_dirty = self._dir_dirty, False
-            recovery_point = self._sync_segments(segments)
-            if dir_dirty:
-                fsync_directory(self.directory)
-            if recovery_point > self._recovery_point:
-                write_offset_file(self.directory, RECOVERY_POINT_FILE, recovery_point)
-                self._recovery_point = recovery_point
+            try:
+                recovery_point = self._sync_segments(segments)
+                if dir_dirty:
+                    fsync_directory(self.directory)
+                if recovery_point > self._recovery_point:
+                    write_offset_file(self.directory, RECOVERY_POINT_FILE, recovery_point)
+                    self._recovery_point = recovery_point
+            except OSError as exc:
+                self._fsync_failed = True
+                self.failure = exc
+                raise LogOffline(self.directory, exc) from exc
+            self._durable = max(self._durable, durable)
             self._close_retired()
         return durable
+
+    def reopen(self) -> None:
+        """Bring a fenced log back: close it, recover it from disk and fsync it.
+
+        After a failed fsync everything past :attr:`durable_offset` is cut off, since
+        the disk may not hold it whatever the page cache says; after a failed write the
+        log recovers as after a crash. Raises ``OSError`` (the log stays offline) if the
+        disk still fails.
+        """
+        with self._lock:
+            for seg in self._segments:
+                seg.close()
+            self._close_retired()
+            keep = self._durable if self._fsync_failed else None
+            loaded = load_segments(self.directory, self.config.index_interval_bytes)
+            segments = loaded.segments
+            try:
+                if keep is not None:
+                    truncate_segments(segments, keep)
+                self._sync_segments(segments)
+                fsync_directory(self.directory)
+            except OSError:
+                for seg in segments:
+                    seg.close()
+                raise
+            self._segments = segments
+            self._bases = [s.base_offset for s in segments]
+            self._active = segments[-1]
+            self._active.roll_base_ms = self.clock()
+            self._leo = self._active.next_offset
+            self._log_start = min(max(loaded.log_start_offset, self._log_start), self._leo)
+            self._recovery_point = min(loaded.recovery_point, self._active.base_offset)
+            self._durable = self._leo
+            self._dir_dirty = False
+            self._fsync_failed = False
+            self.failure = None
 
     @staticmethod
     def _sync_segments(segments: Iterable[Segment]) -> int:
@@ -352,8 +448,12 @@ class PartitionLog:
 
     # --- deletion ----------------------------------------------------------------
 
-    def delete_records_before(self, offset: int) -> int:
-        """DeleteRecords: make ``offset`` the new log start; returns the low watermark."""
+    def delete_records_before(self, offset: int, *, unlink: bool = True) -> int:
+        """DeleteRecords: make ``offset`` the new log start; returns the low watermark.
+
+        ``unlink=False`` leaves the deleted segments' files (renamed ``*.deleted``) for
+        the caller to remove off the owning thread: see :meth:`take_deleted_files`.
+        """
         if offset < 0 or offset > self._leo:
             raise OffsetOutOfRange(offset, self._log_start, self._leo)
         if offset > self._log_start:
@@ -363,12 +463,15 @@ class PartitionLog:
             while n + 1 < len(self._segments) and self._segments[n + 1].base_offset <= offset:
                 n += 1
             self._delete_oldest(n)
+        if unlink:
+            unlink_deleted_files(self.take_deleted_files())
         return self._log_start
 
-    def apply_retention(self) -> int:
+    def apply_retention(self, *, unlink: bool = True) -> int:
         """Delete old non-active segments by retention.ms and retention.bytes.
 
         Only for ``cleanup.policy`` containing ``delete``. Returns the bytes deleted.
+        ``unlink`` as for :meth:`delete_records_before`.
         """
         config = self.config
         if not config.delete:
@@ -386,7 +489,15 @@ class PartitionLog:
             while n < len(candidates) and excess >= candidates[n].size:
                 excess -= candidates[n].size
                 n += 1
-        return self._delete_oldest(n)
+        deleted = self._delete_oldest(n)
+        if unlink:
+            unlink_deleted_files(self.take_deleted_files())
+        return deleted
+
+    def take_deleted_files(self) -> list[Path]:
+        """Files of deleted segments not unlinked yet; the caller now owns them."""
+        files, self._deleted_files = self._deleted_files, []
+        return files
 
     def _delete_oldest(self, n: int) -> int:
         if n <= 0:
@@ -399,9 +510,10 @@ class PartitionLog:
         return sum(s.size for s in doomed)
 
     def _retire(self, segments: Iterable[Segment]) -> None:
-        """Unlink segments now; close their fds when no flush can be using them."""
+        """Take segments' files out of the log now (renamed ``*.deleted``, unlinked
+        by whoever takes them); close their fds when no flush can be using them."""
         for seg in segments:
-            seg.delete_files()
+            self._deleted_files.extend(seg.retire_files())
             self._retired.append(seg)
         self._reap()
 
@@ -423,11 +535,9 @@ class PartitionLog:
 
         See :mod:`.cleaner`. Returns the number of bytes reclaimed.
         """
-        from .cleaner import compact_log
-
         return compact_log(self)
 
-    def _replace_segment(self, old: Segment, new: Segment) -> bool:
+    def replace_segment(self, old: Segment, new: Segment) -> bool:
         """Swap a cleaned segment in for ``old`` (owner thread). False if ``old`` is gone."""
         try:
             i = self._segments.index(old)
@@ -443,6 +553,12 @@ class PartitionLog:
             f"PartitionLog({str(self.directory)!r}, start={self._log_start}, "
             f"end={self._leo}, segments={len(self._segments)})"
         )
+
+
+def unlink_deleted_files(paths: Iterable[Path]) -> None:
+    """Remove files from :meth:`PartitionLog.take_deleted_files` (any thread)."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _segment_time(seg: Segment) -> int:

@@ -24,6 +24,7 @@ LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIMEINDEX_SUFFIX = ".timeindex"
 SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIMEINDEX_SUFFIX)
+DELETED_SUFFIX = ".deleted"  # retired by retention, waiting to be unlinked
 # Relative offsets are stored as uint32; stay within int32 like Kafka so a roll
 # happens long before they could wrap.
 MAX_RELATIVE_OFFSET = (1 << 31) - 1
@@ -177,6 +178,13 @@ class Segment:
         self._index_fds = fds
         self.sealed = True
 
+    def unseal(self) -> None:
+        """Make a sealed segment the active one again (the log was cut back into it)."""
+        for fd in self._index_fds:
+            os.close(fd)
+        self._index_fds = []
+        self.sealed = False
+
     def sync(self) -> bool:
         """fsync data (and index files once sealed). Returns True if nothing is left unsynced."""
         sealed = self.sealed
@@ -209,6 +217,19 @@ class Segment:
         for path in (self.log_path, self.index.path, self.time_index.path):
             path.unlink(missing_ok=True)
 
+    def retire_files(self) -> list[Path]:
+        """Rename the files to ``<name>.deleted`` (cheap) and return the new paths, for
+        a worker thread to unlink (freeing a large file can take a while)."""
+        retired = []
+        for path in (self.log_path, self.index.path, self.time_index.path):
+            target = path.with_name(path.name + DELETED_SUFFIX)
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                continue
+            retired.append(target)
+        return retired
+
     # --- append ------------------------------------------------------------------
 
     def append(
@@ -222,11 +243,16 @@ class Segment:
         """Write one batch (given as buffers to gather) at the end of the file."""
         position = self.size
         try:
-            written = os.writev(self.fd, parts)
-            if written != size:  # short write: disk full or a signal; finish or undo
-                rest = b"".join(bytes(p) for p in parts)[written:]
-                while rest:
-                    rest = rest[os.write(self.fd, rest) :]
+            # One positioned write per part (no copy to join them): a crash between two
+            # leaves a torn batch, which recovery cuts off like any other. pwrite also
+            # keeps file faults injected by tests (libfiu) apart from socket writes.
+            end = position
+            for part in parts:
+                view = memoryview(part)
+                while view:
+                    n = os.pwrite(self.fd, view, end)
+                    view = view[n:]
+                    end += n
         except BaseException:
             # Never leave a torn batch behind in a live segment.
             os.ftruncate(self.fd, position)

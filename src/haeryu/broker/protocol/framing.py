@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from haeryu.broker.protocol.varint import VarintError, read_uvarint
+
 _SIZE = struct.Struct(">i")
 _HEADER_FIXED = struct.Struct(">hhih")
 API_VERSIONS_KEY = 18
@@ -83,31 +85,17 @@ class FrameDecoder:
 
 
 def _skip_tagged_fields(frame: bytes, pos: int) -> int:
-    count, pos = read_uvarint(frame, pos)
-    for _ in range(count):
-        _tag, pos = read_uvarint(frame, pos)
-        size, pos = read_uvarint(frame, pos)
-        pos += size
-        if pos > len(frame):
-            raise FramingError("tagged field runs past the end of the frame")
+    try:
+        count, pos = read_uvarint(frame, pos)
+        for _ in range(count):
+            _tag, pos = read_uvarint(frame, pos)
+            size, pos = read_uvarint(frame, pos)
+            pos += size
+            if pos > len(frame):
+                raise FramingError("tagged field runs past the end of the frame")
+    except VarintError as exc:
+        raise FramingError(f"request header tags: {exc}") from exc
     return pos
-
-
-def read_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
-    """Read an unsigned varint; return (value, next position)."""
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise FramingError("varint runs past the end of the frame")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 28:
-            raise FramingError("varint too long")
 
 
 def parse_header_prefix(frame: bytes) -> tuple[RequestHeader, int]:

@@ -16,6 +16,8 @@ from functools import cache
 from types import NoneType, UnionType
 from typing import Any
 
+from haeryu.broker.protocol.varint import VarintError, read_uvarint
+
 _FIXED = {
     "bool": 1,
     "int8": 1,
@@ -34,21 +36,6 @@ _FIXED = {
 
 class LengthError(ValueError):
     """A length in the request exceeds the bytes that follow it."""
-
-
-def _uvarint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= end:
-            raise LengthError("varint runs past the end")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-        if shift > 35:
-            raise LengthError("varint too long")
 
 
 def _int(buf: bytes, pos: int, end: int, size: int) -> tuple[int, int]:
@@ -84,7 +71,7 @@ def _value(entry: tuple[Any, ...], flexible: bool, buf: bytes, pos: int, end: in
     kafka_type, nested, is_array, optional = entry
     if is_array:
         if flexible:
-            n, pos = _uvarint(buf, pos, end)
+            n, pos = read_uvarint(buf, pos, end)
             n -= 1
         else:
             n, pos = _int(buf, pos, end, 4)
@@ -110,14 +97,14 @@ def _one(
             marker, pos = _int(buf, pos, end, 1)
             if marker < 0:
                 return pos
-        return walk(nested, buf, pos, end)
+        return _walk(nested, buf, pos, end)
     if kafka_type in _FIXED:
         if pos + _FIXED[kafka_type] > end:
             raise LengthError(f"{kafka_type} runs past the end")
         return pos + _FIXED[kafka_type]
     if kafka_type in ("string", "bytes", "records"):
         if flexible:
-            n, pos = _uvarint(buf, pos, end)
+            n, pos = read_uvarint(buf, pos, end)
             n -= 1
         else:
             n, pos = _int(buf, pos, end, 2 if kafka_type == "string" else 4)
@@ -129,17 +116,23 @@ def _one(
 
 def walk(cls: type, buf: bytes, pos: int, end: int | None = None) -> int:
     """Check every length in the ``cls`` entity at ``buf[pos:end]``; return its end."""
-    end = len(buf) if end is None else end
+    try:
+        return _walk(cls, buf, pos, len(buf) if end is None else end)
+    except VarintError as exc:
+        raise LengthError(str(exc)) from exc
+
+
+def _walk(cls: type, buf: bytes, pos: int, end: int) -> int:
     plain, tagged, flexible = _plan(cls)
     for entry in plain:
         pos = _value(entry, flexible, buf, pos, end)
     if flexible:
-        count, pos = _uvarint(buf, pos, end)
+        count, pos = read_uvarint(buf, pos, end)
         if count > end - pos:
             raise LengthError(f"{count} tagged fields in {end - pos} bytes")
         for _ in range(count):
-            tag, pos = _uvarint(buf, pos, end)
-            size, pos = _uvarint(buf, pos, end)
+            tag, pos = read_uvarint(buf, pos, end)
+            size, pos = read_uvarint(buf, pos, end)
             if size > end - pos:
                 raise LengthError(f"tagged field of {size} bytes in {end - pos} bytes")
             if tag in tagged:

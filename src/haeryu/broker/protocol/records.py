@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 import cramjam
 import crc32c
 
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.protocol.varint import VarintError, read_varint, write_varint
+
 __all__ = [
     "BATCH_HEADER_SIZE",
     "COMPRESSION_GZIP",
@@ -35,11 +38,6 @@ __all__ = [
     "COMPRESSION_NONE",
     "COMPRESSION_SNAPPY",
     "COMPRESSION_ZSTD",
-    "CORRUPT_MESSAGE",
-    "INVALID_RECORD",
-    "MESSAGE_TOO_LARGE",
-    "UNSUPPORTED_COMPRESSION_TYPE",
-    "UNSUPPORTED_FOR_MESSAGE_FORMAT",
     "BatchHeader",
     "InvalidRecordBatch",
     "Record",
@@ -48,6 +46,7 @@ __all__ = [
     "decompress",
     "encode_batch",
     "iter_batches",
+    "keyless_records",
     "parse_header",
     "validate_produced_batch",
 ]
@@ -58,13 +57,6 @@ CRC_START = 21
 LENGTH_OFFSET = 8
 MIN_BATCH_LENGTH = BATCH_HEADER_SIZE - 12
 MAGIC_V2 = 2
-
-# Kafka error codes raised through InvalidRecordBatch.error_code.
-CORRUPT_MESSAGE = 2
-MESSAGE_TOO_LARGE = 10
-UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
-UNSUPPORTED_COMPRESSION_TYPE = 76
-INVALID_RECORD = 87
 
 COMPRESSION_NONE = 0
 COMPRESSION_GZIP = 1
@@ -88,7 +80,7 @@ Headers = list[tuple[str, bytes | None]]
 class InvalidRecordBatch(Exception):
     """A batch the broker must refuse; ``error_code`` is the Kafka error to answer with."""
 
-    def __init__(self, message: str, error_code: int = CORRUPT_MESSAGE) -> None:
+    def __init__(self, message: str, error_code: ErrorCode = ErrorCode.corrupt_message) -> None:
         super().__init__(message)
         self.error_code = error_code
 
@@ -170,7 +162,7 @@ def validate_produced_batch(
     if header.magic != MAGIC_V2:
         raise InvalidRecordBatch(
             f"record batch magic {header.magic} is not supported; only magic 2 (Kafka 0.11+)",
-            UNSUPPORTED_FOR_MESSAGE_FORMAT,
+            ErrorCode.unsupported_for_message_format,
         )
     if header.batch_length < MIN_BATCH_LENGTH or header.size != len(buf):
         raise InvalidRecordBatch(
@@ -180,7 +172,7 @@ def validate_produced_batch(
     if header.size > max_message_bytes:
         raise InvalidRecordBatch(
             f"record batch of {header.size} bytes exceeds max.message.bytes={max_message_bytes}",
-            MESSAGE_TOO_LARGE,
+            ErrorCode.message_too_large,
         )
     actual = crc32c.crc32c(memoryview(buf)[CRC_START:])
     if actual != header.crc:
@@ -188,17 +180,20 @@ def validate_produced_batch(
             f"record batch CRC mismatch: header says {header.crc:#010x}, data is {actual:#010x}"
         )
     if header.attributes & ATTR_CONTROL:
-        raise InvalidRecordBatch("clients may not produce control batches", INVALID_RECORD)
+        raise InvalidRecordBatch(
+            "clients may not produce control batches", ErrorCode.invalid_record
+        )
     if header.compression > COMPRESSION_ZSTD:
         raise InvalidRecordBatch(
-            f"unknown compression codec {header.compression}", UNSUPPORTED_COMPRESSION_TYPE
+            f"unknown compression codec {header.compression}",
+            ErrorCode.unsupported_compression_type,
         )
     if header.record_count < 1 or header.last_offset_delta != header.record_count - 1:
         raise InvalidRecordBatch(
             f"record batch has recordCount={header.record_count} and "
             f"lastOffsetDelta={header.last_offset_delta}; "
             "expected lastOffsetDelta = recordCount - 1 >= 0",
-            INVALID_RECORD,
+            ErrorCode.invalid_record,
         )
     return header
 
@@ -252,7 +247,9 @@ def decompress(codec: int, data: bytes | memoryview) -> bytes:
             return bytes(cramjam.zstd.decompress(data))
     except cramjam.DecompressionError as exc:
         raise InvalidRecordBatch(f"cannot decompress records (codec {codec}): {exc}") from exc
-    raise InvalidRecordBatch(f"unknown compression codec {codec}", UNSUPPORTED_COMPRESSION_TYPE)
+    raise InvalidRecordBatch(
+        f"unknown compression codec {codec}", ErrorCode.unsupported_compression_type
+    )
 
 
 def _snappy_decompress(data: bytes) -> bytes:
@@ -297,33 +294,8 @@ def compress(codec: int, data: bytes) -> bytes:
 # --- varints ---------------------------------------------------------------------
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """Zigzag varint/varlong (Kafka record fields) -> (value, new position)."""
-    shift = 0
-    raw = 0
-    while True:
-        if pos >= len(buf):
-            raise InvalidRecordBatch("truncated varint in record")
-        b = buf[pos]
-        pos += 1
-        raw |= (b & 0x7F) << shift
-        if b < 0x80:
-            return (raw >> 1) ^ -(raw & 1), pos
-        shift += 7
-        if shift > 63:
-            raise InvalidRecordBatch("varint longer than 10 bytes in record")
-
-
-def _write_varint(out: bytearray, value: int) -> None:
-    raw = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
-    while raw >= 0x80:
-        out.append((raw & 0x7F) | 0x80)
-        raw >>= 7
-    out.append(raw)
-
-
 def _read_bytes(buf: bytes, pos: int) -> tuple[bytes | None, int]:
-    n, pos = _read_varint(buf, pos)
+    n, pos = read_varint(buf, pos)
     if n < 0:
         return None, pos
     if pos + n > len(buf):
@@ -333,9 +305,9 @@ def _read_bytes(buf: bytes, pos: int) -> tuple[bytes | None, int]:
 
 def _write_bytes(out: bytearray, value: bytes | None) -> None:
     if value is None:
-        _write_varint(out, -1)
+        write_varint(out, -1)
     else:
-        _write_varint(out, len(value))
+        write_varint(out, len(value))
         out += value
 
 
@@ -351,25 +323,33 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     header = parse_header(batch)
     if header.magic != MAGIC_V2:
         raise InvalidRecordBatch(
-            f"record batch magic {header.magic} is not supported", UNSUPPORTED_FOR_MESSAGE_FORMAT
+            f"record batch magic {header.magic} is not supported",
+            ErrorCode.unsupported_for_message_format,
         )
     if len(batch) < header.size:
         raise InvalidRecordBatch("truncated record batch")
     body = decompress(header.compression, memoryview(batch)[BATCH_HEADER_SIZE : header.size])
+    try:
+        return _decode_body(header, body)
+    except VarintError as exc:
+        raise InvalidRecordBatch(f"bad varint in record: {exc}") from exc
+
+
+def _decode_body(header: BatchHeader, body: bytes) -> list[Record]:
     log_append_time = header.timestamp_type == 1
     records: list[Record] = []
     pos = 0
     for _ in range(header.record_count):
-        length, pos = _read_varint(body, pos)
+        length, pos = read_varint(body, pos)
         end = pos + length
         if length < 0 or end > len(body):
             raise InvalidRecordBatch("record length runs past the end of the batch")
         pos += 1  # record attributes: unused by Kafka
-        ts_delta, pos = _read_varint(body, pos)
-        offset_delta, pos = _read_varint(body, pos)
+        ts_delta, pos = read_varint(body, pos)
+        offset_delta, pos = read_varint(body, pos)
         key, pos = _read_bytes(body, pos)
         value, pos = _read_bytes(body, pos)
-        n_headers, pos = _read_varint(body, pos)
+        n_headers, pos = read_varint(body, pos)
         headers: Headers = []
         for _ in range(n_headers):
             hkey, pos = _read_bytes(body, pos)
@@ -380,6 +360,11 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
         timestamp = header.max_timestamp if log_append_time else header.base_timestamp + ts_delta
         records.append(Record(header.base_offset + offset_delta, timestamp, key, value, headers))
     return records
+
+
+def keyless_records(batch: bytes | bytearray | memoryview) -> list[int]:
+    """Indexes (within the batch) of the records that have no key."""
+    return [i for i, r in enumerate(decode_records(batch)) if r.key is None]
 
 
 RecordInput = Record | tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], int]
@@ -423,15 +408,15 @@ def encode_batch(
             (rec.key, rec.value, rec.headers) if isinstance(rec, Record) else rec[:3]
         )
         rbody = bytearray(b"\x00")
-        _write_varint(rbody, ts - base_ts)
-        _write_varint(rbody, delta)
+        write_varint(rbody, ts - base_ts)
+        write_varint(rbody, delta)
         _write_bytes(rbody, key)
         _write_bytes(rbody, value)
-        _write_varint(rbody, len(headers))
+        write_varint(rbody, len(headers))
         for hkey, hvalue in headers:
             _write_bytes(rbody, hkey.encode("utf-8"))
             _write_bytes(rbody, hvalue)
-        _write_varint(body, len(rbody))
+        write_varint(body, len(rbody))
         body += rbody
     payload = compress(compression, bytes(body))
     if last_offset_delta is None:

@@ -28,6 +28,8 @@ class Node:
 
     id: int
     parent: int | None
+    declared_at: str | None = field(default=None, kw_only=True)
+    """``file:line`` of the user's code that declared the node (for error messages)."""
 
     @property
     def label(self) -> str:

@@ -44,6 +44,7 @@ from haeryu.stream.api.durations import Duration, to_ms
 from haeryu.stream.api.nodes import Table
 from haeryu.stream.api.schema import SchemaLike
 from haeryu.stream.api.state_functions import ewm_update
+from haeryu.stream.api.validation import check, declared_at
 from haeryu.stream.api.windows import WindowSpec
 from haeryu.stream.columns import KEY
 from haeryu.stream.errors import PlanError
@@ -95,6 +96,7 @@ class Pipeline:
         self.max_wait_ms = to_ms(max_wait, what="max_wait")
         self.checkpoint_ms = to_ms(checkpoint_every, what="checkpoint_every")
         self.plan = p.Plan(name)
+        self._columns: dict[int, pl.Schema | None] = {}
 
     @property
     def name(self) -> str:
@@ -107,7 +109,10 @@ class Pipeline:
         return f"{self.name}.dlq"
 
     def _add(self, cls: type[N], parent: int | None, **fields: Any) -> N:
-        node = cls(id=len(self.plan.nodes), parent=parent, **fields)
+        node = cls(id=len(self.plan.nodes), parent=parent, declared_at=declared_at(), **fields)
+        # With a source schema, every expression is tried on an empty frame right away.
+        known = self._columns.get(parent) if parent is not None else None
+        self._columns[node.id] = check(node, known)
         self.plan.nodes.append(node)
         return node
 

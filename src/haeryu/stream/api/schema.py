@@ -1,8 +1,11 @@
 """Turn the schemas users write (dataclass, TypedDict, pydantic model, dict) into column types.
 
 A source declares ``schema=Reading``; the engine needs a Polars schema and the set of
-fields that must be present.  Non-optional fields are required: a record missing one
-goes to the dead-letter topic instead of flowing on with a null.
+fields that must be present.  One rule holds for every kind of schema: a field typed
+``X | None`` (``Optional[X]``) may be absent or null, every other field is required, and
+a record missing one goes to the dead-letter topic instead of flowing on with a null.
+A :class:`polars.Schema` cannot say ``| None``, so all its fields are required; write a
+mapping (``{"note": pl.String | None}``) for optional ones.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ def columns_of(schema: SchemaLike) -> Columns:
     schema
         A dataclass, ``TypedDict`` or pydantic model class; a mapping of field name to
         Polars type or Python type; or a :class:`polars.Schema`.  Fields typed
-        ``X | None`` are optional, every other field is required.  Mappings and Polars
-        schemas make every field optional.
+        ``X | None`` are optional, every other field is required (all fields of a
+        :class:`polars.Schema`, which has no way to say ``| None``).
 
     Examples
     --------
@@ -82,11 +85,19 @@ def columns_of(schema: SchemaLike) -> Columns:
     {'machine_id': String, 'temperature': Float64, 'note': String}
     >>> sorted(cols.required)
     ['machine_id', 'temperature']
+    >>> sorted(columns_of({"device": str, "level": pl.Int16 | None}).required)
+    ['device']
     """
     if isinstance(schema, Columns):
         return schema
-    if isinstance(schema, pl.Schema | Mapping):
-        return Columns({name: _dtype(tp, name) for name, tp in schema.items()}, frozenset())
+    if isinstance(schema, pl.Schema):
+        return Columns({n: _dtype(tp, n) for n, tp in schema.items()}, frozenset(schema))
+    if isinstance(schema, Mapping):
+        hints = {name: _unwrap_optional(hint) for name, hint in schema.items()}
+        return Columns(
+            {name: _dtype(inner, name) for name, (inner, _) in hints.items()},
+            frozenset(name for name, (_, optional) in hints.items() if not optional),
+        )
     if not isinstance(schema, type):
         raise SchemaError(f"schema must be a class or a mapping of field types, got {schema!r}")
     fields = _fields_of_class(schema)

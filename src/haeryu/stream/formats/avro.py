@@ -1,4 +1,10 @@
-"""Avro records with a known writer schema, decoded per record by fastavro."""
+"""Avro records with a known writer schema, decoded per record by fastavro.
+
+Binary Avro carries no field names or type tags: a record is the declared schema's
+fields in order, so a value of the wrong type or a missing field can only show as a
+record that does not decode (or leaves bytes over).  Such a record is a dead letter
+whose reason names the first field that could not be read (:func:`explain_avro`).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ class AvroFormat:
         import fastavro  # lazily: only Avro pipelines pay for the import
 
         raw = json.loads(schema) if isinstance(schema, str) else dict(schema)
+        self._raw = raw
         self._parsed = fastavro.parse_schema(raw)
         self.columns = avro_columns(raw)
         self.confluent = confluent
@@ -60,10 +67,17 @@ class AvroFormat:
             try:
                 record = self._reader(buffer, self._parsed, None)
             except Exception as exc:  # fastavro raises many types for corrupt input
-                errors.append((i, f"invalid Avro: {type(exc).__name__}: {exc}"))
+                reason = explain_avro(value[skip:], self._raw)
+                errors.append((i, f"invalid Avro: {reason or f'{type(exc).__name__}: {exc}'}"))
                 continue
             if buffer.tell() != len(value):
-                errors.append((i, f"invalid Avro: {len(value) - buffer.tell()} trailing bytes"))
+                errors.append(
+                    (
+                        i,
+                        f"invalid Avro: {len(value) - buffer.tell()} bytes left after the last "
+                        f"field {self._raw['fields'][-1]['name']!r}: not written with this schema",
+                    )
+                )
                 continue
             records.append(record)
             good.append(i)
@@ -84,6 +98,32 @@ class AvroFormat:
             self._writer(buffer, self._parsed, row)
             out.append(buffer.getvalue())
         return out
+
+
+def explain_avro(body: bytes, schema: Mapping[str, Any]) -> str | None:
+    """The first field of ``schema`` that ``body`` cannot be read as, with its type.
+
+    Reads growing prefixes of the record's fields (binary Avro is the fields in order),
+    so it runs per record and only for records already known to be bad.
+    """
+    import fastavro
+
+    fields = schema.get("fields", [])
+    for k, spec in enumerate(fields):
+        prefix = fastavro.parse_schema({**schema, "fields": fields[: k + 1]}, _write_hint=False)
+        try:
+            fastavro.schemaless_reader(io.BytesIO(body), prefix, None)
+        except Exception as exc:
+            return f"field {spec['name']!r} (expected {_avro_type_name(spec['type'])}) cannot be read: {type(exc).__name__}"
+    return None
+
+
+def _avro_type_name(spec: Any) -> str:
+    if isinstance(spec, list):
+        return " | ".join(_avro_type_name(s) for s in spec)
+    if isinstance(spec, dict):
+        return str(spec.get("logicalType") or spec.get("type"))
+    return str(spec)
 
 
 _AVRO_PRIMITIVES: dict[str, pl.DataType] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from operator import methodcaller
 
@@ -19,6 +20,12 @@ _HEADERS = methodcaller("headers")
 _TOPIC = methodcaller("topic")
 _ERROR = methodcaller("error")
 
+log = logging.getLogger(__name__)
+
+
+class ConsumerError(StreamError):
+    """The consumer reported a fatal error: the worker rejoins with a new one."""
+
 
 def split_by_topic(
     messages: Sequence[Message], *, headers: bool = False, only: str | None = None
@@ -26,16 +33,20 @@ def split_by_topic(
     """Turn consumed messages into one :class:`RawBatch` per topic.
 
     ``only``: the consumer reads this one topic, so topics need not be looked at.
-    Errors carried by messages (other than partition EOF) raise :class:`StreamError`.
-    Keys, timestamps and headers are extracted only if something reads them.
+    Errors carried by messages are skipped: librdkafka retries transient ones (a broker
+    down, a connection reset) by itself and they are logged; a fatal one raises
+    :class:`ConsumerError`.  Keys, timestamps and headers are extracted only if
+    something reads them.
     """
     if not messages:
         return []
     if any(map(_ERROR, messages)):
-        bad = [m for m in messages if m.error() is not None]
-        fatal = [m.error() for m in bad if m.error().code() != KafkaError._PARTITION_EOF]
-        if fatal:
-            raise StreamError(f"consumer error: {fatal[0]}")
+        errors = [m.error() for m in messages if m.error() is not None]
+        for error in errors:
+            if error.fatal():
+                raise ConsumerError(f"consumer error: {error}")
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer: %s (retried by the client)", error)
         messages = [m for m in messages if m.error() is None]
         if not messages:
             return []

@@ -12,6 +12,8 @@ Each worker has its own registry (several workers can live in one test process);
     haeryu_stream_consumer_lag{pipeline,worker,topic,partition}
     haeryu_stream_watermark_ms{pipeline,worker,node}
     haeryu_stream_backpressure_seconds_total{pipeline,worker}
+    haeryu_stream_restore_seconds{pipeline,worker}            histogram, per assignment
+    haeryu_stream_recoveries_total{pipeline,worker}           rewinds after Kafka failures
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from haeryu.stream.runtime.executor import Executor
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_RESTORE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _SIZE_BUCKETS = (1, 10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
 
 
@@ -130,6 +133,19 @@ class Metrics:
         self.backpressure = Counter(
             "haeryu_stream_backpressure_seconds",
             "Time spent waiting for full sinks",
+            names,
+            registry=r,
+        )
+        self.restore_seconds = Histogram(
+            "haeryu_stream_restore_seconds",
+            "Time to restore the partitions of one assignment (changelog and output tails)",
+            names,
+            buckets=_RESTORE_BUCKETS,
+            registry=r,
+        )
+        self.recoveries = Counter(
+            "haeryu_stream_recoveries",
+            "Rewinds to the last checkpoint after Kafka failed under the worker",
             names,
             registry=r,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +22,19 @@ class KafkaWriter:
     A full local queue is back-pressure: ``send`` serves delivery reports and waits
     until there is room, so memory stays bounded.  Delivery failures are collected
     and raised by :meth:`flush`, which the checkpoint calls before committing.
+
+    When every broker connection drops, the writer notes it (:attr:`connection_lost`)
+    and :meth:`flush` stops waiting: the worker then purges the queue (:meth:`purge`)
+    and rewinds, so that nothing queued before an outage can land after another
+    worker has taken the partitions over and looked at what their outputs hold.
     """
 
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         config = producer_config(bootstrap, **overrides)
         config["on_delivery"] = self._on_error  # called only for failures (see config)
+        config["error_cb"] = self._on_client_error
         self.producer = Producer(config, logger=log)
+        self.connection_lost: str | None = None
         self._errors: list[str] = []
         self._partitions: dict[str, int] = {}
         self.written: set[str] = set()
@@ -35,6 +43,26 @@ class KafkaWriter:
     def _on_error(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err}")
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._ALL_BROKERS_DOWN or err.fatal():
+            self.connection_lost = str(err)
+        else:
+            log.info("producer: %s (retried by the client)", err)
+
+    def check(self) -> None:
+        """Serve client events; raise :class:`SinkError` if the brokers were lost."""
+        self.producer.poll(0)
+        if self.connection_lost is not None:
+            raise SinkError(f"producer lost its brokers: {self.connection_lost}")
+
+    def purge(self) -> int:
+        """Drop every record not yet delivered (they never will be); returns how many."""
+        pending = len(self.producer)
+        self.producer.purge(in_queue=True, in_flight=True, blocking=True)
+        self.producer.flush(0)
+        self._errors.clear()
+        return pending
 
     def send(
         self,
@@ -90,8 +118,16 @@ class KafkaWriter:
         return n
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Wait for every queued record; raise :class:`SinkError` if any failed."""
-        remaining = self.producer.flush(timeout)
+        """Wait for every queued record; raise :class:`SinkError` if any failed.
+
+        Also raises as soon as every broker connection is lost.
+        """
+        deadline = time.monotonic() + timeout
+        self.check()
+        while (remaining := self.producer.flush(min(0.1, max(deadline - time.monotonic(), 0)))) > 0:
+            self.check()
+            if time.monotonic() >= deadline:
+                break
         if remaining:
             raise SinkError(f"{remaining} records not delivered within {timeout}s")
         if self._errors:

@@ -17,12 +17,13 @@ import importlib
 import importlib.util
 import logging
 import multiprocessing as mp
+import os
 import queue
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -74,6 +75,7 @@ def run_pipeline(
     status: bool = True,
     max_batch: int | None = None,
     run_for: float | None = None,
+    session_timeout_ms: int | None = None,
 ) -> int:
     """Run ``spec`` with ``workers`` processes in one consumer group; returns an exit code.
 
@@ -93,43 +95,121 @@ def run_pipeline(
         Override the pipeline's micro-batch size.
     run_for
         Stop after this many seconds (benchmarks, tests); default: until signalled.
+    session_timeout_ms
+        Group session timeout of the workers (default: ``WorkerConfig``'s 10 s): how
+        long a dead worker's partitions wait before they move to the others.
     """
     pipeline = load_pipeline(spec)  # fail fast, in the parent, on a bad spec
     context = mp.get_context("spawn")
     reports: mp.Queue[dict[str, Any]] = context.Queue()
     stop = context.Event()
-    procs = [
-        context.Process(
+
+    def spawn(i: int) -> mp.process.BaseProcess:
+        proc = context.Process(
             target=_worker_main,
-            args=(spec, bootstrap, i, metrics_port, max_batch, reports, stop),
+            args=(spec, bootstrap, i, metrics_port, max_batch, session_timeout_ms, reports, stop),
             name=f"{pipeline.name}-worker-{i}",
         )
-        for i in range(workers)
-    ]
-    previous = _forward_signals(stop)
-    for proc in procs:
         proc.start()
+        return proc
+
+    previous = _forward_signals(stop)
+    supervisors = [_Supervised(i, spawn) for i in range(workers)]
     latest: dict[str, Status] = {}
     started = time.monotonic()
     try:
         with _StatusLine(pipeline.name, enabled=status) as line:
-            while any(p.is_alive() for p in procs):
+            while any(s.running for s in supervisors):
                 if run_for is not None and time.monotonic() - started > run_for:
                     stop.set()
+                if not stop.is_set():
+                    for supervisor in supervisors:
+                        supervisor.check(time.monotonic())
                 try:
                     item = reports.get(timeout=0.5)
                     latest[item["worker"]] = Status(**item)
                 except queue.Empty:
                     pass
-                line.update(list(latest.values()), sum(p.is_alive() for p in procs))
+                line.update(list(latest.values()), sum(s.alive for s in supervisors))
     finally:
         stop.set()
-        for proc in procs:
-            proc.join(60)
-            if proc.is_alive():
-                proc.kill()
+        for supervisor in supervisors:
+            supervisor.stop()
         _restore_signals(previous)
-    return max((p.exitcode or 0) for p in procs)
+    return max(s.exitcode for s in supervisors)
+
+
+class _Supervised:
+    """One worker slot: its current process, and when to start the next one."""
+
+    BACKOFF_START = 1.0
+    BACKOFF_MAX = 30.0
+    HEALTHY_AFTER = 60.0
+
+    def __init__(self, index: int, spawn: Callable[[int], mp.process.BaseProcess]) -> None:
+        self.index = index
+        self.spawn = spawn
+        self.proc: mp.process.BaseProcess | None = spawn(index)
+        self.started = time.monotonic()
+        self.backoff = self.BACKOFF_START
+        self.restart_at: float | None = None
+        self.restarts = 0
+        self.exitcode = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """Alive, or waiting to be started again."""
+        return self.alive or self.restart_at is not None
+
+    def check(self, now: float) -> None:
+        """Notice a dead worker and start it again once its back-off has passed."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restart_at = None
+                self.restarts += 1
+                self.proc = self.spawn(self.index)
+                self.started = now
+                _say(f"worker {self.index} restarted (restart {self.restarts})")
+            return
+        if self.proc is None or self.proc.is_alive():
+            return
+        self.exitcode = self.proc.exitcode or 0
+        if now - self.started >= self.HEALTHY_AFTER:
+            self.backoff = self.BACKOFF_START
+        self.restart_at = now + self.backoff
+        _say(
+            f"worker {self.index} (pid {self.proc.pid}) died with "
+            f"{_describe_exit(self.proc.exitcode)}; restarting it in {self.backoff:.0f}s"
+        )
+        self.backoff = min(self.backoff * 2, self.BACKOFF_MAX)
+
+    def stop(self) -> None:
+        """Wait for the worker's clean exit (it saw the stop event), else kill it."""
+        self.restart_at = None
+        if self.proc is None:
+            return
+        self.proc.join(60)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(10)
+        self.exitcode = self.proc.exitcode or 0
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def _say(message: str) -> None:
+    print(f"haeryu run: {message}", file=sys.stderr, flush=True)
 
 
 def _worker_main(
@@ -138,6 +218,7 @@ def _worker_main(
     index: int,
     metrics_port: int | None,
     max_batch: int | None,
+    session_timeout_ms: int | None,
     reports: mp.Queue[dict[str, Any]],
     stop: Any,
 ) -> None:
@@ -145,6 +226,7 @@ def _worker_main(
     from haeryu.stream.kafka.worker import Worker, WorkerConfig
 
     logging.basicConfig(level=logging.INFO, format=f"[worker {index}] %(levelname)s %(message)s")
+    log.info("worker %d started (pid %d)", index, os.getpid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     pipeline = load_pipeline(spec)
@@ -153,6 +235,8 @@ def _worker_main(
         metrics_port=metrics_port + index if metrics_port is not None else None,
         max_batch=max_batch,
     )
+    if session_timeout_ms is not None:
+        config.session_timeout_ms = session_timeout_ms
     worker = Worker(pipeline, config)
     last = 0.0
 

@@ -23,8 +23,10 @@ import polars as pl
 
 from haeryu.stream.api import nodes as p
 from haeryu.stream.api.pipeline import Pipeline
+from haeryu.stream.api.validation import describe_mistake
 from haeryu.stream.api.windows import Session
 from haeryu.stream.columns import (
+    CHUNK_ROW,
     DEAD_LETTER_SCHEMA,
     EVENT_TIME,
     HEADER_ID,
@@ -37,11 +39,13 @@ from haeryu.stream.columns import (
     ROUTE_TOPIC,
     TIMESTAMP,
 )
-from haeryu.stream.errors import Backpressure, PlanError, SinkError
+from haeryu.stream.errors import Backpressure, OperatorError, PlanError, SinkError
 from haeryu.stream.formats.base import RawBatch, dead_letters
 from haeryu.stream.runtime.keyed_state import StatefulOperator
-from haeryu.stream.runtime.operator import Operator, OperatorOutput
+from haeryu.stream.runtime.operator import Operator, OperatorOutput, Progress
+from haeryu.stream.runtime.shuffle_time import WriterProgress
 from haeryu.stream.runtime.source_decoder import SourceDecoder
+from haeryu.stream.runtime.suppression import Suppression
 from haeryu.stream.runtime.table_join import TableState
 from haeryu.stream.runtime.topic_output import (
     Origin,
@@ -87,11 +91,17 @@ class _Context:
     report: BatchReport
     dead: list[pl.DataFrame] = field(default_factory=list)
     operators_run: set[int] = field(default_factory=set)
+    progress: Progress = ()
     _index: dict[tuple[int, int], int] | None = None
 
     def raw_rows(self, frame: pl.DataFrame) -> list[int]:
         """Positions in the raw batch of the rows of ``frame`` (by partition, offset)."""
-        if self.raw is None or PARTITION not in frame.columns or OFFSET not in frame.columns:
+        if (
+            self.raw is None
+            or PARTITION not in frame.columns
+            or OFFSET not in frame.columns
+            or CHUNK_ROW in frame.columns  # a repartition chunk holds many records
+        ):
             return []
         if self._index is None:
             self._index = {
@@ -133,12 +143,23 @@ class Executor:
         self.stats: dict[int, NodeStats] = {n.id: NodeStats() for n in self.plan.nodes}
         # Nodes below an operator that can turn one record into several (ids need ordinals).
         self.repeats: set[int] = set()
-        self.seen: set[str] = set()
+        self.seen = Suppression()
+        # Event-time progress of the source partitions feeding repartition topics, per
+        # source topic; sent as progress records after each batch (shuffle_time).
+        self.progress: dict[str, WriterProgress] = {}
+        self.shuffled_from: dict[str, list[str]] = {}
+        self._sent_progress: dict[tuple[str, int], bytes] = {}
+        self._progress_column: dict[str, str] = {}
+        self._progress_maxima: dict[int, int] = {}
         self.dead_total = 0
         self.on_backpressure: Callable[[Backpressure], None] = wait_out
         # Partitions (per input topic) with records still waiting; the worker updates it.
         self.busy: dict[str, frozenset[int]] = {}
+        # True while a batch runs, and after one raised: its outputs are half written,
+        # so the worker must not checkpoint past it.
+        self.interrupted = False
         self._compile()
+        self._compile_progress()
 
     # ------------------------------------------------------------------ compile
 
@@ -161,10 +182,12 @@ class Executor:
             assert node.parent is not None
             topic = self.input_topic_of[node.parent]
             parent = self.plan.node(node.parent)
-            if node.parent in self.repeats or isinstance(parent, _MULTIPLYING):
+            shuffled = isinstance(parent, p.KeyByNode) and parent.repartition
+            if (node.parent in self.repeats and not shuffled) or isinstance(parent, _MULTIPLYING):
                 self.repeats.add(node.id)
             if isinstance(node, p.KeyByNode) and node.repartition:
                 self.repartitions[node.topic] = node
+                self.shuffled_from.setdefault(topic, []).append(node.topic)
                 topic = node.topic
             self.input_topic_of[node.id] = topic
             if isinstance(node, p.WindowNode):
@@ -177,9 +200,20 @@ class Executor:
                     idle_timeout_ms=node.idle_timeout_ms,
                     name=f"w{node.id}",
                     time_column=node.time_column or EVENT_TIME,
+                    shuffled=topic in self.repartitions,
                 )
+                if topic in self.repartitions:
+                    self._progress_column[topic] = node.time_column or EVENT_TIME
             elif isinstance(node, p.WindowJoinNode):
                 assert not isinstance(node.spec, Session)  # checked at declaration
+                right_topic = self.input_topic_of[node.right]
+                if topic in self.repartitions or right_topic in self.repartitions:
+                    # Lateness behind a shuffle needs the writers' progress records, which
+                    # the join does not read yet: refuse rather than judge rows wrongly.
+                    raise PlanError(
+                        f"join_window {node.label!r} reads a repartition topic; declare "
+                        "partitioned_by= on both sources so the join needs no shuffle"
+                    )
                 self.operators[node.id] = WindowJoinOperator(
                     spec=node.spec,
                     left_on=node.left_on,
@@ -198,6 +232,36 @@ class Executor:
             elif isinstance(node, p.CustomSinkNode):
                 self.sinks[node.id] = node.sink
                 node.sink.open(SinkContext(self.plan.name, self.worker, node.id))
+
+    def _compile_progress(self) -> None:
+        """One progress tracker per source topic whose rows go through a repartition."""
+        for source, shuffles in self.shuffled_from.items():
+            windowed = [t for t in shuffles if t in self._progress_column]
+            if not windowed:
+                continue
+            idle = min(
+                (
+                    n.idle_timeout_ms
+                    for n in self.plan.nodes
+                    if isinstance(n, p.WindowNode) and self.input_topic_of[n.id] in windowed
+                ),
+                default=10_000,
+            )
+            self.progress[source] = WriterProgress(source, idle)
+
+    def own(self, topic: str, partitions: list[int], now: float, count: int | None = None) -> None:
+        """This worker now reads ``partitions`` of ``topic`` (``count`` = all partitions)."""
+        tracker = self.progress.get(topic)
+        if tracker is not None:
+            tracker.own(partitions, now)
+            if count is not None:
+                tracker.partition_count = count
+
+    def disown(self, topic: str, partitions: list[int]) -> None:
+        """This worker no longer reads ``partitions`` of ``topic``."""
+        tracker = self.progress.get(topic)
+        if tracker is not None:
+            tracker.disown(partitions)
 
     def input_topics(self) -> list[str]:
         """Topics the worker must consume in its group: sources and repartition topics."""
@@ -219,6 +283,7 @@ class Executor:
 
     def process(self, raw: RawBatch, now: float) -> BatchReport:
         """Run one batch of records of one input topic through the plan."""
+        self.interrupted = True
         report = BatchReport(raw.topic, records_in=len(raw))
         ctx = _Context(raw, Origin(self.plan.name, raw.topic), now, report)
         if raw.topic in self.sources:
@@ -229,15 +294,20 @@ class Executor:
                     ctx.dead.append(decoded.dead)
                 self._count(node, len(raw), decoded.frame.height)
                 self._push(node, decoded.frame, ctx)
+            if raw.topic in self.progress:
+                self._send_progress(raw.topic, now, set(raw.partitions))
         elif raw.topic in self.repartitions:
             keyed = self.repartitions[raw.topic]
-            frame = decode_repartitioned(raw).drop(ORIGIN_COLUMN, strict=False)
+            frame, ctx.progress = decode_repartitioned(raw)
+            frame = frame.drop(ORIGIN_COLUMN, strict=False)
             report.decoded += frame.height
-            self._push(keyed, frame, ctx)
+            if frame.height:
+                self._push(keyed, frame, ctx)
         else:
             raise PlanError(f"pipeline {self.plan.name} does not read topic {raw.topic!r}")
-        self._tick_operators(now, done=ctx.operators_run)
+        self._tick_operators(now, done=ctx.operators_run, progress=ctx.progress, topic=raw.topic)
         self._send_dead(ctx)
+        self.interrupted = False
         return report
 
     def process_frame(self, topic: str, frame: pl.DataFrame, now: float) -> BatchReport:
@@ -262,6 +332,29 @@ class Executor:
         """Let windows close on idle partitions when no records arrive."""
         self._tick_operators(now, done=set())
 
+    def send_progress(self, now: float, skip: frozenset[str] = frozenset()) -> None:
+        """Report source progress (idleness above all) for topics without a batch now."""
+        for topic in self.progress:
+            if topic not in skip:
+                self._send_progress(topic, now, set())
+
+    def _send_progress(self, topic: str, now: float, seen: set[int]) -> None:
+        """Tell every repartition partition how far this writer's source partitions are.
+
+        Sent after the batch's data chunks (same producer, same partition: in order), and
+        only to partitions whose last report differs.
+        """
+        tracker = self.progress[topic]
+        if seen:
+            tracker.observe(self._progress_maxima, seen, now)
+            self._progress_maxima = {}
+        record = tracker.report(now, self.busy.get(topic, frozenset()))
+        for shuffle in self.shuffled_from[topic]:
+            for q in range(self.writer.partitions(shuffle)):
+                if self._sent_progress.get((shuffle, q)) != record:
+                    self.writer.send(shuffle, [record], None, None, partition=q)
+                    self._sent_progress[(shuffle, q)] = record
+
     def finish(self) -> None:
         """End of a bounded input: close every open window and emit its result."""
         for node_id, op in self.operators.items():
@@ -269,14 +362,21 @@ class Executor:
             ctx = _Context(None, Origin(self.plan.name, topic), 0.0, BatchReport(topic))
             self._emit(self.plan.node(node_id), op.close(), ctx)
 
-    def _tick_operators(self, now: float, done: set[int]) -> None:
+    def _tick_operators(
+        self, now: float, done: set[int], progress: Progress = (), topic: str | None = None
+    ) -> None:
         for node_id, op in self.operators.items():
             if node_id in done:
                 continue
-            topic = self.input_topic_of[node_id]
-            output = op.tick(now, self.busy.get(topic, frozenset()))
+            topic_of = self.input_topic_of[node_id]
+            busy = self.busy.get(topic_of, frozenset())
+            if progress and topic_of == topic:
+                # No rows reached it, but its input's event time moved on.
+                output = op.process(pl.DataFrame(), now, busy, progress)
+            else:
+                output = op.tick(now, busy)
             if output.results.height or output.late.height:
-                ctx = _Context(None, Origin(self.plan.name, topic), now, BatchReport(topic))
+                ctx = _Context(None, Origin(self.plan.name, topic_of), now, BatchReport(topic_of))
                 self._emit(self.plan.node(node_id), output, ctx)
 
     def _count(self, node: p.Node, records_in: int, records_out: int) -> None:
@@ -308,7 +408,7 @@ class Executor:
             if op is not None:
                 # Even an empty batch: a window's watermark may move on it.
                 busy = self.busy.get(self.input_topic_of[child.id], frozenset())
-                output = op.process(frame, ctx.now, busy)
+                output = op.process(frame, ctx.now, busy, ctx.progress)
                 ctx.operators_run.add(child.id)
                 self.stats[child.id].records_in += frame.height
                 self._emit(child, output, ctx)
@@ -336,6 +436,8 @@ class Executor:
             return self.tables[node.table.topic].join(frame, node.on[0], node.how, node.prefix)
         if isinstance(node, p.KeyByNode):
             if node.repartition:
+                if ctx.origin.topic in self.progress:
+                    self._note_times(node, frame)
                 self._repartition(node, frame, ctx)
                 return frame.clear()
             return frame
@@ -346,20 +448,28 @@ class Executor:
 
     # ------------------------------------------------------------------ stateless operators
 
-    def _isolated(self, node: p.Node, frame: pl.DataFrame, ctx: _Context) -> pl.DataFrame:
-        """Run a user-facing operator; on failure, bisect to dead-letter the bad rows."""
+    def _isolated(
+        self, node: p.Node, frame: pl.DataFrame, ctx: _Context, *, bisecting: bool = False
+    ) -> pl.DataFrame:
+        """Run a user-facing operator; on failure, bisect to dead-letter the bad rows.
+
+        Unless it fails on an empty frame too: then no record could pass it, and the
+        pipeline stops with :class:`OperatorError` instead of dead-lettering everything.
+        """
         fn = _stateless(node)
         try:
             return fn(frame)
         except Backpressure:
             raise
         except Exception as exc:
+            if not bisecting:
+                _raise_if_mistake(node, fn, frame)
             if frame.height == 1:
                 self._dead_rows(frame, f"{type(exc).__name__}: {exc}", node.label, ctx)
                 return frame.clear()
         mid = frame.height // 2
-        parts = [self._isolated(node, frame.slice(0, mid), ctx)]
-        parts.append(self._isolated(node, frame.slice(mid), ctx))
+        parts = [self._isolated(node, frame.slice(0, mid), ctx, bisecting=True)]
+        parts.append(self._isolated(node, frame.slice(mid), ctx, bisecting=True))
         non_empty = [x for x in parts if x.width]
         return pl.concat(non_empty, how="diagonal_relaxed") if non_empty else frame.clear()
 
@@ -368,23 +478,24 @@ class Executor:
         if rows and ctx.raw is not None:
             ctx.dead.append(dead_letters(ctx.raw, [(i, error) for i in rows], stage))
             return
-        # Not traceable to an input record (e.g. a window result): keep it as JSON.
+        # Not traceable to an input record (a window result, a repartitioned row): JSON.
         payload = frame.drop([c for c in frame.columns if c.startswith(INTERNAL_PREFIX)])
-        ctx.dead.append(
-            pl.DataFrame(
-                {
-                    "_topic": [ctx.origin.topic],
-                    PARTITION: [frame[PARTITION][0] if PARTITION in frame.columns else None],
-                    OFFSET: [frame[OFFSET][0] if OFFSET in frame.columns else None],
-                    "_key": [None],
-                    "value": [payload.write_ndjson().encode()],
-                    "_timestamp": [None],
-                    "error": [error],
-                    "stage": [stage],
-                },
-                schema=DEAD_LETTER_SCHEMA,
-            )
+        dead = pl.DataFrame(
+            {
+                "_topic": [ctx.origin.topic],
+                PARTITION: [frame[PARTITION][0] if PARTITION in frame.columns else None],
+                OFFSET: [frame[OFFSET][0] if OFFSET in frame.columns else None],
+                "_key": [None],
+                "value": [payload.write_ndjson().encode()],
+                "_timestamp": [None],
+                "error": [error],
+                "stage": [stage],
+            },
+            schema=DEAD_LETTER_SCHEMA,
         )
+        if CHUNK_ROW in frame.columns:
+            dead = dead.with_columns(pl.lit(frame[CHUNK_ROW][0], pl.UInt32).alias(CHUNK_ROW))
+        ctx.dead.append(dead)
 
     # ------------------------------------------------------------------ outputs
 
@@ -396,7 +507,7 @@ class Executor:
         assert isinstance(node, p.TopicSinkNode | p.RouteNode)
         if node.exactly_once:
             ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
-            frame = suppress(ids, self.seen)
+            frame = suppress(ids, self.seen, ctx.origin)
         if isinstance(node, p.TopicSinkNode):
             ctx.report.written += send_rows(
                 self.writer, node.topic, frame, node.format, node.key, node.exactly_once
@@ -420,16 +531,28 @@ class Executor:
                 node.exactly_once,
             )
 
+    def _note_times(self, node: p.KeyByNode, frame: pl.DataFrame) -> None:
+        """Largest event time per source partition of the rows being repartitioned."""
+        column = self._progress_column.get(node.topic, EVENT_TIME)
+        if column not in frame.columns or PARTITION not in frame.columns:
+            column = EVENT_TIME
+        if column not in frame.columns or PARTITION not in frame.columns:
+            return
+        maxima = frame.group_by(PARTITION).agg(pl.col(column).cast(pl.Int64).max())
+        for partition, value in maxima.iter_rows():
+            if value is not None and value > self._progress_maxima.get(partition, value - 1):
+                self._progress_maxima[partition] = value
+
     def _repartition(self, node: p.KeyByNode, frame: pl.DataFrame, ctx: _Context) -> None:
         ids = with_ids(frame, node.id, ctx.origin, repeats=node.id in self.repeats)
-        tagged = suppress(ids, self.seen)
+        tagged = suppress(ids, self.seen, ctx.origin)
         tagged = tagged.rename({HEADER_ID: ORIGIN_COLUMN})
         send_repartitioned(self.writer, node.topic, tagged, node.columns)
 
     def _send_dead(self, ctx: _Context) -> None:
         if not ctx.dead:
             return
-        dead = pl.concat(ctx.dead)
+        dead = pl.concat(ctx.dead, how="diagonal")
         ctx.report.dead += dead.height
         self.dead_total += dead.height
         send_dead_letters(self.writer, self.pipeline.dlq_topic, dead, ctx.origin, self.seen)
@@ -460,6 +583,8 @@ class Executor:
             sink.close()
 
 
+_CARRIED = (*METADATA, CHUNK_ROW)
+"""Columns carried over operators that drop them (a row's origin and identity)."""
 _MULTIPLYING = (p.ExplodeNode, p.FlatMapNode, p.MapBatchesNode, p.StatefulNode)
 
 
@@ -529,6 +654,18 @@ def retry(
             on_backpressure(exc)
 
 
+def _raise_if_mistake(
+    node: p.Node, fn: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame
+) -> None:
+    """Raise :class:`OperatorError` if ``fn`` fails on an empty frame of ``frame``'s columns."""
+    try:
+        fn(frame.clear())
+    except Backpressure:
+        raise
+    except Exception as exc:
+        raise OperatorError(describe_mistake(node, frame.schema, exc)) from exc
+
+
 def _stateless(node: p.Node) -> Callable[[pl.DataFrame], pl.DataFrame]:
     if isinstance(node, p.FilterNode):
         predicate = node.predicate
@@ -557,7 +694,7 @@ def _stateless(node: p.Node) -> Callable[[pl.DataFrame], pl.DataFrame]:
 
 def _keep_metadata(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
     """Carry engine metadata columns over when an operator dropped them."""
-    missing = [c for c in METADATA if c in before.columns and c not in after.columns]
+    missing = [c for c in _CARRIED if c in before.columns and c not in after.columns]
     if not missing or after.height != before.height:
         return after
     return after.with_columns(before.select(missing))
@@ -566,7 +703,7 @@ def _keep_metadata(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
 def _flat_map(node: p.FlatMapNode) -> Callable[[pl.DataFrame], pl.DataFrame]:
     def run(frame: pl.DataFrame) -> pl.DataFrame:
         out: list[dict[str, Any]] = []
-        meta = [c for c in METADATA if c in frame.columns]
+        meta = [c for c in _CARRIED if c in frame.columns]
         for row in frame.iter_rows(named=True):
             for produced in node.fn(row):
                 item = dict(produced)

@@ -16,7 +16,7 @@ import polars as pl
 from haeryu.stream.api.state_functions import StateFn
 from haeryu.stream.columns import PARTITION
 from haeryu.stream.errors import StreamError
-from haeryu.stream.runtime.operator import OperatorOutput, Snapshot, no_output
+from haeryu.stream.runtime.operator import OperatorOutput, Progress, Snapshot, no_output
 
 _NOTHING_LATE = pl.DataFrame()
 
@@ -46,9 +46,16 @@ class StatefulOperator:
         return pl.Schema(schema).to_frame()
 
     def process(
-        self, frame: pl.DataFrame, now: float = 0.0, busy: frozenset[int] = frozenset()
+        self,
+        frame: pl.DataFrame,
+        now: float = 0.0,
+        busy: frozenset[int] = frozenset(),
+        progress: Progress = (),
     ) -> OperatorOutput:
-        """Update state with ``frame``; the results are the function's output rows."""
+        """Update state with ``frame``; the results are the function's output rows.
+
+        Untimed: ``now``, ``busy`` and ``progress`` do not matter to it.
+        """
         return OperatorOutput(self._update(frame), _NOTHING_LATE)
 
     def _update(self, frame: pl.DataFrame) -> pl.DataFrame:

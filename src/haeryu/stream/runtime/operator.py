@@ -8,6 +8,7 @@ another worker on its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +16,9 @@ import polars as pl
 
 Snapshot = tuple[dict[str, pl.DataFrame | None], dict[str, Any]]
 """The state of one partition: frames by part name, and small JSON-able metadata."""
+
+Progress = Sequence[tuple[int, int, bytes]]
+"""Progress records read from a repartition topic with a batch: (partition, offset, value)."""
 
 
 @dataclass(slots=True)
@@ -40,10 +44,14 @@ class Operator(Protocol):
     name: str
     dirty: set[int]
 
-    def process(self, frame: pl.DataFrame, now: float, busy: frozenset[int]) -> OperatorOutput:
+    def process(
+        self, frame: pl.DataFrame, now: float, busy: frozenset[int], progress: Progress = ()
+    ) -> OperatorOutput:
         """Take in a batch (possibly empty) at wall-clock ``now`` (seconds).
 
-        ``busy`` names input partitions with records still waiting to be read.
+        ``busy`` names input partitions with records still waiting to be read;
+        ``progress`` the event-time progress records read with the batch from a
+        repartition topic (:mod:`haeryu.stream.runtime.shuffle_time`).
         """
         ...
 

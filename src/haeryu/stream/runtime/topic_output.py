@@ -8,7 +8,8 @@ Exactly-once output: every record written with ``exactly_once=True`` carries a h
 ``haeryu-id`` naming its origin -- pipeline, input topic, input partition -- and an id
 that is the same when the record is produced again by a replay (input offset and
 ordinal, or window start and key).  After a restart the worker reads back what the lost
-checkpoint interval already wrote (:func:`ids_in_record`, on restore) and drops those ids.
+checkpoint interval already wrote (:func:`ids_in_record`, on restore) and drops those ids
+(:mod:`haeryu.stream.runtime.suppression`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 import polars as pl
 
 from haeryu.stream.columns import (
+    CHUNK_ROW,
     EVENT_TIME,
     HEADER_ID,
     KEY,
@@ -33,6 +35,8 @@ from haeryu.stream.columns import (
     TOPIC,
 )
 from haeryu.stream.formats.base import Format, RawBatch
+from haeryu.stream.runtime.shuffle_time import is_progress
+from haeryu.stream.runtime.suppression import Suppression
 
 ID_HEADER = "haeryu-id"
 """Header carrying ``<pipeline>|<topic>|<partition>|<id>`` of an exactly-once record."""
@@ -54,7 +58,7 @@ class TopicWriter(Protocol):
         """Queue records for ``topic`` (optionally all to one partition)."""
         ...
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
         """Block until every queued record is acknowledged; raise SinkError otherwise."""
         ...
 
@@ -92,7 +96,7 @@ class MemoryWriter:
                 )
             )
 
-    def flush(self) -> None:
+    def flush(self, timeout: float = 60.0) -> None:
         """Nothing to wait for."""
 
     def partitions(self, topic: str) -> int:
@@ -112,6 +116,21 @@ def row_ids(frame: pl.DataFrame, node: int, *, repeats: bool = True) -> pl.Expr:
         return pl.concat_str([pl.lit(f"{node}"), pl.col(ROW_ID)], separator=":")
     if OFFSET not in frame.columns:
         return pl.lit(None, pl.String)
+    if CHUNK_ROW in frame.columns:
+        # Read from a repartition chunk: the chunk's offset and the row's place in it.
+        base = [
+            pl.lit(f"{node}"),
+            pl.col(OFFSET).cast(pl.String),
+            pl.col(CHUNK_ROW).cast(pl.String),
+        ]
+        if repeats:
+            ordinal = (
+                pl.int_range(pl.len()).over(PARTITION, OFFSET, CHUNK_ROW)
+                if frame.height
+                else pl.lit(0)
+            )
+            base.append(ordinal.cast(pl.String))
+        return pl.concat_str(base, separator=":")
     if not repeats:
         return pl.concat_str([pl.lit(f"{node}"), pl.col(OFFSET).cast(pl.String)], separator=":")
     ordinal = pl.int_range(pl.len()).over(PARTITION, OFFSET) if frame.height else pl.lit(0)
@@ -150,11 +169,9 @@ def with_ids(
     )
 
 
-def suppress(frame: pl.DataFrame, seen: set[str]) -> pl.DataFrame:
+def suppress(frame: pl.DataFrame, seen: Suppression, origin: Origin) -> pl.DataFrame:
     """Drop rows whose ``__hid`` was already written before a crash."""
-    if not seen or frame.height == 0:
-        return frame
-    return frame.filter(~pl.col(HEADER_ID).is_in(list(seen)).fill_null(False))
+    return seen.filter(frame, origin.topic)
 
 
 def encode_keys(frame: pl.DataFrame, key: pl.Expr | None) -> list[bytes | str | None] | None:
@@ -200,11 +217,12 @@ def ids_in_record(
 ) -> list[str]:
     """Exactly-once ids a written record carries that start with one of ``prefixes``.
 
-    A repartition chunk (``chunked``) holds one id per row in :data:`ORIGIN_COLUMN`;
-    any other record carries its id in the ``haeryu-id`` header.
+    A repartition chunk (``chunked``) holds one id per row in :data:`ORIGIN_COLUMN` (a
+    progress record of the same topic holds none); any other record carries its id in
+    the ``haeryu-id`` header.
     """
     found: list[str] = []
-    if chunked and value:
+    if chunked and value and not is_progress(value):  # progress records carry no ids
         ids = pl.read_ipc(io.BytesIO(value)).get_column(ORIGIN_COLUMN).to_list()
         found += [i for i in ids if i and i.startswith(prefixes)]
     for name, data in headers or ():
@@ -230,7 +248,7 @@ def send_repartitioned(
         return 0
     n = writer.partitions(topic)
     target = pl.struct([pl.col(k) for k in keys]).hash(seed=0) % n
-    chunks = frame.drop(PARTITION, OFFSET, TOPIC, TIMESTAMP, strict=False).with_columns(
+    chunks = frame.drop(PARTITION, OFFSET, TOPIC, TIMESTAMP, CHUNK_ROW, strict=False).with_columns(
         target.cast(pl.Int32).alias(TARGET_PARTITION)
     )
     for (partition,), part in chunks.partition_by(
@@ -246,14 +264,23 @@ def send_repartitioned(
     return frame.height
 
 
-def decode_repartitioned(batch: RawBatch) -> pl.DataFrame:
-    """Rebuild rows from Arrow IPC chunks; ``_offset`` is the chunk's offset.
+Progress = list[tuple[int, int, bytes]]
+"""Progress records read with a batch: (partition, offset, value)."""
 
-    Ordinals within a chunk are kept in ``__row`` so ids and first/last stay exact.
+
+def decode_repartitioned(batch: RawBatch) -> tuple[pl.DataFrame, Progress]:
+    """Rebuild rows from Arrow IPC chunks, and collect the progress records between them.
+
+    ``_offset`` is the chunk's offset and ``__chunk_row`` the row's place in the chunk, so ids
+    and first/last stay exact.
     """
     frames = []
+    progress: Progress = []
     for value, partition, offset in zip(batch.values, batch.partitions, batch.offsets, strict=True):
         if not value:
+            continue
+        if is_progress(value):
+            progress.append((partition, offset, value))
             continue
         chunk = pl.read_ipc(io.BytesIO(value))
         frames.append(
@@ -261,14 +288,15 @@ def decode_repartitioned(batch: RawBatch) -> pl.DataFrame:
                 pl.lit(partition, pl.Int32).alias(PARTITION),
                 pl.lit(offset, pl.Int64).alias(OFFSET),
                 pl.lit(batch.topic, pl.String).alias(TOPIC),
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias(CHUNK_ROW),
             )
         )
     if not frames:
-        return pl.DataFrame()
+        return pl.DataFrame(), progress
     frame = pl.concat(frames, how="diagonal_relaxed")
     if EVENT_TIME in frame.columns:
         frame = frame.with_columns(pl.col(EVENT_TIME).cast(pl.Int64))
-    return frame
+    return frame, progress
 
 
 # --------------------------------------------------------------------------- dead letters
@@ -279,7 +307,7 @@ def send_dead_letters(
     topic: str,
     dead: pl.DataFrame,
     origin: Origin | None,
-    seen: set[str] | frozenset[str] = frozenset(),
+    seen: Suppression | None = None,
 ) -> int:
     """Write dead letters: original key and value, reason and origin in headers.
 
@@ -292,10 +320,14 @@ def send_dead_letters(
     values: list[bytes | str] = []
     keys: list[bytes | str | None] = []
     headers: list[Headers] = []
-    rows = dead.select(TOPIC, PARTITION, OFFSET, "error", "stage", KEY, "value").iter_rows()
-    for src_topic, partition, offset, error, stage, key, value in rows:
-        hid = f"{origin.prefix(partition)}dlq:{offset}:{stage}" if origin is not None else None
-        if hid is not None and hid in seen:
+    row = pl.col(CHUNK_ROW) if CHUNK_ROW in dead.columns else pl.lit(None, pl.UInt32)
+    rows = dead.select(
+        TOPIC, PARTITION, OFFSET, "error", "stage", KEY, "value", row.alias(CHUNK_ROW)
+    ).iter_rows()
+    for src_topic, partition, offset, error, stage, key, value, chunk_row in rows:
+        place = f"{offset}" if chunk_row is None else f"{offset}.{chunk_row}"
+        hid = f"{origin.prefix(partition)}dlq:{place}:{stage}" if origin is not None else None
+        if hid is not None and seen is not None and seen.take(hid, origin.topic):  # type: ignore[union-attr]
             continue
         values.append(value if value is not None else b"")
         keys.append(key)

@@ -19,6 +19,7 @@ Flink decides it against the last emitted watermark.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 
 import polars as pl
@@ -35,6 +36,7 @@ from haeryu.stream.api.windows import (
 )
 from haeryu.stream.columns import (
     ARRIVAL,
+    CHUNK_ROW,
     EVENT_MS,
     EVENT_TIME,
     INTERNAL_PREFIX,
@@ -50,8 +52,9 @@ from haeryu.stream.columns import (
     WINDOW_END_MS,
     WINDOW_START_MS,
 )
-from haeryu.stream.runtime.operator import OperatorOutput, Snapshot, no_output
-from haeryu.stream.runtime.watermarks import Watermarks
+from haeryu.stream.runtime.operator import OperatorOutput, Progress, Snapshot, no_output
+from haeryu.stream.runtime.shuffle_time import ShuffleProgress
+from haeryu.stream.runtime.watermarks import PartitionTime, Watermarks
 
 # Scratch columns of this module (internal: they start with INTERNAL_PREFIX).
 _CLOSING = "__closing"
@@ -62,12 +65,16 @@ _OTHER_END = "__owe"
 _OTHER_START = "__ows"
 _PREVIOUS_END = "__prev_end"
 _SESSION = "__sid"
+_THRESHOLD = "__thr"
+_CHUNK = "__c"
 
 WINDOW_ID = ROW_ID
 """Column identifying a window result (window start and key), used to drop duplicates."""
 
 _DATETIME = pl.Datetime("ms", "UTC")
 _END_OF_TIME = 2**62
+_ROWS_PER_CHUNK = 1 << 20
+"""Bound on rows per repartition chunk (chunks hold at most ~400 kB)."""
 
 
 class WindowOperator:
@@ -90,6 +97,12 @@ class WindowOperator:
         Wall-clock time after which a silent partition stops holding back the watermark.
     name
         Operator id, part of each result's identity.
+    shuffled
+        The input is a repartition topic: event-time progress comes from the progress
+        records its writers interleave with the data
+        (:mod:`haeryu.stream.runtime.shuffle_time`), per repartition partition, instead
+        of from wall-clock idleness across partitions.  Every decision is then a
+        function of the partition's log alone, whatever the batching or the timing.
 
     Notes
     -----
@@ -107,8 +120,11 @@ class WindowOperator:
         idle_timeout_ms: int = 10_000,
         name: str = "window",
         time_column: str = EVENT_TIME,
+        shuffled: bool = False,
     ) -> None:
         self.spec = spec
+        self.shuffled = shuffled
+        self.shuffles: dict[int, ShuffleProgress] = {}
         self.keys = list(keys)
         self.lateness = allowed_lateness_ms
         self.emit = emit
@@ -130,21 +146,33 @@ class WindowOperator:
     # ------------------------------------------------------------------ processing
 
     def process(
-        self, frame: pl.DataFrame, now: float, busy: frozenset[int] = frozenset()
+        self,
+        frame: pl.DataFrame,
+        now: float,
+        busy: frozenset[int] = frozenset(),
+        progress: Progress = (),
     ) -> OperatorOutput:
         """Add a batch, close what the watermark allows, return results and late records.
 
         ``busy`` names partitions with records still waiting to be read (never idle).
+        ``progress`` holds the progress records read with the batch of a shuffled
+        operator; a row is judged against the watermark its partition had reached at
+        the row's own offset.
         """
         late = frame.clear()
         touched: pl.DataFrame | None = None
         if frame.height or (self._result_schema is None and frame.width):
             pre = self._prepare(frame)
-            thresholds = self.watermarks.closed_through()
-            if isinstance(self.spec, Session):
-                touched, late_rows = self._session_batch(pre, thresholds)
+            start = self.watermarks.closed_through()
+            guard = self._threshold(start) if start else None
+            if self.shuffled:
+                pre, threshold = self._row_thresholds(pre, start, self._apply(progress))
             else:
-                partials, sketches, late_rows = self._fixed_batch(pre, thresholds)
+                threshold = guard
+            if isinstance(self.spec, Session):
+                touched, late_rows = self._session_batch(pre, threshold, guard)
+            else:
+                partials, sketches, late_rows = self._fixed_batch(pre, threshold)
                 if self.groups is None:
                     self.groups = partials.clear()
                 if partials.height:
@@ -153,11 +181,52 @@ class WindowOperator:
             if late_rows is not None and late_rows.len():
                 late = frame.filter(pl.int_range(pl.len(), dtype=pl.UInt32).is_in(late_rows))
             maxima = pre.group_by(STATE_PARTITION).agg(pl.col(EVENT_MS).max())
-            self.watermarks.observe(dict(maxima.iter_rows()), now)
+            if not self.shuffled:
+                self.watermarks.observe(dict(maxima.iter_rows()), now)
             self.dirty.update(maxima[STATE_PARTITION].to_list())
-        closing = self.watermarks.advance(now, busy)
+        elif self.shuffled and progress:
+            self._apply(progress)
+        if self.shuffled:
+            closing = self.watermarks.closed_through()
+        else:
+            closing = self.watermarks.advance(now, busy)
         results = self._close(closing, touched)
         return OperatorOutput(results, late)
+
+    def _apply(self, progress: Progress) -> dict[int, tuple[list[int], list[int]]]:
+        """Fold progress records in log order; per partition, (offsets, closed_through)."""
+        steps: dict[int, tuple[list[int], list[int]]] = {}
+        for partition, offset, record in sorted(progress, key=lambda x: (x[0], x[1])):
+            shuffle = self.shuffles.setdefault(partition, ShuffleProgress())
+            shuffle.apply(record)
+            self.dirty.add(partition)
+            mark = shuffle.watermark()
+            state = self.watermarks.partitions.setdefault(partition, PartitionTime())
+            if mark is not None and (state.closed_through is None or mark > state.closed_through):
+                state.closed_through = mark
+                offsets, marks = steps.setdefault(partition, ([], []))
+                offsets.append(offset)
+                marks.append(mark)
+        return steps
+
+    @staticmethod
+    def _row_thresholds(
+        pre: pl.DataFrame,
+        start: dict[int, int],
+        steps: dict[int, tuple[list[int], list[int]]],
+    ) -> tuple[pl.DataFrame, pl.Expr | None]:
+        """Each row's threshold: its partition's ``closed_through`` just before the row."""
+        if not steps:
+            return pre, (WindowOperator._threshold(start) if start else None)
+        pre = pre.with_columns((pl.col(ARRIVAL) // _ROWS_PER_CHUNK).alias(_CHUNK))
+        chunks = pre.select(STATE_PARTITION, _CHUNK).unique()
+        values: list[int | None] = []
+        for partition, offset in chunks.iter_rows():
+            offsets, marks = steps.get(partition, ([], []))
+            i = bisect.bisect_left(offsets, offset)  # progress read before the chunk
+            values.append(marks[i - 1] if i else start.get(partition))
+        table = chunks.with_columns(pl.Series(_THRESHOLD, values, dtype=pl.Int64))
+        return pre.join(table, on=[STATE_PARTITION, _CHUNK], how="left"), pl.col(_THRESHOLD)
 
     def tick(self, now: float, busy: frozenset[int]) -> OperatorOutput:
         """Close the windows that time alone closes (idle partitions); none before data."""
@@ -172,6 +241,7 @@ class WindowOperator:
         end = {p: _END_OF_TIME for p in self.groups[STATE_PARTITION].unique().to_list()}
         for partition in end:
             self.watermarks.restore(partition, _END_OF_TIME, _END_OF_TIME, 0.0)
+            self.shuffles.pop(partition, None)
         return OperatorOutput(self._close(end, None), pl.DataFrame())
 
     def closed_through(self) -> dict[int, int]:
@@ -187,6 +257,10 @@ class WindowOperator:
             if OFFSET in frame.columns
             else pl.int_range(pl.len(), dtype=pl.Int64)
         )
+        if self.shuffled:
+            # Rows of one chunk share its offset; their place in the chunk orders them.
+            row = pl.col(CHUNK_ROW).cast(pl.Int64) if CHUNK_ROW in frame.columns else pl.lit(0)
+            sequence = (sequence * _ROWS_PER_CHUNK) + row
         return frame.select(
             partition.alias(STATE_PARTITION),
             *[pl.col(k) for k in self.keys],
@@ -205,7 +279,7 @@ class WindowOperator:
         )
 
     def _fixed_batch(
-        self, pre: pl.DataFrame, thresholds: dict[int, int]
+        self, pre: pl.DataFrame, threshold: pl.Expr | None
     ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.Series | None]:
         spec = self.spec
         if isinstance(spec, Tumbling):
@@ -220,10 +294,8 @@ class WindowOperator:
                 .filter(pl.col(WINDOW_END_MS) > pl.col(EVENT_MS))
             )
         late_rows: pl.Series | None = None
-        if thresholds:
-            open_ = ~(
-                (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
-            ).fill_null(False)
+        if threshold is not None:
+            open_ = ~((pl.col(WINDOW_END_MS) + self.lateness) <= threshold).fill_null(False)
             flagged = pairs.with_columns(open_.alias(_OPEN))
             if not flagged[_OPEN].all():
                 if isinstance(spec, Tumbling):
@@ -270,7 +342,7 @@ class WindowOperator:
     # ------------------------------------------------------------------ sessions
 
     def _session_batch(
-        self, pre: pl.DataFrame, thresholds: dict[int, int]
+        self, pre: pl.DataFrame, threshold: pl.Expr | None, guard: pl.Expr | None
     ) -> tuple[pl.DataFrame, pl.Series | None]:
         """Merge the batch's records with the open sessions of the keys they touch.
 
@@ -292,10 +364,8 @@ class WindowOperator:
             old = self.groups.join(batch_keys, on=by, how="semi", nulls_equal=True)
             untouched = self.groups.join(batch_keys, on=by, how="anti", nulls_equal=True)
         late_rows: pl.Series | None = None
-        if thresholds:
-            closed = (
-                (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
-            ).fill_null(False)
+        if threshold is not None:
+            closed = ((pl.col(WINDOW_END_MS) + self.lateness) <= threshold).fill_null(False)
             candidates = rows.filter(closed)
             if candidates.height:
                 late = candidates.select(ROW_NUMBER)
@@ -310,6 +380,8 @@ class WindowOperator:
                         .filter(
                             (pl.col(EVENT_MS) <= pl.col(_OTHER_END))
                             & (pl.col(WINDOW_END_MS) >= pl.col(_OTHER_START))
+                            # a session that closed before the row (shuffled input) is gone
+                            & ~((pl.col(_OTHER_END) + self.lateness) <= threshold).fill_null(False)
                         )
                         .select(ROW_NUMBER)
                     )
@@ -344,9 +416,11 @@ class WindowOperator:
         )
         # Every new-only session holds a record whose own session is open, so none can
         # be past the watermark; the check stays as a guard.
-        too_late = (~pl.col(_OLD)) & (
-            (pl.col(WINDOW_END_MS) + self.lateness) <= self._threshold(thresholds)
-        ).fill_null(False)
+        too_late = (
+            (~pl.col(_OLD)) & ((pl.col(WINDOW_END_MS) + self.lateness) <= guard).fill_null(False)
+            if guard is not None
+            else pl.lit(False)
+        )
         flagged = merged.with_columns(too_late.alias(_LATE))
         kept = flagged.filter(~pl.col(_LATE))
         new_groups = kept.select(self.group_columns + self.partial_columns)
@@ -492,6 +566,9 @@ class WindowOperator:
             {
                 "max_event": progress.max_event if progress else None,
                 "closed_through": progress.closed_through if progress else None,
+                "shuffle": (
+                    self.shuffles[partition].to_json() if partition in self.shuffles else None
+                ),
             },
         )
 
@@ -515,6 +592,8 @@ class WindowOperator:
         max_event, closed_through = meta.get("max_event"), meta.get("closed_through")
         if max_event is not None or closed_through is not None:
             self.watermarks.restore(partition, max_event, closed_through, now)
+        if meta.get("shuffle") is not None:
+            self.shuffles[partition] = ShuffleProgress.from_json(meta["shuffle"])
 
     def forget(self, partition: int) -> None:
         """Drop the state of a revoked partition."""
@@ -523,6 +602,7 @@ class WindowOperator:
         if self.sketches is not None:
             self.sketches = self.sketches.filter(pl.col(STATE_PARTITION) != partition)
         self.watermarks.forget(partition)
+        self.shuffles.pop(partition, None)
         self.dirty.discard(partition)
 
 

@@ -49,7 +49,7 @@ from haeryu.stream.columns import (
     WINDOW_START_MS,
 )
 from haeryu.stream.errors import PlanError
-from haeryu.stream.runtime.operator import OperatorOutput, Snapshot
+from haeryu.stream.runtime.operator import OperatorOutput, Progress, Snapshot
 from haeryu.stream.runtime.watermarks import PartitionTime, Watermarks
 
 Side = Literal[0, 1]
@@ -133,6 +133,7 @@ class WindowJoinOperator:
         frame: pl.DataFrame,
         now: float,
         busy: frozenset[int] = frozenset(),
+        progress: Progress = (),
         *,
         side: Side = 0,
     ) -> OperatorOutput:

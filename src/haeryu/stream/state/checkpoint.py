@@ -20,6 +20,14 @@ and reads what outputs received after the noted ends: records tagged with an ori
 of a restored partition were written by the lost interval, and their ids are dropped
 when the replay produces them again.  Together: state and outputs are exactly-once;
 custom sinks are at-least-once unless they use the positions of step 1.
+
+A failed step leaves the checkpointer *failed*: it refuses every later checkpoint, since
+the records a failed flush lost would otherwise be committed past.  So does a batch the
+executor did not finish (its outputs are half written).  The worker then stops and
+restarts from the last complete checkpoint.
+
+Everything Kafka-specific goes through the small protocols below; ``after_step`` is
+called after each step, which is where tests inject a crash between step *k* and *k + 1*.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol
 
+from haeryu.stream.errors import SinkError, StateError
 from haeryu.stream.runtime.executor import Executor, retry
 from haeryu.stream.runtime.topic_output import TopicWriter
 from haeryu.stream.state.changelog import (
@@ -46,6 +56,15 @@ log = logging.getLogger(__name__)
 TP = tuple[str, int]
 
 
+class Step(IntEnum):
+    """The checkpoint steps, in the order they run."""
+
+    FLUSH_SINKS = 1
+    NOTE_OUTPUT_ENDS = 2
+    WRITE_CHANGELOG = 3
+    COMMIT_OFFSETS = 4
+
+
 class OutputWriter(TopicWriter, Protocol):
     """The producer every output and changelog record goes through."""
 
@@ -56,7 +75,7 @@ class OutputWriter(TopicWriter, Protocol):
 class EndOffsets(Protocol):
     """Where each output partition ends now."""
 
-    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         """The next offset of each partition."""
         ...
 
@@ -103,10 +122,6 @@ class CheckpointStats:
     durations: list[float] = field(default_factory=list)
 
 
-def _carry_on(step: int) -> None:
-    """The default step hook: nothing."""
-
-
 class Checkpointer:
     """Runs the checkpoint steps and restores partitions for one worker.
 
@@ -122,6 +137,8 @@ class Checkpointer:
         Commits input offsets to the consumer group (step 4).
     open_reader
         Opens a short-lived reader of changelogs and output tails for a restore.
+    after_step
+        Called after each completed step (tests inject crashes here).
     """
 
     def __init__(
@@ -131,6 +148,8 @@ class Checkpointer:
         admin: EndOffsets,
         commit: OffsetCommit,
         open_reader: Callable[[], StateReader],
+        *,
+        after_step: Callable[[Step], None] | None = None,
     ) -> None:
         self.executor = executor
         self.pipeline = executor.plan.name
@@ -144,8 +163,8 @@ class Checkpointer:
         self.number = 0
         self.stats = CheckpointStats()
         self.exactly_once = True
-        self.after_step: Callable[[int], None] = _carry_on
-        """Called after each numbered step with its number (tests inject crashes here)."""
+        self.after_step = after_step
+        self.failed: str | None = None
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -155,46 +174,90 @@ class Checkpointer:
         for partition, offset in last.items():
             self.positions[(topic, partition)] = offset + 1
             self.moved.add((topic, partition))
+            if self.executor.seen.ids:
+                self.executor.seen.passed((topic, partition), offset + 1)
 
-    def checkpoint(self, only: Iterable[TP] | None = None) -> None:
-        """Run the four checkpoint steps for all owned partitions (or ``only`` these)."""
+    @property
+    def can_checkpoint(self) -> bool:
+        """False after a failed checkpoint or a batch that broke half-way."""
+        return self.failed is None and not self.executor.interrupted
+
+    def checkpoint(self, only: Iterable[TP] | None = None, *, timeout: float = 60.0) -> None:
+        """Run the four checkpoint steps for all owned partitions (or ``only`` these).
+
+        All steps share one deadline, ``timeout`` seconds from now: a step that would
+        wait past it fails the checkpoint (:class:`SinkError` or a Kafka error) and
+        nothing is committed.  Keep it below ``max.poll.interval.ms``.
+
+        Raises :class:`StateError` without doing anything when a previous checkpoint
+        failed or a batch broke half-way; the worker must restart from the last
+        complete checkpoint.
+        """
+        if self.failed is not None:
+            raise StateError(
+                f"not checkpointing: an earlier checkpoint failed ({self.failed}); "
+                "restart the worker to resume from the last complete checkpoint"
+            )
+        if self.executor.interrupted:
+            raise StateError(
+                "not checkpointing: a batch failed half-way and its outputs are partly "
+                "written; restart the worker to resume from the last complete checkpoint"
+            )
         started = time.perf_counter()
-        scope = set(self.positions) if only is None else set(only) & set(self.positions)
-        positions = {tp: self.positions[tp] for tp in scope}
-        # 1. flush sinks, then let custom sinks commit with the positions they cover
-        self.writer.flush()
-        for sink in self.executor.sinks.values():
-            retry(sink.flush, self.executor.on_backpressure)
-            sink.commit(positions)
-        self.after_step(1)
-        # 2. output ends, for exactly-once replay after a crash
-        ends = self._output_ends() if self.exactly_once else {}
-        self.after_step(2)
-        # 3. changelog: state chunks, then the manifest of each partition
-        self.number += 1
-        wrote = False
-        for tp in sorted(scope):
-            wrote |= self._write_partition(tp, ends)
-        if wrote:
-            self.writer.flush()
-        self.after_step(3)
-        # 4. commit offsets to the group
-        if positions:
-            self.commit(positions)
-        self.after_step(4)
-        self.moved -= scope
+        try:
+            self._run_steps(only, time.monotonic() + timeout, timeout)
+        except BaseException as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            raise
         elapsed = time.perf_counter() - started
         self.stats.count += 1
         self.stats.last_seconds = elapsed
         self.stats.durations.append(elapsed)
         del self.stats.durations[:-1000]
 
-    def _output_ends(self) -> dict[str, dict[int, int]]:
+    def _run_steps(self, only: Iterable[TP] | None, deadline: float, timeout: float) -> None:
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SinkError(f"checkpoint did not finish within its {timeout:.1f}s deadline")
+            return remaining
+
+        scope = set(self.positions) if only is None else set(only) & set(self.positions)
+        positions = {tp: self.positions[tp] for tp in scope}
+        # 1. flush sinks, then let custom sinks commit with the positions they cover
+        self.writer.flush(left())
+        for sink in self.executor.sinks.values():
+            retry(sink.flush, self.executor.on_backpressure, give_up_after=left())
+            sink.commit(positions)
+        self._done(Step.FLUSH_SINKS)
+        # 2. output ends, for exactly-once replay after a crash
+        ends = self._output_ends(left()) if self.exactly_once else {}
+        self._done(Step.NOTE_OUTPUT_ENDS)
+        # 3. changelog: state chunks, then the manifest of each partition
+        self.number += 1
+        wrote = False
+        for tp in sorted(scope):
+            wrote |= self._write_partition(tp, ends)
+        if wrote:
+            self.writer.flush(left())
+        self._done(Step.WRITE_CHANGELOG)
+        # 4. commit offsets to the group
+        if positions:
+            left()
+            self.commit(positions)
+        self.moved -= scope
+        self._done(Step.COMMIT_OFFSETS)
+
+    def _done(self, step: Step) -> None:
+        if self.after_step is not None:
+            self.after_step(step)
+
+    def _output_ends(self, timeout: float = 30.0) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
         topics = set(self.writer.written) | set(self.executor.output_topics())
         partitions = [(t, q) for t in sorted(topics) for q in range(self.writer.partitions(t))]
         ends: dict[str, dict[int, int]] = {}
-        for (topic, q), offset in self.admin.end_offsets(partitions).items():
+        for (topic, q), offset in self.admin.end_offsets(partitions, timeout).items():
             ends.setdefault(topic, {})[q] = offset
         return ends
 
@@ -232,7 +295,14 @@ class Checkpointer:
     def restore(self, partitions: list[TP], now: float) -> dict[TP, int | None]:
         """Install the saved state of ``partitions``; return where to resume each.
 
-        ``None`` means no checkpoint: resume from the group's committed offset.
+        ``None`` means no checkpoint: resume from the group's committed offset.  A
+        partition seen for the first time gets a manifest right away, before any of its
+        records is processed, noting the output ends: so even a crash before its first
+        checkpoint is replayed exactly once.
+
+        The reader raises :class:`~haeryu.stream.errors.StateError` when the changelog
+        or the output tails cannot be read to their end; the partitions are then given
+        up rather than processed without exactly-once.
         """
         if not partitions:
             return {}
@@ -242,37 +312,73 @@ class Checkpointer:
             logs = reader.read_to_end(dict.fromkeys(changelogs))
             resume: dict[TP, int | None] = {}
             ends: dict[tuple[str, int], int] = {}
+            fresh: list[TP] = []
             for cl_tp, tp in changelogs.items():
                 records = latest_records(logs.get(cl_tp, []))
                 raw = records.get(MANIFEST_KEY)
                 manifest = Manifest.decode(raw) if raw is not None else None
                 self._install(tp, manifest, records, now)
                 resume[tp] = manifest.offset if manifest is not None else None
-                if manifest is not None:
-                    for topic, per in manifest.sink_ends.items():
-                        for q, offset in per.items():
-                            key = (topic, q)
-                            ends[key] = min(ends.get(key, offset), offset)
-            if any(r is not None for r in resume.values()):
+                if manifest is None:
+                    fresh.append(tp)
+                    continue
+                for topic, per in manifest.sink_ends.items():
+                    for q, offset in per.items():
+                        key = (topic, q)
+                        ends[key] = min(ends.get(key, offset), offset)
+            if len(fresh) < len(partitions):
                 # An output first written in the lost interval has no noted end yet.
-                # (Without any checkpoint there is nothing to replay against.)
                 for topic in self.executor.output_topics():
                     for q in range(self.writer.partitions(topic)):
                         ends.setdefault((topic, q), 0)
             if ends:
-                prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
-                found = reader.scan_ids(ends, prefixes, set(self.executor.repartitions))
-                self.executor.seen |= found
-                self.stats.suppressed_ids += len(found)
-                if found:
-                    log.info(
-                        "%d records written after the last checkpoint will not be repeated",
-                        len(found),
-                    )
+                restored = [tp for tp in partitions if tp not in fresh]
+                self._suppress_replayed(reader, ends, restored)
+            if fresh:
+                self._first_manifests(fresh)
             self.stats.restored_partitions += len(partitions)
             return resume
         finally:
             reader.close()
+
+    def _suppress_replayed(
+        self, reader: StateReader, ends: dict[TP, int], partitions: list[TP]
+    ) -> None:
+        """Collect the ids the lost interval wrote, per input partition."""
+        prefixes = {f"{self.pipeline}|{t}|{p}|" for t, p in partitions}
+        found = reader.scan_ids(ends, prefixes, set(self.executor.repartitions))
+        per: dict[TP, set[str]] = {}
+        for hid in found:
+            topic, partition, _ = hid[len(self.pipeline) + 1 :].split("|", 2)
+            per.setdefault((topic, int(partition)), set()).add(hid)
+        # Every record of the lost interval lies before its input's current end.  Each
+        # restored partition is tracked, ids or not: the outputs of one may be emitted
+        # while another is replayed (a window closes when the minimum watermark moves).
+        until = self.admin.end_offsets(partitions) if per else {}
+        for tp in partitions if per else ():
+            self.executor.seen.add(tp, per.get(tp, ()), until[tp])
+        self.stats.suppressed_ids += len(found)
+        if found:
+            log.info(
+                "%d records written after the last checkpoint will not be repeated",
+                len(found),
+            )
+
+    def _first_manifests(self, partitions: list[TP]) -> None:
+        """Note the output ends of partitions that never had a checkpoint."""
+        ends = self._output_ends() if self.exactly_once else {}
+        for tp in partitions:
+            manifest = Manifest(self.number, None, {}, ends)
+            topic, partition = tp
+            self.writer.send(
+                changelog_topic(self.pipeline, topic),
+                [manifest.encode()],
+                [MANIFEST_KEY],
+                None,
+                partition=partition,
+            )
+            self.manifests[tp] = manifest
+        self.writer.flush()
 
     def _install(
         self, tp: TP, manifest: Manifest | None, records: dict[bytes, bytes], now: float
@@ -297,6 +403,7 @@ class Checkpointer:
             self.positions.pop(tp, None)
             self.manifests.pop(tp, None)
             self.moved.discard(tp)
+            self.executor.seen.forget(tp)
             for _, input_topic, op in self.executor.stateful_nodes():
                 if input_topic == topic:
                     op.forget(partition)

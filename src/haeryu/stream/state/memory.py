@@ -70,7 +70,7 @@ class MemoryLog(MemoryWriter):
 
     # ------------------------------------------------------------------ EndOffsets
 
-    def end_offsets(self, partitions: Iterable[TP]) -> dict[TP, int]:
+    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
         """The next offset of each partition."""
         return {(t, p): len(self.partition_records(t, p)) for t, p in partitions}
 

@@ -18,7 +18,7 @@ from haeryu.broker.groups import (
     GroupState,
     JoinResult,
 )
-from haeryu.broker.offsets import CommittedOffset, OffsetStore
+from haeryu.broker.groups.offsets import CommittedOffset, OffsetStore
 from support.clock import FakeClock
 
 G = "g1"
@@ -513,6 +513,42 @@ def test_background_ticker_expires_sessions_with_the_real_clock() -> None:
         res = await c.join(G, "", None, "c", "h", 50, 50, "consumer", RANGE, 3)
         await c.sync(G, 1, res.member_id, {})
         await until(lambda: state(c) is GroupState.EMPTY)
+        await c.close()
+
+    run(scenario)
+
+
+def test_static_member_that_does_not_rejoin_in_time_is_kept() -> None:
+    """KIP-345: only dynamic members are dropped at the rebalance timeout."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        c = make(clock, initial_rebalance_delay_ms=3000)
+        dyn = join(c, client_id="dynamic")
+        static = join(c, instance_id="host-1", version=5, client_id="static")
+        await parked(dyn, static)
+        clock.now += 5
+        c.tick()
+        a, s = await dyn, await static
+        await c.sync(G, 1, a.member_id, {a.member_id: b"A", s.member_id: b"S"})
+        # A third, dynamic member joins; the static one is away (restarting) for longer
+        # than the rebalance timeout but shorter than its session timeout.
+        third = join(c, client_id="third")
+        rejoin = join(c, a.member_id)
+        await parked(third, rejoin)
+        for _ in range(4):
+            clock.now += REBALANCE_MS / 1000 / 4
+            assert c.heartbeat(G, 1, s.member_id, "host-1") in (
+                ErrorCode.rebalance_in_progress,
+                ErrorCode.none,
+            )
+            c.tick()
+        res = await rejoin
+        members = {m.member_id for m in res.members} if res.members else set()
+        t = await third
+        everyone = members or {m.member_id for m in t.members}
+        assert s.member_id in everyone and len(everyone) == 3
+        assert res.generation_id == 2
         await c.close()
 
     run(scenario)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
-from kio.schema.errors import ErrorCode
+from haeryu.broker.errors import ErrorCode
 
 _T = TypeVar("_T")
 

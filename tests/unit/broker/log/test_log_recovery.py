@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from haeryu.broker.log import PartitionLog
-from unit.log.logfixtures import batch, crash, read_all
+from unit.broker.log.logfixtures import batch, crash, read_all
 
 OpenLog = Callable[..., PartitionLog]
 CONFIG = {"segment_bytes": 1_000, "index_interval_bytes": 100}
@@ -197,3 +197,23 @@ def test_crash_loop_keeps_a_consistent_log(open_log: OpenLog, log_dir: Path) -> 
             os.truncate(path, path.stat().st_size - 1)
             end -= 2
     _assert_consistent(open_log(**CONFIG), end)
+
+
+@pytest.mark.parametrize("empty_segments", [1, 2])
+def test_empty_segments_past_a_lost_tail_leave_no_offset_hole(
+    open_log: OpenLog, log_dir: Path, empty_segments: int
+) -> None:
+    # A power loss after a roll: the older segment's unsynced tail is gone but the new,
+    # empty segment file survived. Its base offset lies above the end of the data.
+    log = open_log(**CONFIG)
+    _fill(log)
+    crash(log)
+    last = _log_files(log_dir)[-1]
+    os.truncate(last, last.stat().st_size // 2)  # the tail nobody fsynced
+    for k in range(empty_segments):
+        (log_dir / f"{60 + 10 * k:020d}.log").touch()
+    again = open_log(**CONFIG)
+    end = again.log_end_offset
+    assert int(last.stem) < end < 60
+    _assert_consistent(again, end)
+    assert _log_files(log_dir)[-1] == last, "the empty segments are gone"

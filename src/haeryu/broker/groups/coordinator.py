@@ -11,7 +11,8 @@ state and :meth:`GroupCoordinator._transition` is the only code that assigns
     Empty ─DELETED─► Dead
 
 A round of joins completes when every member has rejoined, or when the rebalance timeout
-expires (members that did not rejoin are removed). The first round of an empty group also
+expires (dynamic members that did not rejoin are removed; static members, with a
+``group.instance.id``, are kept until their session expires, as in Kafka). The first round of an empty group also
 waits ``initial_rebalance_delay_ms`` so that consumers started together land in one
 generation. Time comes from an injected clock and deadlines are checked by :meth:`tick`,
 which a background task calls every ``tick_interval_s``; tests pass a fake clock, disable
@@ -21,7 +22,7 @@ Concurrency: everything runs on the broker's event loop and no method awaits whi
 group is half-updated, so there are no locks. ``join`` and ``sync`` park the request on a
 future that a later request (or ``tick``) resolves.
 
-Committed offsets live in :class:`~haeryu.broker.offsets.OffsetStore`; member state is not
+Committed offsets live in :class:`~haeryu.broker.groups.offsets.OffsetStore`; member state is not
 persisted, exactly as in Kafka.
 """
 
@@ -36,9 +37,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
-from kio.schema.errors import ErrorCode
-
-from haeryu.broker.group_model import (
+from haeryu.broker.errors import ErrorCode
+from haeryu.broker.groups.model import (
     TRANSITIONS,
     GroupData,
     GroupDescription,
@@ -54,11 +54,11 @@ from haeryu.broker.group_model import (
     resolve_waiter,
     subscribed_topics,
 )
-from haeryu.broker.offsets import CommittedOffset, OffsetStore, TopicPartition
+from haeryu.broker.groups.offsets import CommittedOffset, OffsetStore, TopicPartition
 
 if TYPE_CHECKING:
+    from haeryu.broker.config import BrokerConfig
     from haeryu.broker.durability import Durability
-    from haeryu.broker.state import BrokerState
 
 __all__ = [
     "TRANSITIONS",
@@ -111,6 +111,14 @@ class GroupCoordinator:
             self._groups[group_id] = GroupData(
                 group_id, generation=record.generation, protocol_type=record.protocol_type
             )
+
+    @property
+    def settings(self) -> GroupSettings:
+        return self._settings
+
+    def update_settings(self, settings: GroupSettings) -> None:
+        """Apply changed broker settings (dynamic configs); rounds in progress keep theirs."""
+        self._settings = settings
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -196,9 +204,13 @@ class GroupCoordinator:
         if group.members and now < group.join_not_before:
             return
         if now >= group.rebalance_deadline:
-            for m in [m for m in group.members.values() if m.join_waiter is None]:
-                log.info("group %s: %s did not rejoin in time", group.group_id, m.member_id)
-                self._remove_member(group, m, rebalance=False)
+            # Static members (KIP-345) stay: their session timeout alone decides when they
+            # are gone, which is what lets a restarted consumer keep its partitions.
+            late = [m for m in group.members.values() if m.join_waiter is None]
+            for m in late:
+                if m.instance_id is None:
+                    log.info("group %s: %s did not rejoin in time", group.group_id, m.member_id)
+                    self._remove_member(group, m, rebalance=False)
         elif any(m.join_waiter is None for m in group.members.values()):
             return
         self._complete_join(group)
@@ -211,8 +223,10 @@ class GroupCoordinator:
             self._record_group(group)
             return
         self._transition(group, GroupEvent.JOIN_COMPLETED)
-        if group.leader_id not in group.members:
-            group.leader_id = next(iter(group.members))
+        joined = [m.member_id for m in group.members.values() if m.join_waiter is not None]
+        if group.leader_id not in joined:
+            # The leader must be a member that rejoined: it computes the assignment now.
+            group.leader_id = joined[0] if joined else next(iter(group.members))
         group.protocol_name = self._select_protocol(group)
         now, roster = self._clock(), self._roster(group)
         for m in group.members.values():
@@ -559,9 +573,27 @@ class GroupCoordinator:
 
     def _record_group(self, group: GroupData) -> None:
         # Not awaited: losing a generation bump costs nothing (members rejoin anyway).
-        self._store.record_group(group.group_id, group.protocol_type, group.generation)
+        try:
+            self._store.record_group(group.group_id, group.protocol_type, group.generation)
+        except OSError as exc:
+            log.error("could not record group %s: %s", group.group_id, exc)
+            return
         if self._durability is not None:
             self._durability.dirty(self._store)
+
+    def recover_store(self) -> bool:
+        """Re-open the offsets store if a storage error fenced it; True when it works."""
+        if self._store.failure is None:
+            return True
+        try:
+            self._store.reopen()
+        except OSError as exc:
+            log.warning("offsets store still offline: %s", exc)
+            return False
+        if self._durability is not None:
+            self._durability.forget(self._store)
+        log.warning("offsets store back online")
+        return True
 
     async def _sync_store(self) -> None:
         """Return once what was written is as durable as the fsync policy promises."""
@@ -570,6 +602,8 @@ class GroupCoordinator:
             await self._durability.durable()
         elif self._store.sync_on_write:
             await asyncio.to_thread(self._store.flush)
+        if self._store.failure is not None:
+            raise OSError(self._store.failure.errno, "offsets could not be made durable")
 
     async def commit(
         self,
@@ -611,8 +645,15 @@ class GroupCoordinator:
                 accepted[tp] = CommittedOffset(offset, epoch, metadata or "")
                 result[tp] = _OK
         if accepted:
-            self._store.commit(group_id, accepted)
-            await self._sync_store()
+            try:
+                self._store.commit(group_id, accepted)
+                await self._sync_store()
+            except OSError as exc:
+                log.error("offset commit of group %s failed: %s", group_id, exc)
+                return {
+                    tp: ErrorCode.kafka_storage_error if tp in accepted else e
+                    for tp, e in result.items()
+                }
         return result
 
     def fetch(
@@ -661,10 +702,9 @@ class GroupCoordinator:
         return _OK, result
 
 
-def open_coordinator(state: BrokerState) -> GroupCoordinator:
+def open_coordinator(config: BrokerConfig, durability: Durability) -> GroupCoordinator:
     """The coordinator of a broker: offsets under its data dir, fsyncs grouped with logs."""
-    config = state.config
     # The broker's Durability decides when to fsync; the store fsyncs whenever asked.
     store = OffsetStore.open(config.data_dir, sync_policy="interval")
     settings = GroupSettings(initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms)
-    return GroupCoordinator(store, settings=settings, durability=state.durability)
+    return GroupCoordinator(store, settings=settings, durability=durability)

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from haeryu.broker.files import fsync_directory, make_dirs, write_atomic
+
 __all__ = ["CommittedOffset", "GroupRecord", "OffsetStore", "SyncPolicy", "TopicPartition"]
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ class OffsetStore:
         self._dirty = False
         self._fd_lock = threading.Lock()
         self._closed = False
+        self.failure: OSError | None = None
 
     # -- opening -----------------------------------------------------------------------
 
@@ -141,7 +144,7 @@ class OffsetStore:
         ``compact_min_bytes`` and twice the live state, rewrites it compactly.
         """
         directory = Path(data_dir) / _DIR_NAME
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         store = cls(
             directory / _FILE_NAME, sync_policy=sync_policy, compact_min_bytes=compact_min_bytes
         )
@@ -171,7 +174,10 @@ class OffsetStore:
         self._size = valid_end
         self.maybe_compact(force_check=True)
         if self._fd is None:
+            existed = self._path.exists()
             self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if not existed:
+                fsync_directory(self._path.parent)  # else commits fsynced later lose the file
 
     def maybe_compact(self, *, force_check: bool = False) -> bool:
         """Rewrite the file as a snapshot of the live state if it has grown enough.
@@ -198,17 +204,7 @@ class OffsetStore:
 
     def _rewrite(self, content: bytes) -> None:
         assert self._path is not None
-        tmp = self._path.with_name(_FILE_NAME + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._path)
-        dir_fd = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self._path, content)
 
     def _snapshot_lines(self) -> Iterator[bytes]:
         for group_id, record in self._groups.items():
@@ -257,17 +253,31 @@ class OffsetStore:
         return True
 
     def _append(self, payload: Mapping[str, Any]) -> None:
+        """Write one entry, then apply it: memory never shows what the file lacks.
+
+        A failed write is cut off again so later entries are not stranded behind a torn
+        line; if even that fails, or an fsync failed, the store is fenced
+        (:attr:`failure`) and every later write raises until :meth:`reopen`.
+        """
         if self._path is not None and self._fd is None:
             raise RuntimeError(f"offset store {self._path} is closed")
+        if self.failure is not None:
+            raise OSError(self.failure.errno, f"offset store is offline: {self.failure}")
+        if self._fd is not None:
+            encoded = _encode(payload)
+            line = memoryview(encoded)
+            try:
+                while line:
+                    line = line[os.write(self._fd, line) :]
+            except OSError as exc:
+                try:
+                    os.ftruncate(self._fd, self._size)
+                except OSError:
+                    self.failure = exc
+                raise
+            self._size += len(encoded)
+            self._dirty = True
         self._apply(payload)
-        if self._fd is None:
-            return
-        line = memoryview(_encode(payload))
-        self._size += len(line)
-        while line:
-            written = os.write(self._fd, line)
-            line = line[written:]
-        self._dirty = True
 
     # -- reading -----------------------------------------------------------------------
 
@@ -312,14 +322,44 @@ class OffsetStore:
         return self._sync_policy == "always" and self._path is not None
 
     def flush(self) -> None:
-        """Make every write so far durable (fsync), unless the policy is ``"never"``."""
+        """Make every write so far durable (fsync), unless the policy is ``"never"``.
+
+        A failed fsync fences the store (see :meth:`_append`); it is never retried as
+        if the data could still reach the disk.
+        """
+        if self.failure is not None:
+            raise OSError(self.failure.errno, f"offset store is offline: {self.failure}")
         if self._sync_policy == "never" or not self._dirty:
             return
         with self._fd_lock:
             # Clear before syncing: a write racing with this fsync marks dirty again.
             self._dirty = False
             if self._fd is not None:
-                os.fsync(self._fd)
+                try:
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    self.failure = exc
+                    raise
+
+    def reopen(self) -> None:
+        """Bring a fenced store back: memory is rebuilt from what the file holds."""
+        if self._path is None:
+            return
+        with self._fd_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        self._groups.clear()
+        self._offsets.clear()
+        self.failure = None
+        self._dirty = False
+        try:
+            self._recover()
+            assert self._fd is not None
+            os.fsync(self._fd)
+        except OSError as exc:
+            self.failure = exc
+            raise
 
     def close(self) -> None:
         """Flush and close the file; the store is unusable afterwards."""

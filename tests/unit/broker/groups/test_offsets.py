@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from haeryu.broker import offsets as offsets_module
-from haeryu.broker.offsets import CommittedOffset, GroupRecord, OffsetStore
+from haeryu.broker.groups import offsets as offsets_module
+from haeryu.broker.groups.offsets import CommittedOffset, GroupRecord, OffsetStore
 
 
 def log_file(data_dir: Path) -> Path:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from haeryu.broker.errors import ErrorCode
 from haeryu.broker.protocol.records import (
     BATCH_HEADER_SIZE,
     COMPRESSION_GZIP,
@@ -18,11 +19,6 @@ from haeryu.broker.protocol.records import (
     COMPRESSION_NONE,
     COMPRESSION_SNAPPY,
     COMPRESSION_ZSTD,
-    CORRUPT_MESSAGE,
-    INVALID_RECORD,
-    MESSAGE_TOO_LARGE,
-    UNSUPPORTED_COMPRESSION_TYPE,
-    UNSUPPORTED_FOR_MESSAGE_FORMAT,
     InvalidRecordBatch,
     Record,
     decode_records,
@@ -86,7 +82,7 @@ def test_crc_mismatch_is_corrupt_message(where: int) -> None:
     data[where] ^= 0x40
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(bytes(data), 1 << 20)
-    assert exc.value.error_code == CORRUPT_MESSAGE
+    assert exc.value.error_code == ErrorCode.corrupt_message
 
 
 def test_base_offset_is_not_covered_by_crc() -> None:
@@ -102,7 +98,7 @@ def test_other_magic_is_unsupported(magic: int) -> None:
     data[16] = magic
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(bytes(data), 1 << 20)
-    assert exc.value.error_code == UNSUPPORTED_FOR_MESSAGE_FORMAT
+    assert exc.value.error_code == ErrorCode.unsupported_for_message_format
 
 
 def test_too_large_is_message_too_large() -> None:
@@ -110,24 +106,24 @@ def test_too_large_is_message_too_large() -> None:
     validate_produced_batch(data, len(data))
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(data, len(data) - 1)
-    assert exc.value.error_code == MESSAGE_TOO_LARGE
+    assert exc.value.error_code == ErrorCode.message_too_large
 
 
 def test_control_batch_from_a_client_is_invalid_record() -> None:
     data = encode_batch([(b"\x00\x00\x00\x00", b"\x00\x00\x00\x00\x00\x00", [], 1)], control=True)
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(data, 1 << 20)
-    assert exc.value.error_code == INVALID_RECORD
+    assert exc.value.error_code == ErrorCode.invalid_record
 
 
 def test_offset_delta_mismatch_is_invalid_record() -> None:
     data = encode_batch(RECORDS, last_offset_delta=5)
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(data, 1 << 20)
-    assert exc.value.error_code == INVALID_RECORD
+    assert exc.value.error_code == ErrorCode.invalid_record
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(encode_batch([], last_offset_delta=0), 1 << 20)
-    assert exc.value.error_code == INVALID_RECORD
+    assert exc.value.error_code == ErrorCode.invalid_record
 
 
 def test_unknown_codec_is_rejected() -> None:
@@ -135,7 +131,7 @@ def test_unknown_codec_is_rejected() -> None:
     struct.pack_into(">h", data, 21, 6)
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(_recrc(data), 1 << 20)
-    assert exc.value.error_code == UNSUPPORTED_COMPRESSION_TYPE
+    assert exc.value.error_code == ErrorCode.unsupported_compression_type
 
 
 @pytest.mark.parametrize(
@@ -152,7 +148,7 @@ def test_length_must_match_exactly_one_batch(mangle: object) -> None:
     data = mangle(encode_batch(RECORDS))  # type: ignore[operator]
     with pytest.raises(InvalidRecordBatch) as exc:
         validate_produced_batch(data, 1 << 20)
-    assert exc.value.error_code == CORRUPT_MESSAGE
+    assert exc.value.error_code == ErrorCode.corrupt_message
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from haeryu.broker.log import LogConfig, OffsetOutOfRange, PartitionLog
 from haeryu.broker.protocol.records import iter_batches
 from support.clock import FakeClock
-from unit.log.logfixtures import T0, batch
+from unit.broker.log.logfixtures import T0, batch
 
 
 @dataclass

@@ -11,7 +11,7 @@ from haeryu.broker.log import PartitionLog
 from haeryu.broker.log.segment import Segment
 from haeryu.broker.protocol.records import decode_records, iter_batches, parse_header
 from support.clock import FakeClock
-from unit.log.logfixtures import batch, crash, read_all
+from unit.broker.log.logfixtures import batch, crash, read_all
 
 OpenLog = Callable[..., PartitionLog]
 COMPACT = {

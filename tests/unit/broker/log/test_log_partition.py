@@ -16,7 +16,7 @@ from haeryu.broker.protocol.records import (
     validate_produced_batch,
 )
 from support.clock import FakeClock
-from unit.log.logfixtures import T0, batch, read_all
+from unit.broker.log.logfixtures import T0, batch, read_all
 
 OpenLog = Callable[..., PartitionLog]
 
@@ -194,6 +194,26 @@ def test_retention_by_size(open_log: OpenLog) -> None:
     deleted = log.apply_retention()
     assert deleted > 0 and log.size_bytes == total - deleted
     assert log.size_bytes - log.segments[0].size < 1_200 <= log.size_bytes
+
+
+def test_retention_can_leave_the_unlinking_to_another_thread(
+    open_log: OpenLog, log_dir: Path
+) -> None:
+    log = open_log(segment_bytes=500, retention_ms=-1, retention_bytes=1_200)
+    for _ in range(20):
+        log.append(*batch(2))
+    first = log.segments[0].log_path
+    assert log.apply_retention(unlink=False) > 0
+    assert not first.exists()  # out of the log's namespace at once
+    pending = log.take_deleted_files()
+    assert first.with_name(first.name + ".deleted") in pending
+    assert all(p.exists() for p in pending)
+    assert log.take_deleted_files() == []
+    # A crash before they are unlinked: the loader removes them, they are no segments.
+    log.close()
+    again = open_log(segment_bytes=500, retention_ms=-1, retention_bytes=1_200)
+    assert not any(p.exists() for p in pending)
+    assert again.log_start_offset == log.log_start_offset
 
 
 def test_retention_is_off_for_compact_only_topics(open_log: OpenLog, clock: FakeClock) -> None:
