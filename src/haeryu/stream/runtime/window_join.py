@@ -427,9 +427,11 @@ class WindowJoinSide:
         # state of this side changed since its last snapshot.
         self.dirty: set[int] = join.side_dirty[side]
 
-    def process(self, frame: pl.DataFrame, now: float, busy: frozenset[int]) -> OperatorOutput:
+    def process(
+        self, frame: pl.DataFrame, now: float, busy: frozenset[int], progress: Progress = ()
+    ) -> OperatorOutput:
         """A batch of this side."""
-        return self.join.process(frame, now, busy, side=self.index)
+        return self.join.process(frame, now, busy, progress, side=self.index)
 
     def tick(self, now: float, busy: frozenset[int]) -> OperatorOutput:
         """Let time pass."""
