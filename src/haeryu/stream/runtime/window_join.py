@@ -18,7 +18,7 @@ sides could fill it.  A record whose window already closed in its partition is l
 goes to the late side output, tagged with its side (:data:`JOIN_SIDE`).  State is kept
 per input partition: partition ``p`` of the left input joins partition ``p`` of the
 right, so the inputs must be co-partitioned by the join key (same partition count and
-partitioner, or repartitioned by ``key_by``).
+partitioner; a join behind a repartition topic is refused for now).
 
 Every result carries a replay-stable id (operator, partition, window start and the
 offsets of the rows it joined), so a replay after a crash is suppressed like a
