@@ -63,7 +63,8 @@ def _hash(i: pl.Expr, salt: int, seed: int) -> pl.Expr:
 
 
 def _pick(index: pl.Expr, names: tuple[str, ...]) -> pl.Expr:
-    return index.replace_strict(list(range(len(names))), list(names), return_dtype=pl.String)
+    # A gather from a small literal series: several times faster than replace_strict.
+    return pl.lit(pl.Series(names, dtype=pl.String)).gather(index)
 
 
 def _recent(
@@ -136,15 +137,15 @@ def bids(start: int, stop: int, *, seed: int = 0, rate: int = DEFAULT_RATE) -> p
     last_auction = (i // _BLOCK) * PROPORTION["auction"] + PROPORTION["auction"] - 1
     auction = _recent(last_auction, 2, _IN_FLIGHT_AUCTIONS, i, 1, seed) + FIRST_ID
     bidder = _recent(i // _BLOCK, 4, _ACTIVE_PEOPLE, i, 3, seed) + FIRST_ID
-    channel = _pick(_hash(i, 6, seed) % len(CHANNELS), CHANNELS)
+    which = _hash(i, 6, seed) % len(CHANNELS)
+    channel = _pick(which, CHANNELS)
+    urls = tuple(f"https://www.nexmark.com/{c}/item.htm" for c in CHANNELS)
     return frame.with_columns(index.alias("__i")).select(
         auction.alias("auction"),
         bidder.alias("bidder"),
         (100 + _hash(i, 5, seed) % 100_000_000).alias("price"),
         channel.alias("channel"),
-        pl.concat_str(pl.lit("https://www.nexmark.com/"), channel, pl.lit("/item.htm")).alias(
-            "url"
-        ),
+        _pick(which, urls).alias("url"),
         _time(i, rate).alias("date_time"),
         pl.lit("").alias("extra"),
     )

@@ -380,9 +380,9 @@ class Stream:
             :func:`~haeryu.stream.api.windows.tumbling` or ``hopping``.
         on, left_on, right_on
             Key columns: ``on`` for both sides, or ``left_on``/``right_on``.  Both
-            inputs must be partitioned by them (``key_by``, or sources declared
-            ``partitioned_by=`` with the same partition count): partition ``p`` of one
-            side joins partition ``p`` of the other.
+            inputs must be partitioned by them: sources declared ``partitioned_by=``
+            with the same partition count (partition ``p`` of one side joins partition
+            ``p`` of the other).  A join behind a repartition topic is refused for now.
         how
             ``"inner"``: one row per matching pair (right columns that clash get the
             suffix ``_right``); ``"semi"``: each left record once if it has a match.

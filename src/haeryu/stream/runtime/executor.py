@@ -560,8 +560,22 @@ class Executor:
     # ------------------------------------------------------------------ state access
 
     def stateful_nodes(self) -> list[tuple[int, str, Operator]]:
-        """(node id, input topic, operator) of every stateful operator."""
-        return [(n, self.input_topic_of[n], op) for n, op in self.operators.items()]
+        """(node id, input topic, operator) of every stateful operator.
+
+        A window join over two topics appears once per side, with that side's topic, so
+        each side's state is saved with the offsets of the records it came from.
+        """
+        out: list[tuple[int, str, Operator]] = []
+        for n, op in self.operators.items():
+            node = self.plan.node(n)
+            if isinstance(op, WindowJoinOperator) and isinstance(node, p.WindowJoinNode):
+                assert node.parent is not None
+                left, right = self.input_topic_of[node.parent], self.input_topic_of[node.right]
+                if left != right:
+                    out += [(n, left, op.side(0)), (n, right, op.side(1))]
+                    continue
+            out.append((n, self.input_topic_of[n], op))
+        return out
 
     def close(self) -> None:
         """Close custom sinks."""

@@ -18,7 +18,7 @@ sides could fill it.  A record whose window already closed in its partition is l
 goes to the late side output, tagged with its side (:data:`JOIN_SIDE`).  State is kept
 per input partition: partition ``p`` of the left input joins partition ``p`` of the
 right, so the inputs must be co-partitioned by the join key (same partition count and
-partitioner, or repartitioned by ``key_by``).
+partitioner; a join behind a repartition topic is refused for now).
 
 Every result carries a replay-stable id (operator, partition, window start and the
 offsets of the rows it joined), so a replay after a crash is suppressed like a
@@ -121,6 +121,9 @@ class WindowJoinOperator:
         self.watermarks = Watermarks(idle_timeout_ms)
         self.buffers: list[pl.DataFrame | None] = [None, None]
         self.dirty: set[int] = set()
+        # The same, per side: when the sides come from two topics, each side's state is
+        # checkpointed with its own topic (see :meth:`side`).
+        self.side_dirty: tuple[set[int], set[int]] = (set(), set())
         self._result_schema: pl.Schema | None = None
 
     # ------------------------------------------------------------------ processing
@@ -251,7 +254,8 @@ class WindowJoinOperator:
             # The other side of a partition this side reached must be heard from (or go
             # idle) before the partition's windows close.
             self.watermarks.partitions.setdefault(2 * p + 1 - side, PartitionTime(last_seen=now))
-            self.dirty.add(p)
+            self._mark(p, 0)
+            self._mark(p, 1)
         self.watermarks.observe(seen, now)
 
     def _advance(self, now: float, busy: frozenset[int]) -> dict[int, int]:
@@ -299,7 +303,8 @@ class WindowJoinOperator:
             closed = flagged.filter(pl.col(_CLOSING)).drop(_CLOSING)
             if closed.height:
                 done[side] = closed
-                self.dirty.update(closed[_P].unique().to_list())
+                for p in closed[_P].unique().to_list():
+                    self._mark(p, side)
                 self.buffers[side] = flagged.filter(~pl.col(_CLOSING)).drop(_CLOSING)
         left, right = done
         if left is None or right is None:
@@ -346,24 +351,43 @@ class WindowJoinOperator:
 
     # ------------------------------------------------------------------ state per partition
 
-    def snapshot(self, partition: int) -> Snapshot:
+    def _mark(self, partition: int, side: int) -> None:
+        self.dirty.add(partition)
+        self.side_dirty[side].add(partition)
+
+    def side(self, side: Side) -> WindowJoinSide:
+        """One side's state as an operator of its own, for checkpoints per input topic.
+
+        When the two sides are read from two topics, partition ``p`` of each has its own
+        changelog and offsets: each side's buffered rows and progress are saved with the
+        offsets of the records they came from, so a restore replays neither side twice.
+        """
+        return WindowJoinSide(self, side)
+
+    def snapshot(self, partition: int, sides: Sequence[int] = (0, 1)) -> Snapshot:
         """The state of ``partition``: buffered rows of each side and their progress."""
-        frames = {
-            name: (None if buffer is None else buffer.filter(pl.col(_P) == partition))
-            for name, buffer in zip(_SIDES, self.buffers, strict=True)
-        }
+        frames: dict[str, pl.DataFrame | None] = {}
         meta: dict[str, Any] = {}
-        for side, name in enumerate(_SIDES):
+        for side in sides:
+            name, buffer = _SIDES[side], self.buffers[side]
+            frames[name] = None if buffer is None else buffer.filter(pl.col(_P) == partition)
             progress = self.watermarks.partitions.get(2 * partition + side)
             if progress is not None:
                 meta[name] = [progress.max_event, progress.closed_through]
         return frames, meta
 
-    def restore(self, partition: int, snapshot: Snapshot | None, now: float) -> None:
+    def restore(
+        self,
+        partition: int,
+        snapshot: Snapshot | None,
+        now: float,
+        sides: Sequence[int] = (0, 1),
+    ) -> None:
         """Take over ``partition`` with state read back from the changelog."""
-        self.forget(partition)
+        self.forget(partition, sides)
         frames, meta = snapshot if snapshot is not None else ({}, {})
-        for side, name in enumerate(_SIDES):
+        for side in sides:
+            name = _SIDES[side]
             rows = frames.get(name)
             if rows is not None:
                 buffer = self.buffers[side]
@@ -376,10 +400,59 @@ class WindowJoinOperator:
                 max_event, closed_through = meta[name]
                 self.watermarks.restore(2 * partition + side, max_event, closed_through, now)
 
-    def forget(self, partition: int) -> None:
+    def forget(self, partition: int, sides: Sequence[int] = (0, 1)) -> None:
         """Drop the state of a revoked partition."""
-        for side, buffer in enumerate(self.buffers):
+        for side in sides:
+            buffer = self.buffers[side]
             if buffer is not None:
                 self.buffers[side] = buffer.filter(pl.col(_P) != partition)
             self.watermarks.forget(2 * partition + side)
-        self.dirty.discard(partition)
+            self.side_dirty[side].discard(partition)
+        if not any(partition in d for d in self.side_dirty):
+            self.dirty.discard(partition)
+
+
+class WindowJoinSide:
+    """The state of one side of a :class:`WindowJoinOperator`, as an ``Operator``.
+
+    Processing goes to the join (for that side); snapshots, restores and forgetting
+    touch that side's buffered rows and progress only.
+    """
+
+    def __init__(self, join: WindowJoinOperator, side: Side) -> None:
+        self.join = join
+        self.index: Side = side
+        self.name = f"{join.name}.{_SIDES[side]}"
+        # The join's own set for this side (shared, never replaced): partitions whose
+        # state of this side changed since its last snapshot.
+        self.dirty: set[int] = join.side_dirty[side]
+
+    def process(
+        self, frame: pl.DataFrame, now: float, busy: frozenset[int], progress: Progress = ()
+    ) -> OperatorOutput:
+        """A batch of this side."""
+        return self.join.process(frame, now, busy, progress, side=self.index)
+
+    def tick(self, now: float, busy: frozenset[int]) -> OperatorOutput:
+        """Let time pass."""
+        return self.join.tick(now, busy)
+
+    def close(self) -> OperatorOutput:
+        """End of input (closes both sides)."""
+        return self.join.close()
+
+    def snapshot(self, partition: int) -> Snapshot:
+        """This side's rows and progress in ``partition``."""
+        return self.join.snapshot(partition, (self.index,))
+
+    def restore(self, partition: int, snapshot: Snapshot | None, now: float) -> None:
+        """Take over this side of ``partition``."""
+        self.join.restore(partition, snapshot, now, (self.index,))
+
+    def forget(self, partition: int) -> None:
+        """Drop this side of ``partition``."""
+        self.join.forget(partition, (self.index,))
+
+    def closed_through(self) -> dict[int, int]:
+        """The join's progress."""
+        return self.join.closed_through()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -192,12 +194,15 @@ def test_a_side_not_heard_from_holds_windows_open_until_it_is_idle() -> None:
     scenario=scenarios(),
     how=st.sampled_from(["inner", "semi"]),
     cut=st.integers(0, 100),
+    per_side=st.booleans(),
 )
 def test_restore_from_a_changelog_snapshot_gives_the_uninterrupted_result(
     scenario: tuple[pl.DataFrame, pl.DataFrame, list[tuple[int, pl.DataFrame]]],
     how: str,
     cut: int,
+    per_side: bool,
 ) -> None:
+    """``per_side``: the sides come from two topics, each checkpointed with its own."""
     _, _, steps = scenario
     spec = Hopping(10_000, 5_000)
 
@@ -214,17 +219,39 @@ def test_restore_from_a_changelog_snapshot_gives_the_uninterrupted_result(
     # Checkpoint every partition through the changelog codec, then a new worker
     # restores it and reads on from the same position.
     after = make()
-    for partition in (0, 1):
-        frames, meta = before.snapshot(partition)
-        encoded, parts = encode_chunks("j", 0, 7, frames)
-        snapshot = decode_snapshot("j", OpEntry(0, 7, parts, meta), latest_records(encoded))  # type: ignore[arg-type]
-        after.restore(partition, snapshot, 0.0)
+    pairs: list[tuple[Any, Any]] = (
+        [(before.side(0), after.side(0)), (before.side(1), after.side(1))]
+        if per_side
+        else [(before, after)]
+    )
+    for old, new in pairs:
+        for partition in (0, 1):
+            frames, meta = old.snapshot(partition)
+            encoded, parts = encode_chunks("j", 0, 7, frames)
+            records = latest_records(encoded)  # type: ignore[arg-type]
+            new.restore(partition, decode_snapshot("j", OpEntry(0, 7, parts, meta), records), 0.0)
     rest, _ = feed(after, steps[k:], now=1.0)
     got += rest
     got.append(after.close_all())
     assert sorted(concat(got).drop("window_end", strict=False).rows()) == sorted(
         concat(expected).drop("window_end", strict=False).rows()
     )
+
+
+def test_each_side_is_dirty_and_saved_on_its_own() -> None:
+    op = WindowJoinOperator(spec=Tumbling(10_000), left_on=["k"], right_on=["k"])
+    op.process(side_frame([(1, 1, 1_000)]), 0.0, side=0)
+    left, right = op.side(0), op.side(1)
+    # The left batch registered the right side of partition 1 as expected (progress).
+    assert left.dirty == {1} and right.dirty == {1}
+    frames, meta = left.snapshot(1)
+    assert set(frames) == {"left"} and frames["left"] is not None
+    assert set(meta) == {"left"}
+    assert frames["left"].height == 1
+    left.dirty.discard(1)
+    right.forget(1)
+    assert op.dirty == set()  # nothing left to save for partition 1 of either side
+    assert op.buffers[0] is not None and op.buffers[0].height == 1  # the left rows stay
 
 
 def test_join_window_in_a_pipeline_with_late_side_output() -> None:
