@@ -9,6 +9,7 @@ array, so per-topic, per-partition and per-resource entries are exercised.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import io
 import typing
 import uuid
@@ -20,11 +21,21 @@ from haeryu.broker import handlers
 from haeryu.broker.errors import ErrorCode
 from haeryu.broker.handlers._registry import REGISTRY, codec, known_version
 from haeryu.broker.protocol.shape import shape
-from support.raw_client import _ZERO
 
 handlers.load_all()
 
-_SAMPLE: dict[str, Any] = {**_ZERO, "string": "x", "uuid": uuid.UUID(int=7)}
+_SAMPLE: dict[str, Any] = {
+    "bool": False,
+    "bytes": b"",
+    "float64": 0.0,
+    "records": None,
+    "string": "x",
+    "uuid": uuid.UUID(int=7),
+    "timedelta_i32": datetime.timedelta(0),
+    "timedelta_i64": datetime.timedelta(0),
+    "datetime_i64": None,
+    "error_code": ErrorCode.none,
+}
 
 
 def _one_of_everything(cls: type) -> Any:
