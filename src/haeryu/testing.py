@@ -1,5 +1,8 @@
-"""Test your pipelines, recovery included, in any pytest: no broker, no threads, no sleeps.
+"""Test your pipelines, recovery included, in any pytest.
 
+- :func:`embedded_broker` runs haeryu's Kafka-compatible broker in-process on a free
+  port (``with embedded_broker() as broker:`` then give ``broker.bootstrap`` to any Kafka
+  client or to :func:`haeryu.stream.run`).
 - :func:`run_local` runs a pipeline over Python lists and returns what it wrote.
 - :class:`MemorySink` collects the frames a custom-sink step receives.
 - Crash injection: give :func:`run_local` a :class:`LocalCluster` and a crash point --
@@ -26,6 +29,7 @@ True
 
 from __future__ import annotations
 
+from haeryu.broker.embedded import EmbeddedBroker, embedded_broker
 from haeryu.stream.local import (
     Crash,
     CrashAfterCheckpointStep,
@@ -40,11 +44,13 @@ from haeryu.stream.sinks import MemorySink
 __all__ = [
     "Crash",
     "Crashed",
+    "EmbeddedBroker",
     "LocalCluster",
     "LocalResult",
     "MemorySink",
     "crash_after_checkpoint_step",
     "crash_mid_batch",
+    "embedded_broker",
     "run_local",
 ]
 
