@@ -8,8 +8,12 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from haeryu.kafka.admin import Admin
+from haeryu.kafka.config import consumer_config
+from haeryu.kafka.tail import read_to_end
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
@@ -116,37 +120,18 @@ def produce(
 
 def read_all(bootstrap: str, topic: str, timeout: float = 30.0) -> list[Any]:
     """Every record of ``topic`` (all partitions) up to its current end."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "reader", "enable.auto.commit": False}
-    )
+    partitions = Admin(bootstrap).partitions(topic)
+    if partitions is None:
+        return []
+    consumer = Consumer(consumer_config(bootstrap, None))
+    out: list[Any] = []
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None:
-            return []
-        ends = {}
-        assign = []
-        for p in info.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-                assign.append(TopicPartition(topic, p, OFFSET_BEGINNING))
-        out: list[Any] = []
-        if not assign:
-            return out
-        consumer.assign(assign)
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            for m in consumer.consume(10_000, 0.5):
-                if m.error() is not None:
-                    continue
-                out.append(m)
-                if m.offset() + 1 >= ends.get(m.partition(), 1 << 62):
-                    ends.pop(m.partition(), None)
-        assert not ends, f"could not read {topic} to its end"
-        return out
+        starts = {(topic, p): None for p in range(partitions)}
+        unfinished = read_to_end(consumer, starts, out.append, timeout=timeout)
     finally:
         consumer.close()
+    assert not unfinished, f"could not read {topic} to its end: {sorted(unfinished)}"
+    return out
 
 
 def json_values(messages: list[Any]) -> list[dict[str, Any]]:

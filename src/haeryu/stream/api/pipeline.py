@@ -263,6 +263,15 @@ class Stream:
         needed = tuple(columns) != self.partitioned_by and tuple(columns) != (KEY,)
         do = needed if repartition is None else repartition
         topic = f"{self.pipeline.name}.repartition.{'-'.join(columns)}"
+        if do and any(
+            isinstance(n, p.KeyByNode) and n.repartition and n.topic == topic
+            for n in self.pipeline.plan.nodes
+        ):
+            # Two writers of one repartition topic would each read the other's rows.
+            raise PlanError(
+                f"key_by{tuple(columns)} already repartitions through {topic}: key the "
+                "stream once and build every branch on that keyed stream"
+            )
         node = self.pipeline._add(
             p.KeyByNode, self.node, columns=tuple(columns), repartition=do, topic=topic
         )

@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_STORED, Consumer, TopicPart
 
 from haeryu.kafka.admin import Admin
 from haeryu.kafka.config import consumer_config
+from haeryu.kafka.errors import KafkaAdminError
 from haeryu.kafka.lag import lag
 from haeryu.stream.api.pipeline import Pipeline
 from haeryu.stream.errors import Backpressure, StreamError
@@ -173,7 +174,10 @@ class Worker:
             wanted[changelog_topic(self.pipeline.name, topic)] = (n, compact)
         for topic in self.executor.output_topics():
             wanted.setdefault(topic, (default, {}))
-        self.admin.ensure(wanted, timeout)
+        try:
+            self.admin.ensure(wanted, timeout)
+        except KafkaAdminError as exc:  # the engine's callers catch StreamError
+            raise StreamError(str(exc)) from exc
 
     def _load_tables(self, timeout: float) -> None:
         self.tables = Consumer(consumer_config(self.config.bootstrap, None), logger=log)
