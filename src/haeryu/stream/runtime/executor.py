@@ -37,6 +37,7 @@ from haeryu.stream.columns import (
     ORIGIN_COLUMN,
     PARTITION,
     ROUTE_TOPIC,
+    ROW_ID,
     TIMESTAMP,
 )
 from haeryu.stream.errors import Backpressure, OperatorError, PlanError, SinkError
@@ -596,8 +597,9 @@ class Executor:
             sink.close()
 
 
-_CARRIED = (*METADATA, CHUNK_ROW)
-"""Columns carried over operators that drop them (a row's origin and identity)."""
+_CARRIED = (*METADATA, CHUNK_ROW, ROW_ID)
+"""Columns carried over operators that drop them (a row's origin and identity): a
+``select`` after a window or a join keeps its results' exactly-once ids."""
 _MULTIPLYING = (p.ExplodeNode, p.FlatMapNode, p.MapBatchesNode, p.StatefulNode)
 
 
