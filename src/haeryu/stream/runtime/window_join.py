@@ -263,9 +263,7 @@ class WindowJoinOperator:
         """Move closed-through to the join's watermark; per partition thresholds."""
         progress = self.watermarks.partitions
         active = [
-            s.max_event
-            for k, s in progress.items()
-            if k in busy or now - s.last_seen < self.idle
+            s.max_event for k, s in progress.items() if k in busy or now - s.last_seen < self.idle
         ]
         watermark: int | None
         if any(v is None for v in active):
