@@ -1,0 +1,191 @@
+"""PostgresSink against a real PostgreSQL (Debian's) started on a free port.
+
+One server per module; every test writes its own table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import polars as pl
+import psycopg
+import pytest
+
+from haeryu import Pipeline
+from haeryu.connectors.postgres import PostgresSink
+from haeryu.stream.sinks import PlanError, SinkContext, SinkError
+from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
+from support.postgres_server import PostgresServer, postgres_bin
+
+pytestmark = pytest.mark.skipif(
+    postgres_bin() is None, reason="PostgreSQL not installed (apt-get install postgresql)"
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    srv = PostgresServer()
+    srv.start()
+    yield srv
+    srv.close()
+
+
+def rows(server: PostgresServer, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(server.dsn) as conn:
+        return conn.execute(query).fetchall()
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def pipeline(name: str, sink: PostgresSink) -> Pipeline:
+    p = Pipeline(name)
+    p.source("readings", format="json", schema={"id": int, "device": str, "value": float}).to_sink(
+        sink
+    )
+    return p
+
+
+def readings(n: int) -> list[dict[str, object]]:
+    return [{"id": i, "device": f"d{i % 7}", "value": i / 4} for i in range(n)]
+
+
+def test_types_round_trip_and_upsert_keeps_the_last_row(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "typed", key=("id",))
+    sink.open(SinkContext("types", "w", 0))
+    frame = pl.DataFrame(
+        {
+            "id": [1, 2, 2],
+            "name": ['a,b "q"', "", None],
+            "small": pl.Series([1, 2, 3], dtype=pl.Int16),
+            "flag": [True, None, False],
+            "blob": [b"\x00\x01", None, b"z"],
+            "at": pl.Series([1_000, 2_000, 3_000]).cast(pl.Datetime("ms", "UTC")),
+            "tags": [["x"], [], None],
+        }
+    )
+    sink.write(frame)
+    sink.flush()
+    got = rows(
+        server,
+        "SELECT id, name, small, flag, blob, extract(epoch from at), tags FROM typed ORDER BY id",
+    )
+    assert got[0][:5] == (1, 'a,b "q"', 1, True, b"\x00\x01")
+    assert float(got[0][5]) == 1.0  # type: ignore[arg-type]
+    assert got[0][6] == ["x"]
+    # id 2 came twice in one batch: the last row wins, and its nulls are NULL
+    assert got[1][:5] == (2, None, 3, False, b"z") and got[1][6] is None
+    types = dict(
+        rows(
+            server,
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name='typed'",
+        )
+    )
+    assert types == {
+        "id": "bigint",
+        "name": "text",
+        "small": "smallint",
+        "flag": "boolean",
+        "blob": "bytea",
+        "at": "timestamp with time zone",
+        "tags": "jsonb",
+    }
+    sink.close()
+
+
+def test_empty_string_stays_empty_and_null_stays_null(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "texts")
+    sink.open(SinkContext("texts", "w", 0))
+    sink.write(pl.DataFrame({"s": ["", None, "x"]}))
+    sink.flush()
+    assert rows(server, "SELECT s IS NULL, s FROM texts") == [
+        (False, ""),
+        (True, None),
+        (False, "x"),
+    ]
+    sink.close()
+
+
+def test_a_column_without_postgres_type_stops_with_plan_error(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "objects")
+    sink.open(SinkContext("objects", "w", 0))
+    frame = pl.DataFrame({"id": [1], "o": pl.Series([object()], dtype=pl.Object)})
+    with pytest.raises(PlanError, match="column 'o' has type Object"):
+        sink.write(frame)
+    # the row is not half-written: no table was created
+    assert rows(server, "SELECT count(*) FROM pg_tables WHERE tablename = 'objects'") == [(0,)]
+
+
+def test_wrong_password_and_unreachable_server_say_what_to_do(server: PostgresServer) -> None:
+    bad = PostgresSink(server.dsn_as("haeryu", "wrong"), "never")
+    with pytest.raises(SinkError, match="check user and password"):
+        bad.open(SinkContext("auth", "w", 0))
+    nowhere = PostgresSink(
+        "host=127.0.0.1 port=1 user=x dbname=postgres connect_timeout=1", "never"
+    )
+    with pytest.raises(SinkError, match="start PostgreSQL or fix host/port"):
+        nowhere.open(SinkContext("auth", "w", 0))
+
+
+def test_a_crash_between_flush_and_offset_commit_writes_nothing_twice(
+    server: PostgresServer,
+) -> None:
+    inputs = {"readings": readings(200)}
+    cluster = LocalCluster()
+    first = PostgresSink(server.dsn, "crashy")
+    # step 1 (sink flush + positions) went through, the offsets were never committed
+    with pytest.raises(Crashed):
+        run_local(
+            pipeline("crashy", first),
+            inputs,
+            batch_size=20,
+            partitions=2,
+            cluster=cluster,
+            crash=crash_after_checkpoint_step(1, checkpoint=3),
+        )
+    written_before = rows(server, "SELECT count(*) FROM crashy")[0][0]
+    assert written_before > 0
+    second = PostgresSink(server.dsn, "crashy")  # a restarted worker's sink
+    run_local(pipeline("crashy", second), inputs, batch_size=20, partitions=2, cluster=cluster)
+    assert second.rows_skipped > 0  # the replay really offered rows already stored
+    ids = [r[0] for r in rows(server, "SELECT id FROM crashy ORDER BY id")]
+    assert ids == list(range(200))  # each once: none lost, none twice
+    positions = rows(
+        server,
+        "SELECT partition, next_offset FROM haeryu_positions WHERE pipeline = 'crashy' ORDER BY 1",
+    )
+    assert positions == [(0, 100), (1, 100)]
+
+
+def test_server_restart_mid_stream_loses_and_repeats_nothing(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "outage", batch_rows=10**9)
+    stopped = threading.Event()
+
+    def restart_server() -> None:
+        wait_for(lambda: sink.rows_written >= 100)
+        server.stop()
+        stopped.set()
+        wait_for(lambda: sink.outages >= 3)  # the checkpoint is waiting on the sink
+        server.start()
+
+    helper = threading.Thread(target=restart_server)
+    helper.start()
+    try:
+        run_local(
+            pipeline("outage", sink),
+            {"readings": readings(2_000)},
+            batch_size=20,
+            partitions=2,
+            cluster=LocalCluster(),
+        )
+    finally:
+        helper.join(60)
+    assert stopped.is_set() and sink.outages >= 3
+    ids = [r[0] for r in rows(server, "SELECT id FROM outage ORDER BY id")]
+    assert ids == list(range(2_000))
