@@ -75,7 +75,7 @@ def test_points_come_back_as_written(server: InfluxServer) -> None:
 
 def test_unreachable_server_at_start_says_what_to_do() -> None:
     sink = InfluxSink("http://127.0.0.1:1", "db", "m")
-    with pytest.raises(SinkError, match="cannot reach InfluxDB .* start it or fix `url`"):
+    with pytest.raises(SinkError, match=r"cannot reach InfluxDB .* start it or fix `url`"):
         sink.open(SinkContext("p", "w", 0))
 
 
@@ -87,7 +87,7 @@ def test_wrong_credentials_at_start_say_what_to_do() -> None:
         q = "CREATE USER admin WITH PASSWORD 'right' WITH ALL PRIVILEGES"
         httpx.post(srv.url + "/query", data={"q": q}, timeout=10).raise_for_status()
         sink = InfluxSink(srv.url, "db", "m", username="admin", password="wrong")
-        with pytest.raises(SinkError, match="refused the credentials .* fix username/password"):
+        with pytest.raises(SinkError, match=r"refused the credentials .* fix username/password"):
             sink.open(SinkContext("p", "w", 0))
         good = InfluxSink(srv.url, "db", "m", username="admin", password="right", time="t")
         good.open(SinkContext("p", "w", 0))
