@@ -159,6 +159,7 @@ class PostgresSink(Sink):
     _taken: dict[tuple[str, int], int] = field(default_factory=dict, repr=False)
     _schema: dict[str, str] | None = field(default=None, repr=False)
     _backoff: float = 0.0
+    _table_ready: bool = False
 
     # ------------------------------------------------------------------ contract
 
@@ -234,12 +235,21 @@ class PostgresSink(Sink):
         return pl.concat(parts) if parts else batch.clear()
 
     def _check_schema(self, frame: pl.DataFrame) -> None:
+        cols = self._payload_columns(frame)
         if self._schema is None:
-            cols = self._payload_columns(frame)
-            self._schema = {c: postgres_type(c, frame.schema[c]) for c in cols}
-            missing = [k for k in self.key if k not in self._schema]
+            schema = {c: postgres_type(c, frame.schema[c]) for c in cols}
+            missing = [k for k in self.key if k not in schema]
             if missing:
                 raise PlanError(f"PostgreSQL sink: key columns {missing} are not written")
+            self._schema = schema
+            return
+        # a column that appears later has no place in the table: stop rather than drop it
+        new = [c for c in cols if c not in self._schema]
+        if new:
+            raise PlanError(
+                f"PostgreSQL sink: columns {new} appeared after table {self.table!r} was "
+                "laid out; declare the source's schema or choose the columns with `columns=`"
+            )
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is not None and not self._conn.closed:
@@ -303,6 +313,7 @@ class PostgresSink(Sink):
                 f"PostgreSQL refused rows for table {self.table!r}: {exc}; the rows stay "
                 "unwritten and the checkpoint fails (fix the table or the data)"
             ) from exc
+        self._table_ready = True
         self._buffer.clear()
         self._rows = 0
         self._backoff = 0.0
@@ -316,12 +327,14 @@ class PostgresSink(Sink):
         self.outages += 1
         self._backoff = min(2.0, max(0.05, self._backoff * 2))
         raise Backpressure(
-            f"PostgreSQL unreachable ({str(exc).strip()}); holding {self._rows} rows",
+            f"PostgreSQL unreachable ({' '.join(str(exc).split())}); holding {self._rows} rows",
             retry_after=self._backoff,
         ) from exc
 
     def _ensure_table(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         assert self._schema is not None
+        if self._table_ready:
+            return
         found = conn.execute(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_schema = current_schema() AND table_name = %s",

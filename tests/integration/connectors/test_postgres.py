@@ -15,7 +15,7 @@ import pytest
 
 from haeryu import Pipeline
 from haeryu.connectors.postgres import PostgresSink
-from haeryu.stream.sinks import PlanError, SinkContext, SinkError
+from haeryu.stream.sinks import Backpressure, PlanError, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
 from support.postgres_server import PostgresServer, postgres_bin
 
@@ -189,3 +189,35 @@ def test_server_restart_mid_stream_loses_and_repeats_nothing(server: PostgresSer
     assert stopped.is_set() and sink.outages >= 3
     ids = [r[0] for r in rows(server, "SELECT id FROM outage ORDER BY id")]
     assert ids == list(range(2_000))
+
+
+def test_a_full_buffer_refuses_frames_while_the_server_is_down(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "bounded", batch_rows=50, max_buffer_rows=100)
+    sink.open(SinkContext("bounded", "w", 0))
+
+    def frame(start: int) -> pl.DataFrame:
+        return pl.DataFrame({"id": range(start, start + 60)})
+
+    server.stop()
+    try:
+        sink.write(frame(0))  # taken; the early write fails and the rows stay buffered
+        sink.write(frame(60))  # taken: the buffer held 60 < 100
+        with pytest.raises(Backpressure, match=r"PostgreSQL unreachable.*holding 120 rows"):
+            sink.write(frame(120))  # not taken: the engine retries this same frame
+    finally:
+        server.start()
+    sink.write(frame(120))  # the server is back: the buffer drains, then the frame goes in
+    sink.flush()
+    assert rows(server, "SELECT count(*), count(DISTINCT id) FROM bounded") == [(180, 180)]
+    sink.close()
+
+
+def test_a_column_that_appears_later_stops_with_plan_error(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "drift")
+    sink.open(SinkContext("drift", "w", 0))
+    sink.write(pl.DataFrame({"a": [1]}))
+    with pytest.raises(PlanError, match=r"columns \['b'\] appeared after table 'drift'"):
+        sink.write(pl.DataFrame({"a": [2], "b": ["x"]}))
+    sink.flush()
+    assert rows(server, "SELECT a FROM drift") == [(1,)]  # the refused frame was not half-written
+    sink.close()
