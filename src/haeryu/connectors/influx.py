@@ -39,7 +39,10 @@ _NUMERIC_INT = (
 
 def escape_key(expr: pl.Expr) -> pl.Expr:
     """Escape a tag key, tag value or field key: backslash, comma, equals sign, space."""
-    return expr.str.replace_all(r"([\\,= ])", r"\$1")
+    # plain literal replacements: no regex engine per value
+    for ch in ("\\", ",", "=", " "):
+        expr = expr.str.replace_all(ch, "\\" + ch, literal=True)
+    return expr
 
 
 def escape_measurement(name: str) -> str:
@@ -68,7 +71,11 @@ def field_value(name: str, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Decimal):
         return col.cast(pl.Float64).cast(pl.String)
     if base in (pl.String, pl.Categorical, pl.Enum):
-        text = col.cast(pl.String).str.replace_all(r"([\\\"])", r"\$1")
+        text = (
+            col.cast(pl.String)
+            .str.replace_all("\\", "\\\\", literal=True)
+            .str.replace_all('"', '\\"', literal=True)
+        )
         return pl.lit('"') + text + pl.lit('"')
     raise PlanError(
         f"InfluxDB sink: field {name!r} has type {dtype}; InfluxDB fields are integers, "
@@ -112,18 +119,12 @@ def to_lines(
     for c in (*tags, *fields, time):
         if c not in schema:
             raise PlanError(f"InfluxDB sink: column {c!r} is not in the frame")
+    # a null value makes its whole "key=value" part null, which concat_str then skips
     tag_parts = [
-        pl.when(tag_value(t, schema[t]).is_not_null()).then(
-            pl.lit("," + _escape_key_text(t) + "=") + tag_value(t, schema[t])
-        )
+        pl.lit("," + _escape_key_text(t) + "=") + tag_value(t, schema[t])
         for t in sorted(tags)  # InfluxDB prefers tags in key order
     ]
-    field_parts = [
-        pl.when(field_value(f, schema[f]).is_not_null()).then(
-            pl.lit(_escape_key_text(f) + "=") + field_value(f, schema[f])
-        )
-        for f in fields
-    ]
+    field_parts = [pl.lit(_escape_key_text(f) + "=") + field_value(f, schema[f]) for f in fields]
     if not field_parts:
         raise PlanError("InfluxDB sink: no fields to write; name them with `fields=`")
     field_set = pl.concat_str(field_parts, separator=",", ignore_nulls=True)
