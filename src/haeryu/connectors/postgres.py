@@ -174,6 +174,11 @@ class PostgresSink(Sink):
             self._connect()
         except psycopg.OperationalError as exc:
             raise SinkError(_explain(exc, self.dsn)) from exc
+        except psycopg.Error as exc:  # e.g. no right to create the positions table
+            raise SinkError(
+                f"PostgreSQL refused to set up {POSITIONS_TABLE!r}: {exc}; grant the user "
+                "CREATE on the schema, or create the table as an administrator"
+            ) from exc
 
     def write(self, batch: pl.DataFrame) -> None:
         """Buffer the rows not yet stored; write the buffer when it holds ``batch_rows``."""
@@ -237,6 +242,11 @@ class PostgresSink(Sink):
     def _check_schema(self, frame: pl.DataFrame) -> None:
         cols = self._payload_columns(frame)
         if self._schema is None:
+            if not cols:
+                raise PlanError(
+                    f"PostgreSQL sink: no columns to write into {self.table!r} (those starting "
+                    "with '_' are left out); name them with `columns=`"
+                )
             schema = {c: postgres_type(c, frame.schema[c]) for c in cols}
             missing = [k for k in self.key if k not in schema]
             if missing:

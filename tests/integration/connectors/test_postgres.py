@@ -221,3 +221,10 @@ def test_a_column_that_appears_later_stops_with_plan_error(server: PostgresServe
     sink.flush()
     assert rows(server, "SELECT a FROM drift") == [(1,)]  # the refused frame was not half-written
     sink.close()
+
+
+def test_a_frame_of_only_engine_columns_stops_with_plan_error(server: PostgresServer) -> None:
+    sink = PostgresSink(server.dsn, "nothing")
+    sink.open(SinkContext("nothing", "w", 0))
+    with pytest.raises(PlanError, match="no columns to write into 'nothing'"):
+        sink.write(pl.DataFrame({"_key": ["k"], "_offset": [0]}))
