@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import polars as pl
 import psycopg
@@ -15,8 +16,10 @@ import pytest
 
 from haeryu import Pipeline
 from haeryu.connectors.postgres import PostgresSink
+from haeryu.stream.kafka.worker import Worker, WorkerConfig
 from haeryu.stream.sinks import Backpressure, PlanError, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
+from support.kafka import create_topic, produce
 from support.postgres_server import PostgresServer, postgres_bin
 
 pytestmark = pytest.mark.skipif(
@@ -228,3 +231,47 @@ def test_a_frame_of_only_engine_columns_stops_with_plan_error(server: PostgresSe
     sink.open(SinkContext("nothing", "w", 0))
     with pytest.raises(PlanError, match="no columns to write into 'nothing'"):
         sink.write(pl.DataFrame({"_key": ["k"], "_offset": [0]}))
+
+
+def test_a_worker_rewinds_through_a_long_outage_and_resumes_by_itself(
+    server: PostgresServer, broker: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over haeryu's broker: the outage outlasts the checkpoint deadline, so the worker
+    rewinds to its last checkpoint and replays; the sink skips what it already holds or
+    stored, and everything arrives once when PostgreSQL is back."""
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap, "readings", 2)
+    n = 3_000
+    produce(bootstrap, "readings", readings(n))
+    sink = PostgresSink(server.dsn, "worker_outage")
+    p = Pipeline("worker-outage", checkpoint_every="100ms", max_batch=200)
+    p.source("readings", format="json", schema={"id": int, "device": str, "value": float}).to_sink(
+        sink
+    )
+    worker = Worker(p, WorkerConfig(bootstrap, checkpoint_timeout_ms=1_000))
+    stopped = threading.Event()
+
+    def restart_server() -> None:
+        wait_for(lambda: sink.rows_written >= 200)
+        server.stop()
+        stopped.set()
+        # about 3 s of back-off: past the 1 s checkpoint deadline, so the worker rewinds
+        wait_for(lambda: sink.outages >= 6)
+        server.start()
+
+    helper = threading.Thread(target=restart_server)
+    helper.start()
+    deadline = time.monotonic() + 90
+
+    def done() -> bool:
+        return (sink.rows_written >= n and not helper.is_alive()) or time.monotonic() > deadline
+
+    try:
+        worker.run(should_stop=done)  # the worker's own loop: it recovers by itself
+    finally:
+        helper.join(60)
+    assert stopped.is_set() and sink.outages >= 6
+    assert sink.rows_written == n, f"only {sink.rows_written} rows written in time"
+    assert "rewinding to the last checkpoint" in caplog.text  # the long-outage path ran
+    ids = [r[0] for r in rows(server, "SELECT id FROM worker_outage ORDER BY id")]
+    assert ids == list(range(n))
