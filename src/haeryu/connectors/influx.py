@@ -201,6 +201,7 @@ class InfluxSink(Sink):
 
     def open(self, context: SinkContext) -> None:
         """Check the server answers and the credentials work; create the database."""
+        self.close()  # opened again after a worker's rewind: one client at a time
         headers = {"Authorization": f"Token {self.token}"} if self.token else {}
         auth = (self.username, self.password or "") if self.username else None
         self._client = httpx.Client(

@@ -314,8 +314,10 @@ class PostgresSink(Sink):
             conn = self._connect()
             with conn.transaction():
                 self._ensure_table(conn)
-                self._copy(conn, frame)
-                self._store_positions(conn, frame)
+                frame = self._unstored(conn, frame)
+                if frame.height:
+                    self._copy(conn, frame)
+                    self._store_positions(conn, frame)
         except psycopg.OperationalError as exc:
             self._lost(exc)
         except psycopg.Error as exc:
@@ -418,6 +420,36 @@ class PostgresSink(Sink):
                     action,
                 )
             )
+
+    def _unstored(
+        self, conn: psycopg.Connection[tuple[object, ...]], frame: pl.DataFrame
+    ) -> pl.DataFrame:
+        """The rows of ``frame`` not stored yet, with this sink's positions locked.
+
+        Another worker may have taken the partitions over and stored the same rows
+        (after a rebalance both can hold them); the row lock makes check-and-write
+        atomic across sinks, so each row goes in once.
+        """
+        if not self._has_origin(frame):
+            return frame
+        # a partition seen for the first time gets its row now, so there is one to lock
+        fresh = frame.select(TOPIC, PARTITION).unique().sort(TOPIC, PARTITION)
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "INSERT INTO {} (pipeline, sink_table, topic, partition, next_offset) "
+                    "VALUES (%s, %s, %s, %s, 0) ON CONFLICT DO NOTHING"
+                ).format(sql.Identifier(POSITIONS_TABLE)),
+                [(self.pipeline, self.table, t, p) for t, p in fresh.iter_rows()],
+            )
+        found = conn.execute(
+            sql.SQL(
+                "SELECT topic, partition, next_offset FROM {} WHERE pipeline = %s "
+                "AND sink_table = %s ORDER BY topic, partition FOR UPDATE"
+            ).format(sql.Identifier(POSITIONS_TABLE)),
+            (self.pipeline, self.table),
+        ).fetchall()
+        return self._below(frame, {(str(t), int(p)): int(o) for t, p, o in found})  # type: ignore[call-overload]
 
     def _store_positions(
         self, conn: psycopg.Connection[tuple[object, ...]], frame: pl.DataFrame

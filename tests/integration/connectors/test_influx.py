@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -15,6 +14,7 @@ from haeryu.connectors.influx import InfluxSink
 from haeryu.stream.sinks import SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
 from support.influx_server import InfluxServer, influxd
+from support.server_outage import Outage
 
 pytestmark = pytest.mark.skipif(
     influxd() is None, reason="InfluxDB not installed (apt-get install influxdb)"
@@ -124,27 +124,13 @@ def test_a_replay_after_a_crash_overwrites_the_same_points(server: InfluxServer)
 
 def test_server_restart_mid_stream_loses_nothing(server: InfluxServer) -> None:
     sink = InfluxSink(server.url, "outage", "o", tags=("device",), time="ts")
-    stopped = threading.Event()
-
-    def restart_server() -> None:
-        wait_for(lambda: sink.points_written >= 100)
-        server.stop()
-        stopped.set()
-        wait_for(lambda: sink.outages >= 3)  # the checkpoint waits on the sink
-        server.start()
-
-    helper = threading.Thread(target=restart_server)
-    helper.start()
-    try:
-        run_local(
-            pipeline("outage", sink),
-            {"readings": readings(2_000)},
-            batch_size=20,
-            partitions=2,
-            cluster=LocalCluster(),
-        )
-    finally:
-        helper.join(60)
-    assert stopped.is_set() and sink.outages >= 3
+    # the server stops as reading 1500 (ts) comes; back after three stalled flushes
+    outage = Outage(server, column="ts", at=1_500, stalled=lambda: sink.outages >= 3)
+    p = Pipeline("outage")
+    schema = {"device": str, "ts": int, "value": float}
+    p.source("readings", format="json", schema=schema).map_batches(outage).to_sink(sink)
+    run_local(p, {"readings": readings(2_000)}, batch_size=20, partitions=2, cluster=LocalCluster())
+    outage.finish()
+    assert sink.outages >= 3
     got = server.query('SELECT "device", "value" FROM o', "outage")
     assert got == [[(1_000 + i) * 1_000_000, f"d {i % 3}", i / 2] for i in range(2_000)]

@@ -5,7 +5,6 @@ One server per module; every test writes its own table.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from haeryu.stream.sinks import Backpressure, PlanError, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
 from support.kafka import create_topic, produce
 from support.postgres_server import PostgresServer, postgres_bin
+from support.server_outage import Outage
 
 pytestmark = pytest.mark.skipif(
     postgres_bin() is None, reason="PostgreSQL not installed (apt-get install postgresql)"
@@ -168,28 +168,15 @@ def test_a_crash_between_flush_and_offset_commit_writes_nothing_twice(
 
 def test_server_restart_mid_stream_loses_and_repeats_nothing(server: PostgresServer) -> None:
     sink = PostgresSink(server.dsn, "outage", batch_rows=10**9)
-    stopped = threading.Event()
-
-    def restart_server() -> None:
-        wait_for(lambda: sink.rows_written >= 100)
-        server.stop()
-        stopped.set()
-        wait_for(lambda: sink.outages >= 3)  # the checkpoint is waiting on the sink
-        server.start()
-
-    helper = threading.Thread(target=restart_server)
-    helper.start()
-    try:
-        run_local(
-            pipeline("outage", sink),
-            {"readings": readings(2_000)},
-            batch_size=20,
-            partitions=2,
-            cluster=LocalCluster(),
-        )
-    finally:
-        helper.join(60)
-    assert stopped.is_set() and sink.outages >= 3
+    # the server stops as the row with id 500 comes; it is back once the checkpoint has
+    # waited on the sink three times
+    outage = Outage(server, column="id", at=500, stalled=lambda: sink.outages >= 3)
+    p = Pipeline("outage")
+    schema = {"id": int, "device": str, "value": float}
+    p.source("readings", format="json", schema=schema).map_batches(outage).to_sink(sink)
+    run_local(p, {"readings": readings(2_000)}, batch_size=20, partitions=2, cluster=LocalCluster())
+    outage.finish()
+    assert sink.outages >= 3
     ids = [r[0] for r in rows(server, "SELECT id FROM outage ORDER BY id")]
     assert ids == list(range(2_000))
 
@@ -244,33 +231,19 @@ def test_a_worker_rewinds_through_a_long_outage_and_resumes_by_itself(
     n = 3_000
     produce(bootstrap, "readings", readings(n))
     sink = PostgresSink(server.dsn, "worker_outage")
+    # about 3 s of back-off before the restart: past the 1 s checkpoint deadline
+    outage = Outage(server, column="id", at=1_000, stalled=lambda: sink.outages >= 6)
     p = Pipeline("worker-outage", checkpoint_every="100ms", max_batch=200)
-    p.source("readings", format="json", schema={"id": int, "device": str, "value": float}).to_sink(
-        sink
-    )
+    schema = {"id": int, "device": str, "value": float}
+    p.source("readings", format="json", schema=schema).map_batches(outage).to_sink(sink)
     worker = Worker(p, WorkerConfig(bootstrap, checkpoint_timeout_ms=1_000))
-    stopped = threading.Event()
-
-    def restart_server() -> None:
-        wait_for(lambda: sink.rows_written >= 200)
-        server.stop()
-        stopped.set()
-        # about 3 s of back-off: past the 1 s checkpoint deadline, so the worker rewinds
-        wait_for(lambda: sink.outages >= 6)
-        server.start()
-
-    helper = threading.Thread(target=restart_server)
-    helper.start()
     deadline = time.monotonic() + 90
 
     def done() -> bool:
-        return (sink.rows_written >= n and not helper.is_alive()) or time.monotonic() > deadline
+        return sink.rows_written >= n or time.monotonic() > deadline
 
-    try:
-        worker.run(should_stop=done)  # the worker's own loop: it recovers by itself
-    finally:
-        helper.join(60)
-    assert stopped.is_set() and sink.outages >= 6
+    worker.run(should_stop=done)  # the worker's own loop: it recovers by itself
+    outage.finish()
     assert sink.rows_written == n, f"only {sink.rows_written} rows written in time"
     assert "rewinding to the last checkpoint" in caplog.text  # the long-outage path ran
     ids = [r[0] for r in rows(server, "SELECT id FROM worker_outage ORDER BY id")]
