@@ -248,3 +248,38 @@ def test_a_worker_rewinds_through_a_long_outage_and_resumes_by_itself(
     assert "rewinding to the last checkpoint" in caplog.text  # the long-outage path ran
     ids = [r[0] for r in rows(server, "SELECT id FROM worker_outage ORDER BY id")]
     assert ids == list(range(n))
+
+
+def test_two_sinks_holding_the_same_rows_store_them_once(server: PostgresServer) -> None:
+    """After a rebalance the old and the new owner of a partition can both hold rows of
+    the same interval; the locked positions let only the first write them."""
+    old, new = (PostgresSink(server.dsn, "handover") for _ in range(2))
+    for sink in (old, new):
+        sink.open(SinkContext("handover", "w", 0))
+    frame = pl.DataFrame(
+        {
+            "id": range(10),
+            "_topic": ["in"] * 10,
+            "_partition": pl.Series([3] * 10, dtype=pl.Int32),
+            "_offset": range(100, 110),
+        }
+    )
+    old.write(frame)
+    new.write(frame.slice(5))  # the new owner replays from offset 105
+    new.write(
+        pl.DataFrame(
+            {
+                "id": [10],
+                "_topic": ["in"],
+                "_partition": pl.Series([3], dtype=pl.Int32),
+                "_offset": [110],
+            }
+        )
+    )
+    old.flush()
+    new.flush()
+    assert rows(server, "SELECT id FROM handover ORDER BY id") == [(i,) for i in range(11)]
+    assert new.rows_skipped == 5  # its copies of 105..109 were already stored
+    assert rows(server, "SELECT next_offset FROM haeryu_positions WHERE pipeline = 'handover'") == [
+        (111,)
+    ]
