@@ -184,10 +184,12 @@ class PostgresSink(Sink):
         """Buffer the rows not yet stored; write the buffer when it holds ``batch_rows``."""
         if self._rows >= self.max_buffer_rows:
             self._drain()  # raises Backpressure while the target is down
+        if batch.height == 0:
+            return
+        self._check_schema(batch)  # before the rows count as taken
         frame = self._fresh(batch)
         if frame.height == 0:
             return
-        self._check_schema(frame)
         self._buffer.append(frame)
         self._rows += frame.height
         if self._rows >= self.batch_rows:

@@ -11,7 +11,7 @@ import pytest
 
 from haeryu import Pipeline
 from haeryu.connectors.influx import InfluxSink
-from haeryu.stream.sinks import SinkContext, SinkError
+from haeryu.stream.sinks import Backpressure, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
 from support.influx_server import InfluxServer, influxd
 from support.server_outage import Outage
@@ -134,3 +134,25 @@ def test_server_restart_mid_stream_loses_nothing(server: InfluxServer) -> None:
     assert sink.outages >= 3
     got = server.query('SELECT "device", "value" FROM o', "outage")
     assert got == [[(1_000 + i) * 1_000_000, f"d {i % 3}", i / 2] for i in range(2_000)]
+
+
+def test_a_full_buffer_refuses_frames_while_the_server_is_down(server: InfluxServer) -> None:
+    sink = InfluxSink(server.url, "bounded", "b", time="t", batch_lines=50, max_buffer_rows=100)
+    sink.open(SinkContext("p", "w", 0))
+
+    def frame(start: int) -> pl.DataFrame:
+        return pl.DataFrame({"t": range(start, start + 60), "v": range(start, start + 60)})
+
+    server.stop()
+    try:
+        sink.write(frame(0))  # taken; the early send fails and the lines stay buffered
+        sink.write(frame(60))  # taken: the buffer held 60 < 100
+        with pytest.raises(Backpressure, match=r"InfluxDB unreachable.*holding 120 points"):
+            sink.write(frame(120))  # not taken: the engine retries this same frame
+    finally:
+        server.start()
+    sink.write(frame(120))
+    sink.flush()
+    got = server.query("SELECT v FROM b", "bounded")
+    assert got == [[i * 1_000_000, i] for i in range(180)]
+    sink.close()
