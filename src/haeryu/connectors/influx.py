@@ -289,7 +289,8 @@ class InfluxSink(Sink):
 
     def _post(self, chunk: pl.Series) -> None:
         assert self._client is not None, "open() first"
-        body = gzip.compress(("\n".join(chunk.to_list()) + "\n").encode(), compresslevel=1)
+        text = str(chunk.str.join("\n").item()) + "\n"
+        body = gzip.compress(text.encode(), compresslevel=1)
         try:
             answer = self._client.post(
                 "/write",
