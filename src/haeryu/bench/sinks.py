@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import polars as pl
+import psycopg
 from rich.console import Console
 
 from haeryu.bench.servers import InfluxServer, PostgresServer, influxd, postgres_bin
@@ -61,6 +62,12 @@ def measure(sink: Sink, data: list[pl.DataFrame], flush_every: int) -> float:
     return took
 
 
+def _check(got: int, want: int, where: str) -> None:
+    """A figure is only worth printing when every row arrived."""
+    if got != want:
+        raise RuntimeError(f"{where} holds {got:,} rows after the run, expected {want:,}")
+
+
 def _report(label: str, rows: int, seconds: float) -> None:
     console.print(f"{label:<42} {rows:>10,} rows {seconds:7.2f} s {rows / seconds:>12,.0f} rows/s")
 
@@ -85,6 +92,10 @@ def run(*, rows: int = 1_000_000, batch: int = 20_000, flush_every: int = 5) -> 
             _report("postgres COPY (append)", rows, measure(append, data, flush_every))
             upsert = PostgresSink(server.dsn, "bench_upsert", key=("id",))
             _report("postgres COPY + upsert by id", rows, measure(upsert, data, flush_every))
+            with psycopg.connect(server.dsn) as conn:
+                for table in ("bench_append", "bench_upsert"):
+                    count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+                    _check(int(count[0]) if count else 0, rows, table)
         finally:
             server.close()
 
@@ -99,6 +110,8 @@ def run(*, rows: int = 1_000_000, batch: int = 20_000, flush_every: int = 5) -> 
             _report(
                 "influx /write (gzip, 5000 lines/request)", rows, measure(sink, data, flush_every)
             )
+            counted = server.query("SELECT count(value) FROM readings", "bench")
+            _check(int(counted[0][1]) if counted else 0, rows, "influx readings")  # type: ignore[call-overload]
         finally:
             server.close()
 
