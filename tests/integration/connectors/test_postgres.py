@@ -283,3 +283,32 @@ def test_two_sinks_holding_the_same_rows_store_them_once(server: PostgresServer)
     assert rows(server, "SELECT next_offset FROM haeryu_positions WHERE pipeline = 'handover'") == [
         (111,)
     ]
+
+
+def test_behind_a_repartition_a_crash_writes_nothing_twice(server: PostgresServer) -> None:
+    """After key_by the rows come from repartition chunks: _offset is the chunk's, and
+    every row of a chunk arrives in one frame, so positions work the same way."""
+    table = "crashy_rp"
+
+    def keyed(sink: PostgresSink) -> Pipeline:
+        p = Pipeline(table)
+        schema = {"id": int, "device": str, "value": float}
+        p.source("readings", format="json", schema=schema).key_by("device").to_sink(sink)
+        return p
+
+    inputs = {"readings": readings(300)}
+    cluster = LocalCluster()
+    with pytest.raises(Crashed):
+        run_local(
+            keyed(PostgresSink(server.dsn, table)),
+            inputs,
+            batch_size=20,
+            partitions=2,
+            cluster=cluster,
+            crash=crash_after_checkpoint_step(1, checkpoint=4),
+        )
+    second = PostgresSink(server.dsn, table)
+    run_local(keyed(second), inputs, batch_size=20, partitions=2, cluster=cluster)
+    assert second.rows_skipped > 0  # the replay offered stored rows again
+    ids = [r[0] for r in rows(server, f"SELECT id FROM {table} ORDER BY id")]
+    assert ids == list(range(300))
