@@ -15,6 +15,7 @@ import pytest
 
 from haeryu import Pipeline
 from haeryu.connectors.postgres import PostgresSink
+from haeryu.stream import col, windows
 from haeryu.stream.kafka.worker import Worker, WorkerConfig
 from haeryu.stream.sinks import Backpressure, PlanError, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
@@ -312,3 +313,53 @@ def test_behind_a_repartition_a_crash_writes_nothing_twice(server: PostgresServe
     assert second.rows_skipped > 0  # the replay offered stored rows again
     ids = [r[0] for r in rows(server, f"SELECT id FROM {table} ORDER BY id")]
     assert ids == list(range(300))
+
+
+def test_window_results_upserted_by_key_stay_one_row_per_window(server: PostgresServer) -> None:
+    """Window results carry no input offset, so positions cannot drop a replay: with
+    key= the replayed results overwrite themselves instead."""
+
+    def windowed(sink: PostgresSink) -> Pipeline:
+        p = Pipeline("windows")
+        schema = {"device": str, "value": int, "ts": int}
+        (
+            p.source("readings", format="json", schema=schema, timestamp="ts")
+            .key_by("device")
+            .window(windows.tumbling("10s"))
+            .agg(total=col("value").sum())
+            .to_sink(sink)
+        )
+        return p
+
+    inputs = {"readings": [{"device": f"d{i % 3}", "value": i, "ts": i * 500} for i in range(240)]}
+    cluster = LocalCluster()
+    key = ("device", "window_start")
+    with pytest.raises(Crashed):
+        run_local(
+            windowed(PostgresSink(server.dsn, "windows", key=key)),
+            inputs,
+            batch_size=20,
+            partitions=2,
+            cluster=cluster,
+            crash=crash_after_checkpoint_step(1, checkpoint=6),
+        )
+    run_local(
+        windowed(PostgresSink(server.dsn, "windows", key=key)),
+        inputs,
+        batch_size=20,
+        partitions=2,
+        cluster=cluster,
+    )
+    got = rows(
+        server,
+        "SELECT device, extract(epoch from window_start)::int, total FROM windows ORDER BY 1, 2",
+    )
+    want = (
+        pl.DataFrame(inputs["readings"])
+        .with_columns(start=pl.col("ts") // 10_000 * 10)
+        .group_by("device", "start")
+        .agg(pl.col("value").sum())
+        .sort("device", "start")
+        .rows()
+    )
+    assert got == want
