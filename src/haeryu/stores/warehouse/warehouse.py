@@ -1,0 +1,124 @@
+"""The warehouse: DuckDB over every Delta table of the lake, read at its latest version."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from haeryu.stores.warehouse.errors import QueryError, TableError
+from haeryu.stores.warehouse.sql_errors import explain
+from haeryu.stores.warehouse.tables import LakeTable, find_tables
+
+log = logging.getLogger(__name__)
+
+ConnectionHook = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+class Warehouse:
+    """SQL over the lake: each Delta table under ``lake_root`` is a DuckDB view.
+
+    Before every query the warehouse looks for new tables and new Delta versions, so a
+    query always reads the latest committed version.  Tables are scanned lazily as
+    pyarrow datasets: DuckDB pushes projections and filters into the Parquet scan, and
+    nothing is downloaded at query time.
+
+    ``hooks`` are called with the DuckDB connection once it is open (for example to
+    register the model registry's ``predict()`` function).
+
+    >>> wh = Warehouse("lake")                      # doctest: +SKIP
+    >>> wh.sql("SELECT count(*) AS n FROM readings")  # doctest: +SKIP
+    """
+
+    def __init__(self, lake_root: str | Path, *, hooks: tuple[ConnectionHook, ...] = ()) -> None:
+        self.lake_root = Path(lake_root)
+        # No extension may be fetched at query time: users' machines can be offline.
+        self.connection = duckdb.connect(
+            ":memory:",
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        )
+        self._tables: dict[str, LakeTable] = {}
+        self._broken: dict[str, TableError] = {}
+        self._warned: set[str] = set()
+        for hook in hooks:
+            hook(self.connection)
+
+    # -- tables -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Register new tables and new versions; unregister tables that are gone."""
+        found = find_tables(self.lake_root)
+        for name in list(self._tables):
+            if name not in found:
+                self.connection.unregister(name)
+                del self._tables[name]
+        self._broken = {}
+        for name, path in found.items():
+            table = self._tables.setdefault(name, LakeTable(name, path))
+            try:
+                if table.refresh():
+                    self.connection.register(name, table.dataset)
+            except TableError as error:
+                # One damaged table must not stop queries on the others.
+                if name not in self._warned:
+                    log.warning("%s", error)
+                    self._warned.add(name)
+                self._broken[name] = error
+                if name in self._tables:
+                    self.connection.unregister(name)
+                    del self._tables[name]
+
+    def tables(self) -> dict[str, list[str]]:
+        """Every readable table and its columns, at the latest version."""
+        self.refresh()
+        return {name: t.dataset.schema.names for name, t in self._tables.items()}
+
+    @property
+    def broken_tables(self) -> dict[str, TableError]:
+        """Tables found at the last refresh whose log could not be read."""
+        return dict(self._broken)
+
+    # -- queries ------------------------------------------------------------------------
+
+    def arrow(self, query: str) -> pa.Table:
+        """Run ``query`` and return the result as an Arrow table.
+
+        Raises :class:`QueryError` pointing at the wrong part of the SQL, or
+        :class:`TableError` when the query reads a table whose log is damaged.
+        """
+        self.refresh()
+        try:
+            result = self.connection.sql(query)
+            if result is None:  # a statement without a result (SET, CREATE ...)
+                return pa.table({})
+            return result.to_arrow_table()
+        except duckdb.Error as error:
+            raise self._explain(error, query) from None
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run ``query`` and return the result as a Polars frame."""
+        frame = pl.from_arrow(self.arrow(query))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _explain(self, error: duckdb.Error, query: str) -> QueryError | TableError:
+        if isinstance(error, duckdb.CatalogException):
+            for name, broken in self._broken.items():
+                if name.lower() in str(error).lower():
+                    return broken
+        columns = {name: t.dataset.schema.names for name, t in self._tables.items()}
+        return explain(error, query, tables=columns, lake=str(self.lake_root))
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.connection.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
