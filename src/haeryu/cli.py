@@ -281,6 +281,28 @@ def run(
 
 
 @app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="The SQL; every lake table is a view by its name.")],
+    lake: Annotated[
+        Path, typer.Option(envvar="HAERYU_LAKE", help="Lake root: one Delta table per directory.")
+    ] = Path("lake"),
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table (Rich), csv, json or parquet.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the result to this file.")
+    ] = None,
+    max_rows: Annotated[
+        int, typer.Option(help="Rows a table shows (0: all, paged on a terminal).")
+    ] = 50,
+) -> None:
+    """Run SQL over the lake's Delta tables (DuckDB, latest version of each table)."""
+    from haeryu.stores.warehouse.query_command import run_query
+
+    raise typer.Exit(run_query(sql, lake=lake, fmt=format, output=output, max_rows=max_rows))
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Broker port (0 picks a free one).")] = 0,
     messages: Annotated[int, typer.Option(help="Messages to send through the broker.")] = 50_000,
