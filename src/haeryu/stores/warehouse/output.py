@@ -9,9 +9,27 @@ from typing import BinaryIO, Literal
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 OutputFormat = Literal["table", "csv", "json", "parquet"]
+
+
+def type_name(dtype: pl.DataType) -> str:
+    """A short type name for a column header: ``Datetime[us, UTC]`` rather than its repr."""
+    if isinstance(dtype, pl.Datetime):
+        zone = f", {dtype.time_zone}" if dtype.time_zone else ""
+        return f"Datetime[{dtype.time_unit}{zone}]"
+    return str(dtype)
+
+
+def cell(value: object) -> str:
+    """A value as a table shows it; floats to 10 significant digits (CSV/JSON keep all)."""
+    if value is None:
+        return "[dim]null[/dim]"
+    if isinstance(value, float):
+        return format(value, ".10g")
+    return escape(str(value))
 
 
 def rich_table(frame: pl.DataFrame, *, max_rows: int) -> tuple[Table, int]:
@@ -20,9 +38,12 @@ def rich_table(frame: pl.DataFrame, *, max_rows: int) -> tuple[Table, int]:
     table = Table(show_lines=False, header_style="bold")
     for name, dtype in frame.schema.items():
         numeric = dtype.is_numeric()
-        table.add_column(f"{name}\n[dim]{dtype}[/dim]", justify="right" if numeric else "left")
+        table.add_column(
+            f"{escape(name)}\n[dim]{escape(type_name(dtype))}[/dim]",
+            justify="right" if numeric else "left",
+        )
     for row in shown.iter_rows():
-        table.add_row(*("[dim]null[/dim]" if v is None else str(v) for v in row))
+        table.add_row(*(cell(v) for v in row))
     return table, frame.height - shown.height
 
 

@@ -39,8 +39,13 @@ class Warehouse:
         # No extension may be fetched at query time: users' machines can be offline.
         self.connection = duckdb.connect(
             ":memory:",
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            },
         )
+        # Time buckets and day boundaries in UTC, whatever the machine's zone.
+        self.connection.execute("SET TimeZone = 'UTC'")
         self._tables: dict[str, LakeTable] = {}
         self._broken: dict[str, TableError] = {}
         self._warned: set[str] = set()
