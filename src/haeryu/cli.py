@@ -219,6 +219,26 @@ def bench_log(
     bench.run(mb=mb, batch_kb=batch_kb, fetch_kb=fetch_kb)
 
 
+@bench_app.command("warehouse")
+def bench_warehouse(
+    rows: Annotated[int, typer.Option(help="Sensor readings in the Delta table.")] = 1_000_000,
+    sensors: Annotated[int, typer.Option(help="Distinct sensors (keys).")] = 1000,
+    repeat: Annotated[int, typer.Option(help="Timed runs per query.")] = 7,
+    cache: Annotated[
+        Path | None, typer.Option(help="Where generated data is kept (default: a temp dir).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="DuckDB threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Warehouse query latency (p50) on sensor readings in a local Delta table."""
+    from haeryu.bench import warehouse as bench
+
+    raise typer.Exit(
+        bench.run(rows=rows, sensors=sensors, repeat=repeat, cache=cache, threads=threads)
+    )
+
+
 @bench_app.command("nexmark")
 def bench_nexmark(
     events: Annotated[int, typer.Option(help="Input records per query.")] = 500_000,
