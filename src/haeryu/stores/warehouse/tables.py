@@ -62,6 +62,7 @@ class LakeTable:
     _table: DeltaTable | None = field(default=None, repr=False)
     _version: int | None = None
     _dataset: ds.Dataset | None = field(default=None, repr=False)
+    _columns: list[str] = field(default_factory=list)
 
     def refresh(self) -> bool:
         """Load the latest version; True when it changed since the last call.
@@ -74,9 +75,10 @@ class LakeTable:
             else:
                 self._table.update_incremental()
             version = self._table.version()
-            if version == self._version and self._dataset is not None:
+            if version == self._version:
                 return False
-            self._dataset = self._table.to_pyarrow_dataset()
+            self._dataset = None  # built when first needed, for this version
+            self._columns = list(self._table.schema().to_arrow().names)
             self._version = version
             return True
         except Exception as error:  # deltalake raises its own and OS errors alike
@@ -98,9 +100,26 @@ class LakeTable:
         return self._version
 
     @property
-    def dataset(self) -> ds.Dataset:
-        """The table at the version of the last :meth:`refresh`, scanned lazily."""
-        if self._dataset is None:
+    def delta(self) -> DeltaTable:
+        """The ``deltalake`` table at the version of the last :meth:`refresh`."""
+        if self._table is None:
             self.refresh()
-        assert self._dataset is not None
+        assert self._table is not None
+        return self._table
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names at the version of the last :meth:`refresh`."""
+        if self._table is None:
+            self.refresh()
+        return list(self._columns)
+
+    @property
+    def dataset(self) -> ds.Dataset:
+        """The table at the version of the last :meth:`refresh`, as a lazy pyarrow dataset."""
+        if self._dataset is None:
+            try:
+                self._dataset = self.delta.to_pyarrow_dataset()
+            except Exception as error:
+                raise self._explain(error) from error
         return self._dataset

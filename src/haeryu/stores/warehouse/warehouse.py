@@ -11,6 +11,7 @@ import polars as pl
 import pyarrow as pa
 
 from haeryu.stores.warehouse.errors import QueryError, TableError
+from haeryu.stores.warehouse.native_scan import scan_sql
 from haeryu.stores.warehouse.sql_errors import explain
 from haeryu.stores.warehouse.tables import LakeTable, find_tables
 
@@ -19,13 +20,21 @@ log = logging.getLogger(__name__)
 ConnectionHook = Callable[[duckdb.DuckDBPyConnection], None]
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 class Warehouse:
     """SQL over the lake: each Delta table under ``lake_root`` is a DuckDB view.
 
     Before every query the warehouse looks for new tables and new Delta versions, so a
-    query always reads the latest committed version.  Tables are scanned lazily as
-    pyarrow datasets: DuckDB pushes projections and filters into the Parquet scan, and
-    nothing is downloaded at query time.
+    query always reads the latest committed version.  ``deltalake`` resolves a version to
+    its files and partition values; DuckDB's own Parquet reader scans them, with the
+    partition values from the log as constant columns.  A table that plain Parquet reads
+    cannot give exactly (deletion vectors, column mapping, a column added later that old
+    files lack), or any table with ``parquet_reader=False``, is scanned as a pyarrow
+    dataset instead.  Either way projections and filters reach the scan, and nothing is
+    downloaded at query time.
 
     ``hooks`` are called with the DuckDB connection once it is open (for example to
     register the model registry's ``predict()`` function).
@@ -34,8 +43,15 @@ class Warehouse:
     >>> wh.sql("SELECT count(*) AS n FROM readings")  # doctest: +SKIP
     """
 
-    def __init__(self, lake_root: str | Path, *, hooks: tuple[ConnectionHook, ...] = ()) -> None:
+    def __init__(
+        self,
+        lake_root: str | Path,
+        *,
+        hooks: tuple[ConnectionHook, ...] = (),
+        parquet_reader: bool = True,
+    ) -> None:
         self.lake_root = Path(lake_root)
+        self.parquet_reader = parquet_reader
         # No extension may be fetched at query time: users' machines can be offline.
         self.connection = duckdb.connect(
             ":memory:",
@@ -49,6 +65,7 @@ class Warehouse:
         self._tables: dict[str, LakeTable] = {}
         self._broken: dict[str, TableError] = {}
         self._warned: set[str] = set()
+        self._native: set[str] = set()
         for hook in hooks:
             hook(self.connection)
 
@@ -59,14 +76,14 @@ class Warehouse:
         found = find_tables(self.lake_root)
         for name in list(self._tables):
             if name not in found:
-                self.connection.unregister(name)
+                self._detach(name)
                 del self._tables[name]
         self._broken = {}
         for name, path in found.items():
             table = self._tables.setdefault(name, LakeTable(name, path))
             try:
                 if table.refresh():
-                    self.connection.register(name, table.dataset)
+                    self._attach(table)
             except TableError as error:
                 # One damaged table must not stop queries on the others.
                 if name not in self._warned:
@@ -74,13 +91,38 @@ class Warehouse:
                     self._warned.add(name)
                 self._broken[name] = error
                 if name in self._tables:
-                    self.connection.unregister(name)
+                    self._detach(name)
                     del self._tables[name]
+
+    def _attach(self, table: LakeTable) -> None:
+        """Make ``table``'s current version the view of its name."""
+        self._detach(table.name)
+        native = scan_sql(table.delta, self.connection) if self.parquet_reader else None
+        if native is not None:
+            try:
+                self.connection.execute(f"CREATE VIEW {_quote(table.name)} AS {native}")
+                self._native.add(table.name)
+                return
+            except duckdb.Error as error:
+                log.debug("table %s: DuckDB's Parquet reader refused it: %s", table.name, error)
+        self.connection.register(table.name, table.dataset)
+
+    def _detach(self, name: str) -> None:
+        if name in self._native:
+            self.connection.execute(f"DROP VIEW IF EXISTS {_quote(name)}")
+            self._native.discard(name)
+        else:
+            self.connection.unregister(name)
+
+    def scans(self) -> dict[str, str]:
+        """How each table is read: ``"parquet"`` (DuckDB's reader) or ``"dataset"`` (pyarrow)."""
+        self.refresh()
+        return {n: "parquet" if n in self._native else "dataset" for n in self._tables}
 
     def tables(self) -> dict[str, list[str]]:
         """Every readable table and its columns, at the latest version."""
         self.refresh()
-        return {name: t.dataset.schema.names for name, t in self._tables.items()}
+        return {name: t.columns for name, t in self._tables.items()}
 
     @property
     def broken_tables(self) -> dict[str, TableError]:
@@ -115,7 +157,7 @@ class Warehouse:
             for name, broken in self._broken.items():
                 if name.lower() in str(error).lower():
                     return broken
-        columns = {name: t.dataset.schema.names for name, t in self._tables.items()}
+        columns = {name: t.columns for name, t in self._tables.items()}
         return explain(error, query, tables=columns, lake=str(self.lake_root))
 
     def close(self) -> None:
