@@ -32,7 +32,7 @@ AGGREGATE_QUERIES = ("per-key per-minute", "last value per key")
 _HOUR = "ts >= TIMESTAMPTZ '2026-01-01 00:00:00+00' AND ts < TIMESTAMPTZ '2026-01-01 01:00:00+00'"
 QUERIES: dict[str, str] = {
     "per-key per-minute": f"""
-        SELECT sensor, time_bucket(INTERVAL 1 MINUTE, ts) AS minute, count(*) AS n,
+        SELECT sensor, utc_bucket(INTERVAL 1 MINUTE, ts) AS minute, count(*) AS n,
                avg(temperature) AS avg_temp, min(temperature) AS min_temp,
                max(temperature) AS max_temp
         FROM readings WHERE {_HOUR} GROUP BY ALL""",
@@ -46,7 +46,7 @@ QUERIES: dict[str, str] = {
         ),
         sensors AS (SELECT DISTINCT sensor FROM readings),
         per_minute AS (
-            SELECT sensor, time_bucket(INTERVAL 1 MINUTE, ts) AS minute, avg(temperature) AS t
+            SELECT sensor, utc_bucket(INTERVAL 1 MINUTE, ts) AS minute, avg(temperature) AS t
             FROM readings WHERE {_HOUR} GROUP BY ALL
         )
         SELECT s.sensor, m.minute, p.t,
@@ -54,7 +54,7 @@ QUERIES: dict[str, str] = {
         FROM sensors s CROSS JOIN minutes m
         LEFT JOIN per_minute p ON p.sensor = s.sensor AND p.minute = m.minute""",
     "one key, one hour (pushdown)": f"""
-        SELECT time_bucket(INTERVAL 1 MINUTE, ts) AS minute, avg(temperature) AS t
+        SELECT utc_bucket(INTERVAL 1 MINUTE, ts) AS minute, avg(temperature) AS t
         FROM readings WHERE sensor = 's42' AND {_HOUR} GROUP BY ALL""",
 }
 

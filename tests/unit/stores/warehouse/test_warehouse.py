@@ -193,3 +193,19 @@ def test_both_readers_give_the_same_rows_for_partitions_and_added_columns(tmp_pa
         assert native.sql(sql).equals(dataset.sql(sql)), sql
     assert native.sql("SELECT * FROM parts ORDER BY v").to_dicts() == frame.to_dicts()
     assert native.sql("SELECT * FROM evolving ORDER BY v")["w"].to_list() == [None, "x"]
+
+
+def test_utc_bucket_matches_time_bucket_and_refuses_months(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path)
+    same = wh.sql(
+        """
+        SELECT bool_and(utc_bucket(w, t) = time_bucket(w, t)) AS same, count(*) AS n
+        FROM range(TIMESTAMPTZ '1969-12-30 00:00:00+00', TIMESTAMPTZ '1970-01-03 00:00:00+00',
+                   INTERVAL 37 SECOND) AS r(t),
+             (VALUES (INTERVAL 1 SECOND), (INTERVAL 1 MINUTE), (INTERVAL 15 MINUTE),
+                     (INTERVAL 1 HOUR), (INTERVAL 1 DAY)) AS v(w)
+        """
+    )
+    assert same.to_dicts() == [{"same": True, "n": 5 * 9341}]
+    with pytest.raises(QueryError, match="utc_bucket takes a fixed width"):
+        wh.sql("SELECT utc_bucket(INTERVAL 1 MONTH, TIMESTAMPTZ '2026-01-01 00:00:00+00')")
