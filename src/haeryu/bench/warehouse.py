@@ -5,12 +5,15 @@ benchmarks/warehouse.py``).  The readings (``--sensors`` keys, evenly spread ove
 hour, appended in time order over several commits as a streaming writer would) are
 generated once per size and kept in a cache directory, so later runs only query.  Each
 query goes through :class:`~haeryu.stores.warehouse.Warehouse.sql`, so the latency
-includes looking for a new Delta version and converting the result to Polars.
+includes looking for a new Delta version and converting the result to Polars.  The
+report also gives each query's CPU time (all threads of this process) and the load
+average: on a shared machine wall-clock latency mostly measures the other processes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import tempfile
 import time
@@ -65,6 +68,7 @@ class Timing:
 
     name: str
     seconds: list[float]
+    cpu_seconds: list[float]
     rows: int
 
     @property
@@ -108,12 +112,13 @@ def measure(warehouse: Warehouse, repeat: int) -> list[Timing]:
     out = []
     for name, sql in QUERIES.items():
         rows = warehouse.sql(sql).height
-        seconds = []
+        seconds, cpu = [], []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             warehouse.sql(sql)
             seconds.append(time.perf_counter() - started)
-        out.append(Timing(name, seconds, rows))
+            cpu.append(time.process_time() - cpu_started)
+        out.append(Timing(name, seconds, cpu, rows))
     return out
 
 
@@ -136,10 +141,12 @@ def run(
         files = len(DeltaTable(str(lake / "readings")).file_uris())
         print(
             f"{rows:,} readings of {sensors:,} sensors over one hour, {files} Parquet files,"
-            f" DuckDB threads {used}, {repeat} runs per query"
+            f" DuckDB threads {used}, {repeat} runs per query,"
+            f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
         print(
-            f"{'query':<30} {'p50 ms':>8} {'min ms':>8} {'max ms':>8} {'rows out':>9} {'Mrows/s':>8}"
+            f"{'query':<30} {'p50 ms':>8} {'min ms':>8} {'max ms':>8} {'cpu p50':>8}"
+            f" {'rows out':>9} {'Mrows/s':>8}"
         )
         timings = measure(warehouse, repeat)
     failed = False
@@ -147,7 +154,8 @@ def run(
         rate = rows / t.p50 / 1e6
         print(
             f"{t.name:<30} {t.p50 * 1e3:8.0f} {min(t.seconds) * 1e3:8.0f}"
-            f" {max(t.seconds) * 1e3:8.0f} {t.rows:9,} {rate:8.1f}"
+            f" {max(t.seconds) * 1e3:8.0f} {statistics.median(t.cpu_seconds) * 1e3:8.0f}"
+            f" {t.rows:9,} {rate:8.1f}"
         )
         if t.name in AGGREGATE_QUERIES and t.p50 > floor_s:
             failed = True
