@@ -16,16 +16,27 @@ class QueryError(WarehouseError):
         self.position = position
 
 
+DAMAGED_LOG_ADVICE = (
+    "the table's _delta_log holds a commit file that is damaged or was not written by a"
+    " Delta writer. Restore that file from a backup or a replica; if it is the newest"
+    " commit and was never completed, move it out of _delta_log (the table then reads as"
+    " of the commit before)."
+)
+MISSING_FILE_ADVICE = (
+    "the table's current version lists data files that are gone (deleted by hand, or by"
+    " a vacuum run with a retention shorter than a reader needed). Restore them from a"
+    " backup; or, accepting that their rows are lost, drop them from the table with"
+    " deltalake's repair: DeltaTable(PATH).repair()."
+)
+
+
 class TableError(WarehouseError):
     """A lake table cannot be read (a corrupt or foreign ``_delta_log`` entry)."""
 
-    def __init__(self, table: str, path: str, reason: str) -> None:
+    def __init__(self, table: str, path: str, reason: str, advice: str | None = None) -> None:
         super().__init__(
             f"lake table {table!r} ({path}) cannot be read: {reason}\n"
-            "  What to do: the table's _delta_log holds a commit file that is damaged or was"
-            " not written by a Delta writer. Restore that file from a backup or a replica;"
-            " if it is the newest commit and was never completed, move it out of _delta_log"
-            " (the table then reads as of the commit before). Other tables are not affected."
+            f"  What to do: {advice or DAMAGED_LOG_ADVICE} Other tables are not affected."
         )
         self.table = table
         self.path = path

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
-from haeryu.stores.warehouse.errors import TableError
+from haeryu.stores.warehouse.errors import MISSING_FILE_ADVICE, TableError
 
 DELTA_LOG = "_delta_log"
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
@@ -77,15 +77,39 @@ class LakeTable:
             version = self._table.version()
             if version == self._version:
                 return False
+            self._check_files(self._table)
             self._dataset = None  # built when first needed, for this version
             self._columns = list(self._table.schema().to_arrow().names)
             self._version = version
             return True
+        except TableError:
+            self._table = None
+            self._dataset = None
+            self._version = None
+            raise
         except Exception as error:  # deltalake raises its own and OS errors alike
             self._table = None
             self._dataset = None
             self._version = None
             raise self._explain(error) from error
+
+    def _check_files(self, table: DeltaTable) -> None:
+        # A scan that meets a missing file fails deep inside DuckDB or pyarrow, with a
+        # message that does not say which table or what to do: look first.
+        missing = [
+            uri
+            for uri in table.file_uris()
+            if "://" not in uri.removeprefix("file://")
+            and not Path(uri.removeprefix("file://")).exists()
+        ]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise TableError(
+                self.name,
+                str(self.path),
+                f"version {table.version()} lists data file {missing[0]}{more}, which does not exist",
+                advice=MISSING_FILE_ADVICE.replace("PATH", repr(str(self.path))),
+            )
 
     def _explain(self, error: BaseException) -> TableError:
         reason = short_reason(error)

@@ -105,7 +105,7 @@ class Warehouse:
             except TableError as error:
                 # One damaged table must not stop queries on the others.
                 if name not in self._warned:
-                    log.warning("%s", error)
+                    log.info("%s", error)
                     self._warned.add(name)
                 self._broken[name] = error
                 if name in self._tables:

@@ -209,3 +209,20 @@ def test_utc_bucket_matches_time_bucket_and_refuses_months(tmp_path: Path) -> No
     assert same.to_dicts() == [{"same": True, "n": 5 * 9341}]
     with pytest.raises(QueryError, match="utc_bucket takes a fixed width"):
         wh.sql("SELECT utc_bucket(INTERVAL 1 MONTH, TIMESTAMPTZ '2026-01-01 00:00:00+00')")
+
+
+@pytest.mark.parametrize("parquet_reader", [True, False])
+def test_a_missing_data_file_says_which_and_what_to_do(lake: Path, parquet_reader: bool) -> None:
+    write(lake, "readings", pl.DataFrame({"sensor": ["c"], "value": [9.0]}))
+    data = sorted((lake / "readings").glob("*.parquet"))[0]
+    kept = data.read_bytes()
+    data.unlink()  # as a vacuum with too short a retention would
+    wh = Warehouse(lake, parquet_reader=parquet_reader)
+    with pytest.raises(TableError) as caught:
+        wh.sql("SELECT count(*) FROM readings")
+    message = str(caught.value)
+    assert f"lists data file {data}, which does not exist" in message
+    assert "repair()" in message and "Restore them from a backup" in message
+    assert wh.sql("SELECT count(*) AS n FROM machines")["n"][0] == 2
+    data.write_bytes(kept)  # restored: every row is back, nothing was changed
+    assert wh.sql("SELECT count(*) AS n FROM readings")["n"][0] == 4
