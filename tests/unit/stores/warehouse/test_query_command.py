@@ -93,3 +93,21 @@ def test_an_unknown_format_is_refused(lake: Path) -> None:
     code, _, err = query("SELECT 1", "--lake", str(lake), "--format", "xml")
     assert code == 2
     assert "unknown format 'xml'" in err and "csv" in err
+
+
+def test_parquet_goes_to_a_piped_stdout_and_a_table_to_a_file(lake: Path, tmp_path: Path) -> None:
+    sql = "SELECT value FROM readings ORDER BY value"
+    result = CliRunner().invoke(app, ["query", sql, "--lake", str(lake), "-f", "parquet"], env=ENV)
+    assert result.exit_code == 0
+    assert pl.read_parquet(io.BytesIO(result.stdout_bytes))["value"].to_list() == list(range(120))
+    target = tmp_path / "out.txt"
+    code, out, _ = query(sql, "--lake", str(lake), "-o", str(target))
+    assert code == 0 and out == ""
+    text = target.read_text()
+    assert "│   119 │" in text and "120 rows" in text  # a file gets every row
+
+
+def test_a_missing_lake_says_so_and_still_runs_plain_sql(tmp_path: Path) -> None:
+    code, out, err = query("SELECT 42 AS answer", "--lake", str(tmp_path / "nowhere"))
+    assert code == 0 and "42" in out
+    assert "does not exist" in err and "--lake DIR" in err
