@@ -48,9 +48,9 @@ class Warehouse:
     query always reads the latest committed version.  ``deltalake`` resolves a version to
     its files and partition values; DuckDB's own Parquet reader scans them, with the
     partition values from the log as constant columns.  A table that plain Parquet reads
-    cannot give exactly (deletion vectors, column mapping, a column added later that old
-    files lack), or any table with ``parquet_reader=False``, is scanned as a pyarrow
-    dataset instead.  Either way projections and filters reach the scan, and nothing is
+    cannot give exactly (deletion vectors, column mapping, a column no file of a partition
+    has yet, object storage), or any table with ``parquet_reader=False``, is scanned as a
+    pyarrow dataset instead.  Either way projections and filters reach the scan, and nothing is
     downloaded at query time.
 
     ``hooks`` are called with the DuckDB connection once it is open (for example to
