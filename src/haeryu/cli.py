@@ -207,6 +207,18 @@ def bench_engine(
     raise typer.Exit(code)
 
 
+@bench_app.command("sinks")
+def bench_sinks(
+    rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,
+    batch: Annotated[int, typer.Option(help="Rows per frame handed to the sink.")] = 20_000,
+    flush_every: Annotated[int, typer.Option(help="Frames between flushes (checkpoints).")] = 5,
+) -> None:
+    """Rows/s into PostgreSQL (COPY, upsert) and InfluxDB (/write), servers started here."""
+    from haeryu.bench import sinks as bench
+
+    raise typer.Exit(bench.run(rows=rows, batch=batch, flush_every=flush_every))
+
+
 @bench_app.command("log")
 def bench_log(
     mb: Annotated[int, typer.Option(help="Data volume to append, MB.")] = 512,
