@@ -231,6 +231,26 @@ def bench_log(
     bench.run(mb=mb, batch_kb=batch_kb, fetch_kb=fetch_kb)
 
 
+@bench_app.command("warehouse")
+def bench_warehouse(
+    rows: Annotated[int, typer.Option(help="Sensor readings in the Delta table.")] = 1_000_000,
+    sensors: Annotated[int, typer.Option(help="Distinct sensors (keys).")] = 1000,
+    repeat: Annotated[int, typer.Option(help="Timed runs per query.")] = 7,
+    cache: Annotated[
+        Path | None, typer.Option(help="Where generated data is kept (default: a temp dir).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="DuckDB threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Warehouse query latency (p50) on sensor readings in a local Delta table."""
+    from haeryu.bench import warehouse as bench
+
+    raise typer.Exit(
+        bench.run(rows=rows, sensors=sensors, repeat=repeat, cache=cache, threads=threads)
+    )
+
+
 @bench_app.command("nexmark")
 def bench_nexmark(
     events: Annotated[int, typer.Option(help="Input records per query.")] = 500_000,
@@ -290,6 +310,28 @@ def run(
             session_timeout_ms=session_timeout_ms,
         )
     )
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="The SQL; every lake table is a view by its name.")],
+    lake: Annotated[
+        Path, typer.Option(envvar="HAERYU_LAKE", help="Lake root: one Delta table per directory.")
+    ] = Path("lake"),
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table (Rich), csv, json or parquet.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the result to this file.")
+    ] = None,
+    max_rows: Annotated[
+        int, typer.Option(help="Rows a table shows (0: all, paged on a terminal).")
+    ] = 50,
+) -> None:
+    """Run SQL over the lake's Delta tables (DuckDB, latest version of each table)."""
+    from haeryu.stores.warehouse.query_command import run_query
+
+    raise typer.Exit(run_query(sql, lake=lake, fmt=format, output=output, max_rows=max_rows))
 
 
 @app.command()
