@@ -1,0 +1,1 @@
+"""Stores: where haeryu keeps data beyond the log (lake, warehouse, models)."""
