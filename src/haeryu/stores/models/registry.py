@@ -68,6 +68,24 @@ class ModelInfo:
         return cls(**json.loads(text))
 
 
+_controller: Any = None
+
+
+def _one_thread() -> Any:
+    """A context that runs the model's OpenMP loops on the calling thread only.
+
+    Scoring calls are small (a DuckDB chunk, a micro-batch) and already run side by side
+    in DuckDB's threads and the pipeline's workers; OpenMP threads spinning on top of
+    them made a 64-row batch take seconds on a busy 2-core machine.
+    """
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="openmp")
+
+
 class Model:
     """A loaded model version: scores feature matrices and frames."""
 
@@ -91,16 +109,17 @@ class Model:
         if len(x) == 0:
             return np.empty(0, dtype=np.float64)
         kind = self.info.kind
-        if kind == "regressor":
-            return np.asarray(self.estimator.predict(x), dtype=np.float64)
-        if kind == "anomaly":
-            return anomaly_score(self.estimator, x)
-        if len(self.info.classes or ()) != 2:
+        if kind == "classifier" and len(self.info.classes or ()) != 2:
             raise ModelError(
                 f"model {self.info.name!r} has {len(self.info.classes or ())} classes: "
                 "a score is the probability of the positive class, so use predict_label()"
             )
-        return np.asarray(self.estimator.predict_proba(x)[:, 1], dtype=np.float64)
+        with _one_thread():
+            if kind == "regressor":
+                return np.asarray(self.estimator.predict(x), dtype=np.float64)
+            if kind == "anomaly":
+                return anomaly_score(self.estimator, x)
+            return np.asarray(self.estimator.predict_proba(x)[:, 1], dtype=np.float64)
 
     def labels(self, x: np.ndarray) -> list[str]:
         """The predicted class as text (classifier), or ``anomaly``/``normal``."""
@@ -111,9 +130,11 @@ class Model:
             )
         if len(x) == 0:
             return []
-        if self.info.kind == "anomaly":
-            return ["anomaly" if s > 0 else "normal" for s in anomaly_score(self.estimator, x)]
-        return [str(v) for v in self.estimator.predict(x)]
+        with _one_thread():
+            if self.info.kind == "anomaly":
+                scores = anomaly_score(self.estimator, x)
+                return ["anomaly" if s > 0 else "normal" for s in scores]
+            return [str(v) for v in self.estimator.predict(x)]
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         """The model's features taken by name from ``frame``, in the stored order."""

@@ -1,7 +1,7 @@
 """Models on disk with skops: no pickle, so loading a file runs none of its code.
 
-skops refuses every type it does not know to be safe. The one type a HistGradientBoosting
-model adds, its tree predictor, is trusted here by name: its node arrays are indexed
+skops refuses every type it does not know to be safe. The tree structures of
+HistGradientBoosting and IsolationForest are trusted here by name: their node arrays are indexed
 without bounds checks, so a forged file could crash the process when it predicts. The
 registry directory must therefore be as trusted as the code: only load models that this
 installation trained (docs/models.md, "Trust").
@@ -15,7 +15,11 @@ from typing import Any
 
 from haeryu.stores.models.errors import ModelError
 
-TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+# the tree structures of HistGradientBoosting and IsolationForest (see the module docstring)
+TRUSTED_TYPES = [
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+]
 
 
 def save(estimator: Any, path: Path) -> str:
