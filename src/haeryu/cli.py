@@ -250,11 +250,15 @@ def bench_predict(
     trees: Annotated[int, typer.Option(help="Boosting iterations of the model.")] = 100,
     repeats: Annotated[int, typer.Option(help="Timed runs (best and median shown).")] = 3,
     threads: Annotated[int | None, typer.Option(help="DuckDB threads [all cores].")] = None,
+    compiled: Annotated[
+        bool, typer.Option(help="Score with compiled trees (--no-compiled: scikit-learn).")
+    ] = True,
 ) -> None:
     """predict() rows/s in DuckDB SQL, gradient-boosted model on 10 features."""
     from haeryu.bench import predict as bench
 
-    raise typer.Exit(bench.run(rows=rows, trees=trees, repeats=repeats, threads=threads))
+    code = bench.run(rows=rows, trees=trees, repeats=repeats, threads=threads, compiled=compiled)
+    raise typer.Exit(code)
 
 
 @app.command()

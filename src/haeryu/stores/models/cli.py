@@ -55,6 +55,10 @@ def train(
     lake: Annotated[
         Path | None, typer.Option(help="Lake directory: its tables are views in --sql.")
     ] = None,
+    compile: Annotated[
+        bool,
+        typer.Option(help="Also compile a gradient-boosted model to native code (needs gcc)."),
+    ] = False,
     models: ModelsDir = None,
 ) -> None:
     """Train a model on the result of --sql and store it as the next version."""
@@ -73,7 +77,7 @@ def train(
                 )
             sql = f'SELECT * FROM "{views[0]}"'
         with out.status(f"training {name} ({kind})..."):
-            info = _registry(models).train(name, sql, target, kind, con=con)
+            info = _registry(models).train(name, sql, target, kind, con=con, compile=compile)
     except ModelError as exc:
         raise _fail(exc) from exc
     out.print(
@@ -82,6 +86,8 @@ def train(
         f"held out {info.rows['test']:,} rows",
         highlight=False,
     )
+    if info.compiled_sha256:
+        out.print("compiled to native code: predict() uses it")
     if info.rows.get("null_target"):
         out.print(f"left out {info.rows['null_target']:,} rows whose target is null")
     out.print(_metrics_table(info.metrics))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from haeryu.stores.models import storage
+from haeryu.stores.models import compiled, storage
 from haeryu.stores.models.errors import FeatureError, ModelError, UnknownModelError
 from haeryu.stores.models.training import Kind, anomaly_score, fit, to_matrix
 
@@ -58,6 +58,7 @@ class ModelInfo:
     sklearn_version: str = ""
     estimator: str = ""
     sha256: str = ""
+    compiled_sha256: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -89,9 +90,12 @@ def _one_thread() -> Any:
 class Model:
     """A loaded model version: scores feature matrices and frames."""
 
-    def __init__(self, info: ModelInfo, estimator: Any) -> None:
+    def __init__(
+        self, info: ModelInfo, estimator: Any, native: compiled.CompiledModel | None = None
+    ) -> None:
         self.info = info
         self.estimator = estimator
+        self.native = native
 
     def check_width(self, width: int) -> None:
         """Refuse a call with another number of features than the model was trained on."""
@@ -115,6 +119,8 @@ class Model:
                 "a score is the probability of the positive class, so use predict_label()"
             )
         with _one_thread():
+            if self.native is not None:
+                return self.native.predict(x)
             if kind == "regressor":
                 return np.asarray(self.estimator.predict(x), dtype=np.float64)
             if kind == "anomaly":
@@ -172,9 +178,14 @@ class ModelRegistry:
         params: dict[str, Any] | None = None,
         test_fraction: float = 0.2,
         seed: int = 0,
+        compile: bool = False,
     ) -> ModelInfo:
         """Train a new version of ``name`` on ``data`` (SQL run on ``con``, a DuckDB
-        connection, or a Polars frame) and store it; returns its :class:`ModelInfo`."""
+        connection, or a Polars frame) and store it; returns its :class:`ModelInfo`.
+
+        ``compile=True`` also builds native code for a gradient-boosted model (about
+        twice the scoring speed; takes seconds and needs gcc, see ``compiled.py``).
+        """
         import sklearn
 
         _check_name(name)
@@ -210,14 +221,16 @@ class ModelRegistry:
             estimator=type(fitted.estimator).__name__,
             params=dict(params or {}),
         )
-        return self._store(info, fitted.estimator)
+        return self._store(info, fitted.estimator, compile=compile)
 
-    def _store(self, info: ModelInfo, estimator: Any) -> ModelInfo:
+    def _store(self, info: ModelInfo, estimator: Any, *, compile: bool) -> ModelInfo:
         home = self.root / info.name
         home.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".training-", dir=home))
         try:
             info.sha256 = storage.save(estimator, staging / "model.skops")
+            if compile:
+                info.compiled_sha256 = compiled.compile_library(estimator, staging)
             while True:
                 info.version = (max(self._versions(info.name), default=0)) + 1
                 (staging / "model.json").write_text(info.to_json())
@@ -279,7 +292,11 @@ class ModelRegistry:
             if model is None:
                 info = self.info(name, number)
                 path = self.root / name / f"v{number}" / "model.skops"
-                model = Model(info, storage.load(path, info.sha256))
+                native = None
+                if info.compiled_sha256:
+                    library = path.with_name(compiled.LIBRARY)
+                    native = compiled.CompiledModel(library, info.compiled_sha256)
+                model = Model(info, storage.load(path, info.sha256), native)
                 self._cache[key] = model
         return model
 

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from haeryu.stores.models import Model, ModelRegistry, register_sql_functions
+from haeryu.stores.models import Model, ModelError, ModelRegistry, register_sql_functions
 from support.model_data import FAST, sensors
 
 
@@ -84,3 +84,29 @@ def test_wrong_calls_are_named(registry: ModelRegistry, con: duckdb.DuckDBPyConn
     for call, message in cases.items():
         with pytest.raises(duckdb.Error, match=message):
             con.sql(f"SELECT {call} FROM readings").fetchall()
+
+
+def test_a_compiled_model_scores_like_scikit_learn(
+    registry: ModelRegistry, con: duckdb.DuckDBPyConnection
+) -> None:
+    data = sensors().drop("level")
+    registry.train("hot", data, "hot", params=FAST, compile=True)
+    model = registry.load("hot")
+    if model.native is None:
+        pytest.skip("no gcc: the model scores with scikit-learn")
+    x = sensors(n=3000, seed=5).select("a", "b", "c").to_numpy()
+    x[::7, 1] = np.nan  # missing values take the branch scikit-learn takes
+    np.testing.assert_allclose(model.score(x), model.estimator.predict_proba(x)[:, 1], atol=1e-12)
+    got = con.sql("SELECT a, predict('hot', a, b, c) AS p FROM readings ORDER BY a").pl()
+    again = registry.load("hot", 1)
+    assert again.native is not None
+    sorted_x = sensors(n=5000, seed=1).sort("a").select("a", "b", "c").to_numpy()
+    np.testing.assert_allclose(
+        got["p"].to_numpy(), again.estimator.predict_proba(sorted_x)[:, 1], atol=1e-12
+    )
+    library = registry.root / "hot" / "v1" / "model.so"
+    changed = library.read_bytes() + b"\0"
+    library.unlink()  # a new file: rewriting a loaded library in place would crash this process
+    library.write_bytes(changed)
+    with pytest.raises(ModelError, match="does not match the checksum"):
+        ModelRegistry(registry.root).load("hot")
