@@ -118,9 +118,9 @@ class Model:
                 f"model {self.info.name!r} has {len(self.info.classes or ())} classes: "
                 "a score is the probability of the positive class, so use predict_label()"
             )
+        if self.native is not None:
+            return self.native.predict(x)  # one thread already (nthread=1)
         with _one_thread():
-            if self.native is not None:
-                return self.native.predict(x)
             if kind == "regressor":
                 return np.asarray(self.estimator.predict(x), dtype=np.float64)
             if kind == "anomaly":

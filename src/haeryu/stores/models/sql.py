@@ -7,6 +7,7 @@ model stores them (``haeryu model show NAME``).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,11 @@ def register_sql_functions(con: Any, registry: ModelRegistry | Path | str | None
     (binary classifier), the predicted value (regressor) or the anomaly score (above 0 is
     an anomaly). ``predict_label('NAME', ...)`` returns the predicted class as VARCHAR
     (``anomaly``/``normal`` for a detector). ``'NAME@3'`` pins version 3; a bare name
-    uses the latest version at each call.
+    uses the latest version (looked up again at most every second, not per chunk).
     """
     from duckdb import sqltypes
 
-    models = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
+    models = _Resolver(registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry))
 
     def predict(name: pa.Array, *columns: pa.Array) -> pa.Array:
         return _apply(models, name, columns, labels=False)
@@ -43,19 +44,19 @@ def register_sql_functions(con: Any, registry: ModelRegistry | Path | str | None
 
 
 def _apply(
-    models: ModelRegistry, names: pa.Array, columns: tuple[pa.Array, ...], *, labels: bool
+    models: _Resolver, names: pa.Array, columns: tuple[pa.Array, ...], *, labels: bool
 ) -> pa.Array:
     if not columns:
         raise FeatureError("predict() needs the model name and its feature columns")
     distinct = pc.unique(names).to_pylist()
     if len(distinct) == 1:
-        return _score(_model(models, distinct[0]), columns, labels)
+        return _score(models.model(distinct[0]), columns, labels)
     # several model names in one chunk: score each name's rows on their own
     out: list[Any] = [None] * len(names)
     for name in distinct:
         mask = pc.equal(names, name) if name is not None else pc.is_null(names)
         picked = tuple(pc.filter(c, mask) for c in columns)
-        scored = _score(_model(models, name), picked, labels).to_pylist()
+        scored = _score(models.model(name), picked, labels).to_pylist()
         for i, value in zip(
             np.flatnonzero(mask.to_numpy(zero_copy_only=False)), scored, strict=True
         ):
@@ -63,13 +64,31 @@ def _apply(
     return pa.array(out, type=pa.string() if labels else pa.float64())
 
 
-def _model(models: ModelRegistry, spec: str | None) -> Model:
-    if not spec:
-        raise ModelError("predict(): the model name is NULL or empty")
-    name, _, version = spec.partition("@")
-    if version and not version.isdigit():
-        raise ModelError(f"predict(): {spec!r}: a version is written NAME@3")
-    return models.load(name, int(version) if version else None)
+class _Resolver:
+    """Model names to loaded models; the latest version is looked up again after
+    ``REFRESH_S``, so a chunk costs no directory listing."""
+
+    REFRESH_S = 1.0
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self._latest: dict[str, tuple[float, Model]] = {}
+
+    def model(self, spec: str | None) -> Model:
+        if not spec:
+            raise ModelError("predict(): the model name is NULL or empty")
+        name, _, version = spec.partition("@")
+        if version:
+            if not version.isdigit():
+                raise ModelError(f"predict(): {spec!r}: a version is written NAME@3")
+            return self.registry.load(name, int(version))
+        now = time.monotonic()
+        cached = self._latest.get(name)
+        if cached is not None and now - cached[0] < self.REFRESH_S:
+            return cached[1]
+        model = self.registry.load(name)
+        self._latest[name] = (now, model)
+        return model
 
 
 def _score(model: Model, columns: tuple[pa.Array, ...], labels: bool) -> pa.Array:
