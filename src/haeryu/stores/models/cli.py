@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,14 +101,21 @@ def _connection(files: list[Path], lake: Path | None) -> tuple[Any, list[str]]:
 
     if lake is not None:
         try:
-            from haeryu.stores import warehouse  # type: ignore[attr-defined]
-
-            con = warehouse.connect(lake)
-        except (ImportError, AttributeError) as exc:
+            # imported by name: the warehouse is built on another branch
+            warehouse = importlib.import_module("haeryu.stores.warehouse")
+        except ImportError as exc:
             raise ModelError(
                 "--lake needs the warehouse (haeryu.stores.warehouse), not in this build: "
                 "pass the table's files with --data instead"
             ) from exc
+        if not lake.is_dir():
+            raise ModelError(f"--lake {lake}: no such directory")
+        try:
+            store = warehouse.Warehouse(lake)
+            store.refresh()  # every Delta table of the lake becomes a view
+        except warehouse.WarehouseError as exc:
+            raise ModelError(str(exc)) from exc
+        con = store.connection
     else:
         con = duckdb.connect()
     views = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from haeryu.cli import app
@@ -69,3 +70,28 @@ def test_an_anomaly_detector_from_skab_csv(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 0, output
     assert "IsolationForest" in output and "false_alarm_rate" in output
+
+
+def test_train_on_a_lake_table(tmp_path: Path) -> None:
+    pytest.importorskip("haeryu.stores.warehouse", reason="the warehouse is not in this build")
+    deltalake = pytest.importorskip("deltalake")
+    deltalake.write_deltalake(tmp_path / "lake" / "readings", sensors().drop("level").to_arrow())
+    code, output = invoke(
+        "model", "train", "hot", "--lake", str(tmp_path / "lake"), "--target", "hot",
+        "--sql", "SELECT a, b, c, hot FROM readings", "--models", str(tmp_path / "models"),
+    )  # fmt: skip
+    assert code == 0, output
+    assert "trained hot v1" in output
+
+
+def test_lake_without_the_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    try:
+        import haeryu.stores.warehouse  # noqa: F401
+    except ImportError:
+        code, output = invoke("model", "train", "x", "--lake", str(tmp_path), "--target", "y")
+        assert code == 1 and "--lake needs the warehouse" in output and "--data" in output
+    else:
+        code, output = invoke(
+            "model", "train", "x", "--lake", str(tmp_path / "nope"), "--target", "y"
+        )
+        assert code == 1 and "no such directory" in output
