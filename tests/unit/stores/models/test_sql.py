@@ -110,3 +110,15 @@ def test_a_compiled_model_scores_like_scikit_learn(
     library.write_bytes(changed)
     with pytest.raises(ModelError, match="does not match the checksum"):
         ModelRegistry(registry.root).load("hot")
+
+
+def test_a_multiclass_model_gives_labels_not_scores(
+    registry: ModelRegistry, con: duckdb.DuckDBPyConnection
+) -> None:
+    data = sensors().drop("level").with_columns(hot=pl.col("c").cast(pl.String)).drop("c")
+    registry.train("band", data, "hot", params=FAST)
+    assert registry.info("band").classes == ["0", "1", "2", "3", "4"]
+    labels = con.sql("SELECT DISTINCT predict_label('band', a, b) AS l FROM readings").pl()
+    assert set(labels["l"]) <= {"0", "1", "2", "3", "4"}
+    with pytest.raises(duckdb.Error, match=r"has 5 classes.*use predict_label"):
+        con.sql("SELECT predict('band', a, b) FROM readings").fetchall()
