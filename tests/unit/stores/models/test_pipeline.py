@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
 
-from haeryu.stores.models import FeatureError, ModelRegistry, score_with
+from haeryu.stores.models import FeatureError, ModelRegistry, register_sql_functions, score_with
 from haeryu.stream import Pipeline
 from haeryu.stream.errors import PlanError
 from haeryu.testing import run_local
-from support.model_data import FAST, sensors
+from support.model_data import FAST, SKAB, SKAB_FEATURES, sensors
 
 
 def test_a_model_trained_on_history_scores_the_stream(registry: ModelRegistry) -> None:
@@ -47,3 +48,33 @@ def test_score_with_keeps_the_version_of_its_first_batch(registry: ModelRegistry
     registry.train("hot", data.with_columns(hot=1 - pl.col("hot")), "hot", params=FAST)
     assert score(batch)["score"].equals(before)
     assert not score_with("hot", registry=registry)(batch)["score"].equals(before)
+
+
+def test_skab_pump_detector_scores_the_stream_as_it_scores_in_sql(
+    registry: ModelRegistry,
+) -> None:
+    """Trained on history (valve1), the detector scores a later experiment (valve2/1)
+    both live and in SQL, with the same numbers."""
+    if not SKAB.is_dir():
+        pytest.skip(f"SKAB data not found at {SKAB}")
+    cols = ", ".join(f'"{c}"' for c in SKAB_FEATURES)
+    history = f"SELECT {cols}, anomaly FROM read_csv('{SKAB}/valve1/*.csv', delim=';')"
+    registry.train("pump", history, "anomaly", "anomaly")
+    con = duckdb.connect()
+    register_sql_functions(con, registry)
+    live_file = f"read_csv('{SKAB}/valve2/1.csv', delim=';')"
+    live = con.sql(f"SELECT {cols}, anomaly FROM {live_file}").pl().with_row_index("i")
+    in_sql = con.sql(f"SELECT predict('pump', {cols}) AS s FROM {live_file}").pl()["s"]
+
+    p = Pipeline("pump-monitor")
+    p.source("pump").map_batches(
+        score_with("pump", into="score", registry=registry, label="state")
+    ).to_topic("scored")
+    out = run_local(p, {"pump": live.to_dicts()}, batch_size=200).topic("scored").sort("i")
+    assert out.height == live.height  # every reading scored once
+    np.testing.assert_allclose(out["score"].to_numpy(), in_sql.to_numpy())
+    flagged = out["state"] == "anomaly"
+    assert (flagged == (out["score"] > 0)).all()
+    truth = live["anomaly"] == 1
+    # flagged readings are anomalous more often than unflagged ones: it detects something
+    assert truth.filter(flagged).mean() > truth.filter(~flagged).mean()
