@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
+from haeryu.stores.models.cli import model_app
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(model_app, name="model")
 console = Console(stderr=True)
 
 
@@ -271,6 +273,23 @@ def bench_nexmark(
         code = report(options)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(code)
+
+
+@bench_app.command("predict")
+def bench_predict(
+    rows: Annotated[int, typer.Option(help="Rows scored by each timed query.")] = 2_000_000,
+    trees: Annotated[int, typer.Option(help="Boosting iterations of the model.")] = 100,
+    repeats: Annotated[int, typer.Option(help="Timed runs (best and median shown).")] = 3,
+    threads: Annotated[int | None, typer.Option(help="DuckDB threads [all cores].")] = None,
+    compiled: Annotated[
+        bool, typer.Option(help="Score with compiled trees (--no-compiled: scikit-learn).")
+    ] = True,
+) -> None:
+    """predict() rows/s in DuckDB SQL, gradient-boosted model on 10 features."""
+    from haeryu.bench import predict as bench
+
+    code = bench.run(rows=rows, trees=trees, repeats=repeats, threads=threads, compiled=compiled)
     raise typer.Exit(code)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast, get_args
 
+import duckdb
 from rich.console import Console
 from rich.markup import escape
 
@@ -12,8 +13,16 @@ from haeryu.stores.warehouse.errors import WarehouseError
 from haeryu.stores.warehouse.output import OutputFormat, write_result
 from haeryu.stores.warehouse.warehouse import ConnectionHook, Warehouse
 
-# Functions registered on the warehouse's connection (the model registry adds predict()).
-CONNECTION_HOOKS: tuple[ConnectionHook, ...] = ()
+
+def _register_models(con: duckdb.DuckDBPyConnection) -> None:
+    """``predict()`` / ``predict_label()`` over the default model registry."""
+    from haeryu.stores.models.sql import register_sql_functions
+
+    register_sql_functions(con)
+
+
+# Functions registered on the warehouse's connection.
+CONNECTION_HOOKS: tuple[ConnectionHook, ...] = (_register_models,)
 
 
 def run_query(

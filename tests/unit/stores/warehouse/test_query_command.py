@@ -111,3 +111,29 @@ def test_a_missing_lake_says_so_and_still_runs_plain_sql(tmp_path: Path) -> None
     code, out, err = query("SELECT 42 AS answer", "--lake", str(tmp_path / "nowhere"))
     assert code == 0 and "42" in out
     assert "does not exist" in err and "--lake DIR" in err
+
+
+def test_predict_is_callable_in_haeryu_query(lake: Path, tmp_path: Path) -> None:
+    from haeryu.stores.models.registry import ModelRegistry
+
+    models = tmp_path / "models"
+    train = pl.DataFrame({"value": list(range(200)), "high": [int(v >= 100) for v in range(200)]})
+    ModelRegistry(models).train("high", train, target="high", kind="classifier")
+    result = CliRunner().invoke(
+        app,
+        [
+            "query",
+            "SELECT value, predict_label('high', value::DOUBLE) AS label FROM readings "
+            "WHERE value IN (3, 117) ORDER BY value",
+            "--lake",
+            str(lake),
+            "--format",
+            "json",
+        ],
+        env={**ENV, "HAERYU_MODELS": str(models)},
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    if len(rows) == 1 and isinstance(rows[0], list):
+        rows = rows[0]
+    assert [(r["value"], str(r["label"])) for r in rows] == [(3, "0"), (117, "1")]
