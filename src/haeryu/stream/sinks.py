@@ -27,6 +27,10 @@ from typing import Any
 
 import polars as pl
 
+# Re-exported: stores and connectors import only this module of the engine.
+from haeryu.stream.errors import Backpressure as Backpressure
+from haeryu.stream.errors import SinkError as SinkError
+
 SourcePositions = Mapping[tuple[str, int], int]
 """(topic, partition) -> next offset to read: everything before it is covered."""
 
