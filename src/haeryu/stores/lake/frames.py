@@ -57,3 +57,44 @@ def to_table_frame(
     if missing:
         raise SinkError(f"partition columns {missing} are not in the rows ({frame.columns})")
     return frame
+
+
+def conform(
+    frame: pl.DataFrame, schema: dict[str, pl.DataType]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cast ``frame`` to the table's column types; rows that do not fit are split off.
+
+    Returns the rows that fit (new columns kept: the table gains them as nullable
+    columns) and the rows that do not, with an ``error`` column saying which column and
+    which type.  A value fits when it casts to the table's type and back unchanged, so
+    ``1.5`` does not become ``1`` in an integer column.
+    """
+    bad = pl.lit(None, pl.String)
+    casts: dict[str, pl.Expr] = {}
+    for name, dtype in frame.schema.items():
+        want = schema.get(name)
+        if want is None or want == dtype:
+            continue
+        column = pl.col(name)
+        cast = column.cast(want, strict=False)
+        try:
+            back_ok = cast.cast(dtype, strict=False) == column
+            fits = column.is_null() | (cast.is_not_null() & back_ok)
+            frame.head(0).select(fits)
+        except Exception:
+            fits = column.is_null() | cast.is_not_null()
+        reason = pl.format(
+            "column '{}' is {} in the table; this value is {}: {}",
+            pl.lit(name),
+            pl.lit(str(want)),
+            pl.lit(str(dtype)),
+            column.cast(pl.String, strict=False).fill_null("(not printable)"),
+        )
+        bad = pl.when(bad.is_null() & ~fits).then(reason).otherwise(bad)
+        casts[name] = cast
+    if not casts:
+        return frame, frame.head(0).with_columns(pl.lit(None, pl.String).alias("error"))
+    marked = frame.with_columns(bad.alias("__error"))
+    good = marked.filter(pl.col("__error").is_null()).drop("__error")
+    dead = marked.filter(pl.col("__error").is_not_null()).rename({"__error": "error"})
+    return good.with_columns(**casts), dead

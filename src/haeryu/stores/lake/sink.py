@@ -21,13 +21,14 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from haeryu.stores.lake import positions as pos
-from haeryu.stores.lake.frames import EVENT_DATE, EVENT_HOUR, to_table_frame
+from haeryu.stores.lake.frames import EVENT_DATE, EVENT_HOUR, conform, to_table_frame
 from haeryu.stores.lake.positions import TopicPartition
 from haeryu.stream.sinks import Backpressure, Sink, SinkContext, SinkError, SourcePositions
 
 log = logging.getLogger(__name__)
 
 TOPIC, PARTITION, OFFSET = "_topic", "_partition", "_offset"
+ORIGIN = (TOPIC, PARTITION, OFFSET)
 
 
 class FencedError(SinkError):
@@ -92,6 +93,8 @@ class DeltaSink(Sink):
         self.commits = 0
         self.commit_seconds: list[float] = []
         self.commit_rows: list[int] = []
+        self.dead_letters = 0
+        self.dead_letters_uri = f"{self.uri}_dead_letters"
         self._table: DeltaTable | None = None
         self._buffer: list[pl.DataFrame] = []
         self._rows = 0
@@ -205,17 +208,19 @@ class DeltaSink(Sink):
         """One Delta commit: the buffer and, per input partition, the offset after its rows."""
         if not self._buffer:
             return
-        data = pl.concat(self._buffer, how="diagonal_relaxed")
+        origins = [f.select(ORIGIN) for f in self._buffer if set(ORIGIN) <= set(f.columns)]
         versions: dict[TopicPartition, int] = {}
-        if {TOPIC, PARTITION, OFFSET} <= set(data.columns):
-            ends = data.group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max()).rows()
-            for t, p, end in ends:
-                tp = (str(t), int(p))
-                versions[tp] = max(versions.get(tp, 0), int(end) + 1)
+        if origins:
+            ends = pl.concat(origins).group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max())
+            for t, p, end in ends.rows():
+                versions[(str(t), int(p))] = int(end) + 1
         started = time.perf_counter()
         table = self._retry(self._load, "read the table")
         txns = self._check(table, versions)
-        arrow = to_table_frame(data, self._partition_columns(), self.time_column).to_arrow()
+        good, dead = self._conformed(table)
+        if dead.height:
+            self._retry(lambda: self._write_dead(dead), "write dead letters")
+        arrow = good.to_arrow()
 
         attempts = 0
 
@@ -242,6 +247,77 @@ class DeltaSink(Sink):
         self.commits += 1
         self.commit_rows.append(rows)
         self.commit_seconds.append(time.perf_counter() - started)
+
+    def _conformed(self, table: DeltaTable | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The buffer in the table's column types, and the rows that do not fit them."""
+        schema: dict[str, pl.DataType] = {}
+        if table is not None:
+            empty = pa.schema(table.schema().to_arrow()).empty_table()
+            schema = dict(pl.DataFrame(pl.from_arrow(empty)).schema)
+        goods, deads = [], []
+        for frame in self._buffer:
+            shaped = to_table_frame(frame, self._partition_columns(), self.time_column)
+            good, dead = conform(shaped, schema)
+            for name, dtype in good.schema.items():
+                schema.setdefault(name, dtype)  # a new column: later frames follow it
+            goods.append(good)
+            if dead.height:
+                deads.append(dead)
+        good = pl.concat(goods, how="diagonal")
+        dead = pl.concat(deads, how="diagonal") if deads else pl.DataFrame()
+        return good, dead
+
+    def _write_dead(self, dead: pl.DataFrame) -> None:
+        """Rows whose types conflict with the table, to ``<table>_dead_letters``, once."""
+        uri = self.dead_letters_uri
+        try:
+            table: DeltaTable | None = DeltaTable(uri, storage_options=self.storage_options or None)
+        except TableNotFoundError:
+            table = None
+        payload = [c for c in dead.columns if c != "error"]
+        letters = dead.select(
+            pl.col(TOPIC).cast(pl.String)
+            if TOPIC in dead.columns
+            else pl.lit(None, pl.String).alias(TOPIC),
+            pl.col(PARTITION)
+            if PARTITION in dead.columns
+            else pl.lit(None, pl.Int32).alias(PARTITION),
+            pl.col(OFFSET) if OFFSET in dead.columns else pl.lit(None, pl.Int64).alias(OFFSET),
+            pl.struct(payload).struct.json_encode().alias("value"),
+            pl.col("error"),
+            pl.lit(f"lake:{self.uri}").alias("stage"),
+        )
+        versions: dict[TopicPartition, int] = {}
+        if TOPIC in dead.columns and OFFSET in dead.columns:
+            floors = {
+                (str(t), int(p)): pos.committed(table, self.pipeline, (str(t), int(p)))
+                for t, p in letters.select(TOPIC, PARTITION).unique().rows()
+            }
+            keep = [
+                o >= floors[(str(t), int(p))]
+                for t, p, o in letters.select(TOPIC, PARTITION, OFFSET).rows()
+            ]
+            letters = letters.filter(pl.Series(keep, dtype=pl.Boolean))
+            for t, p, end in letters.group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max()).rows():
+                versions[(str(t), int(p))] = int(end) + 1
+        if not letters.height:
+            return
+        log.warning(
+            "%s: %d rows do not fit the table's types: %s",
+            self.uri,
+            letters.height,
+            letters["error"][0],
+        )
+        write_deltalake(
+            table if table is not None else uri,
+            letters.to_arrow(),
+            mode="append",
+            storage_options=self.storage_options or None if table is None else None,
+            commit_properties=CommitProperties(
+                app_transactions=pos.transactions(self.pipeline, versions)
+            ),
+        )
+        self.dead_letters += letters.height
 
     def _check(
         self, table: DeltaTable | None, versions: dict[TopicPartition, int]
