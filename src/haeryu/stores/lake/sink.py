@@ -22,6 +22,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from haeryu.stores.lake import positions as pos
 from haeryu.stores.lake.frames import EVENT_DATE, EVENT_HOUR, conform, to_table_frame
+from haeryu.stores.lake.maintenance import Maintenance
 from haeryu.stores.lake.positions import TopicPartition
 from haeryu.stream.sinks import Backpressure, Sink, SinkContext, SinkError, SourcePositions
 
@@ -62,6 +63,10 @@ class DeltaSink(Sink):
     max_buffer_rows
         When the buffer holds more rows than this between checkpoints, it is committed
         early (still exactly once: the commit records the offsets of its rows).
+    maintain_every
+        Seconds between background rounds of compaction and vacuum (``None``: none).
+    retention_hours
+        Vacuum deletes files unreferenced for this long (at least 1).
     commit_timeout
         Seconds a commit retries a failing store (back-off up to 2 s) before it fails
         the checkpoint.  Keep it below the worker's checkpoint timeout (20 s).
@@ -79,6 +84,8 @@ class DeltaSink(Sink):
         storage_options: Mapping[str, str] | None = None,
         max_buffer_rows: int = 2_000_000,
         commit_timeout: float = 15.0,
+        maintain_every: float | None = 300.0,
+        retention_hours: int = 24,
     ) -> None:
         text = str(table)
         self.uri = text if "://" in text or Path(text).is_absolute() else str(Path(root) / text)
@@ -94,6 +101,11 @@ class DeltaSink(Sink):
         self.commit_seconds: list[float] = []
         self.commit_rows: list[int] = []
         self.dead_letters = 0
+        self.maintenance: Maintenance | None = None
+        if maintain_every is not None:
+            self.maintenance = Maintenance(
+                self.uri, maintain_every, retention_hours, self.storage_options
+            )
         self.dead_letters_uri = f"{self.uri}_dead_letters"
         self._table: DeltaTable | None = None
         self._buffer: list[pl.DataFrame] = []
@@ -110,6 +122,8 @@ class DeltaSink(Sink):
         self._rows = 0
         self._known.clear()
         self._taken.clear()
+        if self.maintenance is not None:
+            self.maintenance.start()
 
     def write(self, batch: pl.DataFrame) -> None:
         """Buffer the rows not already in the table or the buffer."""
@@ -153,6 +167,8 @@ class DeltaSink(Sink):
         """Drop what is buffered (it was not checkpointed, so it will be replayed)."""
         self._buffer.clear()
         self._rows = 0
+        if self.maintenance is not None:
+            self.maintenance.stop()
 
     # ------------------------------------------------------------------ reading
 
