@@ -11,7 +11,6 @@ from deltalake import DeltaTable
 from haeryu.stores.lake import DeltaSink
 from haeryu.stores.lake.maintenance import Maintenance
 from haeryu.stream.sinks import SinkContext
-
 from support.kafka import wait_for
 
 
