@@ -101,6 +101,7 @@ class DeltaSink(Sink):
         self.commit_seconds: list[float] = []
         self.commit_rows: list[int] = []
         self.dead_letters = 0
+        self.retries = 0
         self.maintenance: Maintenance | None = None
         if maintain_every is not None:
             self.maintenance = Maintenance(
@@ -410,6 +411,7 @@ class DeltaSink(Sink):
             except Exception as exc:  # deltalake raises OSError and its own DeltaError
                 if time.monotonic() + delay > deadline:
                     raise SinkError(f"{self.uri}: cannot {what}: {exc}") from exc
+                self.retries += 1
                 log.warning("%s: cannot %s (%s); retrying in %.2fs", self.uri, what, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
