@@ -130,7 +130,12 @@ class DeltaSink(Sink):
         """Buffer the rows not already in the table or the buffer."""
         if not batch.height:
             return
-        batch = self._fresh(batch)
+        try:
+            batch = self._fresh(batch)
+        except FencedError:
+            raise
+        except SinkError as exc:  # the table cannot be read now: the worker waits
+            raise Backpressure(str(exc), retry_after=1.0) from exc
         if not batch.height:
             return
         self._buffer.append(batch)
@@ -410,7 +415,13 @@ class DeltaSink(Sink):
                 raise
             except Exception as exc:  # deltalake raises OSError and its own DeltaError
                 if time.monotonic() + delay > deadline:
-                    raise SinkError(f"{self.uri}: cannot {what}: {exc}") from exc
+                    hint = (
+                        " (check AWS_ENDPOINT_URL, the credentials and AWS_REGION in "
+                        "storage_options)"
+                        if "://" in self.uri
+                        else ""
+                    )
+                    raise SinkError(f"{self.uri}: cannot {what}{hint}: {exc}") from exc
                 self.retries += 1
                 log.warning("%s: cannot %s (%s); retrying in %.2fs", self.uri, what, exc, delay)
                 time.sleep(delay)

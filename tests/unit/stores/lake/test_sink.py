@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +12,7 @@ from deltalake import DeltaTable
 from haeryu.stores.lake import DeltaSink
 from haeryu.stores.lake.sink import FencedError
 from haeryu.stream import Pipeline
-from haeryu.stream.sinks import SinkContext
+from haeryu.stream.sinks import Backpressure, SinkContext
 from haeryu.testing import (
     Crashed,
     LocalCluster,
@@ -184,3 +185,24 @@ def test_partitioning_by_hour_or_a_column(tmp_path: Path) -> None:
         sink.write(_frame(0, range(3)))
         sink.flush()
         assert DeltaTable(str(path)).metadata().partition_columns == columns
+
+
+def test_an_unreachable_store_makes_the_worker_wait_and_keeps_the_rows(tmp_path: Path) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    options = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "a",
+        "AWS_SECRET_ACCESS_KEY": "b",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+        "max_retries": "0",
+    }
+    sink = DeltaSink("s3://lake/t", storage_options=options, commit_timeout=0.3)
+    sink.open(SinkContext("readings", "a", 0))
+    with pytest.raises(Backpressure, match="check AWS_ENDPOINT_URL"):
+        sink.write(_frame(0, range(0, 10)))
+    assert sink.retries > 0
+    assert sink._rows == 0  # the worker calls write again with the same rows
