@@ -87,11 +87,13 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
     worker = standby_worker(bootstrap, table, tmp_path / "w.log")
     go(worker)
     standby = standby_worker(bootstrap, table, tmp_path / "w.log")
+    in_commit = 0
     try:
-        for _ in range(KILLS):
-            # Wait until the worker has committed something new, then kill it at a random
-            # moment of the next ~0.4 s: checkpoints run every 100 ms, so some kills land
-            # in the middle of a Delta commit.
+        marker = table.with_suffix(".committing")
+        for round_ in range(KILLS):
+            # Wait until the worker has committed something new, then kill it: on odd
+            # rounds at a random moment of the next 0.3 s (checkpoints run every 100 ms),
+            # on even rounds inside a Delta commit (MarkedCommitSink marks it).
             before = len(list((table / "_delta_log").glob("*.json"))) if table.exists() else 0
             wait_for(
                 lambda b=before: (
@@ -100,7 +102,12 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
                 30,
                 "a new Delta commit",
             )
-            time.sleep(rng.uniform(0.0, 0.3))
+            if round_ % 2:
+                time.sleep(rng.uniform(0.0, 0.3))
+            else:
+                wait_for(marker.exists, 30, "a commit under way")
+                time.sleep(rng.uniform(0.0, 0.09))
+                in_commit += marker.exists()
             worker.kill()  # SIGKILL: no final checkpoint, no leaving the group
             worker.wait(10)
             worker, standby = standby, standby_worker(bootstrap, table, tmp_path / "w.log")
@@ -118,7 +125,8 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
         ids = pl.read_delta(str(table))["id"]
         live = {Path(u).resolve() for u in DeltaTable(str(table)).file_uris()}
         orphans = [f for f in table.rglob("*.parquet") if f.resolve() not in live]
-        print(f"{len(orphans)} data files written by commits a kill interrupted")
+        print(f"{in_commit} kills inside a commit; {len(orphans)} data files they left")
+        assert in_commit >= KILLS // 4, "too few kills landed inside a commit"
         assert ids.len() == n, f"{ids.len() - ids.n_unique()} duplicates, table has {ids.len()}"
         assert ids.sort().to_list() == list(range(n))
     finally:
