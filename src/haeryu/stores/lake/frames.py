@@ -78,10 +78,16 @@ def conform(
         column = pl.col(name)
         cast = column.cast(want, strict=False)
         try:
-            back_ok = cast.cast(dtype, strict=False) == column
-            fits = column.is_null() | (cast.is_not_null() & back_ok)
-            frame.head(0).select(fits)
+            castable = frame.head(1).select(cast).dtypes[0] == want
         except Exception:
+            castable = False
+        if not castable:  # no cast between these types (a struct stays a struct)
+            cast = pl.lit(None, want)
+            fits = column.is_null()
+        elif want.is_numeric() and dtype.is_numeric():
+            # 5.5 casts to 5: a value fits only if it casts back unchanged
+            fits = column.is_null() | (cast.is_not_null() & (cast.cast(dtype) == column))
+        else:
             fits = column.is_null() | cast.is_not_null()
         reason = pl.format(
             "column '{}' is {} in the table; this value is {}: {}",

@@ -50,3 +50,18 @@ def test_a_type_conflict_is_a_dead_letter_and_the_others_go_on(tmp_path: Path) -
     ]
     assert [json.loads(v)["id"] for v in dead["value"]] == [3, 5]
     assert sink.dead_letters == 2
+
+
+def test_a_value_that_cannot_be_cast_at_all_is_a_dead_letter(tmp_path: Path) -> None:
+    records: list[dict[str, object]] = [
+        {"id": 1, "n": 10},
+        {"id": 2, "n": 20},
+        {"id": 3, "n": {"deep": 1}},  # a struct where the table has an integer
+        {"id": 4, "n": None},
+    ]
+    sink = _run(tmp_path / "t", records)
+    rows = pl.read_delta(str(tmp_path / "t")).sort("id")
+    assert rows.select("id", "n").rows() == [(1, 10), (2, 20), (4, None)]
+    dead = pl.read_delta(sink.dead_letters_uri)
+    assert dead["_offset"].to_list() == [2]
+    assert dead["error"][0].startswith("column 'n' is Int64 in the table; this value is Struct")
