@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBS := kcat golang-go golang-github-shopify-sarama-dev fuse3 fiu-utils
+DEBS := kcat golang-go golang-github-shopify-sarama-dev fuse3 fiu-utils postgresql influxdb gcc
 
 .PHONY: demo test lint typecheck unit deps system-deps bench bench-deps clean
 

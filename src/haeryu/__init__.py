@@ -6,9 +6,9 @@ Public API:
 - :class:`Pipeline`, :class:`Table`, :data:`col`, :mod:`windows`, :func:`run` (over
   Kafka), :func:`run_local` (in-process), the sink contract (:class:`Sink`,
   :class:`MemorySink`, :class:`CallbackSink`), :class:`PlanError` and
-  :class:`Backpressure` -- the stream engine.
-- :class:`DeltaSink` -- the lake: exactly-once Delta Lake tables (docs/lake.md).  :mod:`haeryu.testing` helps test
+  :class:`Backpressure` -- the stream engine.  :mod:`haeryu.testing` helps test
   pipelines, recovery included.
+- :class:`DeltaSink` -- the lake: exactly-once Delta Lake tables (docs/lake.md).
 
 The stream engine's names are imported on first use, so starting the broker does not
 pay for importing Polars.

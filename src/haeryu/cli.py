@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
+from haeryu.stores.models.cli import model_app
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(model_app, name="model")
 console = Console(stderr=True)
 
 
@@ -246,6 +248,18 @@ def bench_lake(
     )
 
 
+@bench_app.command("sinks")
+def bench_sinks(
+    rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,
+    batch: Annotated[int, typer.Option(help="Rows per frame handed to the sink.")] = 20_000,
+    flush_every: Annotated[int, typer.Option(help="Frames between flushes (checkpoints).")] = 5,
+) -> None:
+    """Rows/s into PostgreSQL (COPY, upsert) and InfluxDB (/write), servers started here."""
+    from haeryu.bench import sinks as bench
+
+    raise typer.Exit(bench.run(rows=rows, batch=batch, flush_every=flush_every))
+
+
 @bench_app.command("log")
 def bench_log(
     mb: Annotated[int, typer.Option(help="Data volume to append, MB.")] = 512,
@@ -256,6 +270,26 @@ def bench_log(
     from haeryu.bench import log as bench
 
     bench.run(mb=mb, batch_kb=batch_kb, fetch_kb=fetch_kb)
+
+
+@bench_app.command("warehouse")
+def bench_warehouse(
+    rows: Annotated[int, typer.Option(help="Sensor readings in the Delta table.")] = 1_000_000,
+    sensors: Annotated[int, typer.Option(help="Distinct sensors (keys).")] = 1000,
+    repeat: Annotated[int, typer.Option(help="Timed runs per query.")] = 7,
+    cache: Annotated[
+        Path | None, typer.Option(help="Where generated data is kept (default: a temp dir).")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="DuckDB threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Warehouse query latency (p50) on sensor readings in a local Delta table."""
+    from haeryu.bench import warehouse as bench
+
+    raise typer.Exit(
+        bench.run(rows=rows, sensors=sensors, repeat=repeat, cache=cache, threads=threads)
+    )
 
 
 @bench_app.command("nexmark")
@@ -278,6 +312,23 @@ def bench_nexmark(
         code = report(options)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(code)
+
+
+@bench_app.command("predict")
+def bench_predict(
+    rows: Annotated[int, typer.Option(help="Rows scored by each timed query.")] = 2_000_000,
+    trees: Annotated[int, typer.Option(help="Boosting iterations of the model.")] = 100,
+    repeats: Annotated[int, typer.Option(help="Timed runs (best and median shown).")] = 3,
+    threads: Annotated[int | None, typer.Option(help="DuckDB threads [all cores].")] = None,
+    compiled: Annotated[
+        bool, typer.Option(help="Score with compiled trees (--no-compiled: scikit-learn).")
+    ] = True,
+) -> None:
+    """predict() rows/s in DuckDB SQL, gradient-boosted model on 10 features."""
+    from haeryu.bench import predict as bench
+
+    code = bench.run(rows=rows, trees=trees, repeats=repeats, threads=threads, compiled=compiled)
     raise typer.Exit(code)
 
 
@@ -317,6 +368,28 @@ def run(
             session_timeout_ms=session_timeout_ms,
         )
     )
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="The SQL; every lake table is a view by its name.")],
+    lake: Annotated[
+        Path, typer.Option(envvar="HAERYU_LAKE", help="Lake root: one Delta table per directory.")
+    ] = Path("lake"),
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table (Rich), csv, json or parquet.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the result to this file.")
+    ] = None,
+    max_rows: Annotated[
+        int, typer.Option(help="Rows a table shows (0: all, paged on a terminal).")
+    ] = 50,
+) -> None:
+    """Run SQL over the lake's Delta tables (DuckDB, latest version of each table)."""
+    from haeryu.stores.warehouse.query_command import run_query
+
+    raise typer.Exit(run_query(sql, lake=lake, fmt=format, output=output, max_rows=max_rows))
 
 
 @app.command()

@@ -1,1 +1,1 @@
-"""Stores: sinks that keep a pipeline's output (the lake in :mod:`haeryu.stores.lake`)."""
+"""Stores: where haeryu keeps data beyond the log (lake, warehouse, models)."""

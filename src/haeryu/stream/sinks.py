@@ -28,8 +28,18 @@ from typing import Any
 import polars as pl
 
 # Re-exported: stores and connectors import only this module of the engine.
-from haeryu.stream.errors import Backpressure as Backpressure
-from haeryu.stream.errors import SinkError as SinkError
+from haeryu.stream.errors import Backpressure, PlanError, SinkError
+
+__all__ = [
+    "Backpressure",
+    "CallbackSink",
+    "MemorySink",
+    "PlanError",
+    "Sink",
+    "SinkContext",
+    "SinkError",
+    "SourcePositions",
+]
 
 SourcePositions = Mapping[tuple[str, int], int]
 """(topic, partition) -> next offset to read: everything before it is covered."""

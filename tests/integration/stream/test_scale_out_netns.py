@@ -138,7 +138,14 @@ def test_two_hosts_share_the_partitions_and_a_cut_link_hands_them_over(
         create_topic(bootstrap, SOURCE, PARTITIONS)
         logs = {w: tmp_path / f"{w}.log" for w in ("w1", "w2")}
         for w, log in logs.items():
-            worker = [sys.executable, str(HERE / "worker_main.py"), bootstrap, w, str(SESSION_MS)]
+            worker = [
+                sys.executable,
+                str(HERE / "worker_main.py"),
+                bootstrap,
+                w,
+                "crash_pipeline",
+                str(SESSION_MS),
+            ]
             procs.append(hosts.popen(w, worker, log))
 
         def holds(w: str) -> bool:

@@ -37,6 +37,7 @@ from haeryu.stream.columns import (
     ORIGIN_COLUMN,
     PARTITION,
     ROUTE_TOPIC,
+    ROW_ID,
     TIMESTAMP,
 )
 from haeryu.stream.errors import Backpressure, OperatorError, PlanError, SinkError
@@ -369,7 +370,7 @@ class Executor:
             if node_id in done:
                 continue
             topic_of = self.input_topic_of[node_id]
-            busy = self.busy.get(topic_of, frozenset())
+            busy = self._busy_of(node_id)
             if progress and topic_of == topic:
                 # No rows reached it, but its input's event time moved on.
                 output = op.process(pl.DataFrame(), now, busy, progress)
@@ -378,6 +379,20 @@ class Executor:
             if output.results.height or output.late.height:
                 ctx = _Context(None, Origin(self.plan.name, topic_of), now, BatchReport(topic_of))
                 self._emit(self.plan.node(node_id), output, ctx)
+
+    def _busy_of(self, node_id: int) -> frozenset[int]:
+        """Partitions with a backlog, as the operator of ``node_id`` counts them.
+
+        A window join has two inputs: it gets the backlog of both, as progress keys
+        ``2 * partition + side``.
+        """
+        node = self.plan.node(node_id)
+        if isinstance(node, p.WindowJoinNode):
+            assert node.parent is not None
+            left = self.busy.get(self.input_topic_of[node.parent], frozenset())
+            right = self.busy.get(self.input_topic_of[node.right], frozenset())
+            return frozenset({2 * q for q in left} | {2 * q + 1 for q in right})
+        return self.busy.get(self.input_topic_of[node_id], frozenset())
 
     def _count(self, node: p.Node, records_in: int, records_out: int) -> None:
         stats = self.stats[node.id]
@@ -392,8 +407,7 @@ class Executor:
                 join = self.operators[child.id]
                 assert isinstance(join, WindowJoinOperator)
                 side: Literal[0, 1] = 0 if child.parent == node.id else 1
-                busy = self.busy.get(self.input_topic_of[node.id], frozenset())
-                joined = join.process(frame, ctx.now, busy, side=side)
+                joined = join.process(frame, ctx.now, self._busy_of(child.id), side=side)
                 ctx.operators_run.add(child.id)
                 self.stats[child.id].records_in += frame.height
                 # Results carry the left input as their origin whichever side closed the
@@ -583,8 +597,9 @@ class Executor:
             sink.close()
 
 
-_CARRIED = (*METADATA, CHUNK_ROW)
-"""Columns carried over operators that drop them (a row's origin and identity)."""
+_CARRIED = (*METADATA, CHUNK_ROW, ROW_ID)
+"""Columns carried over operators that drop them (a row's origin and identity): a
+``select`` after a window or a join keeps its results' exactly-once ids."""
 _MULTIPLYING = (p.ExplodeNode, p.FlatMapNode, p.MapBatchesNode, p.StatefulNode)
 
 

@@ -139,8 +139,9 @@ class WindowJoinOperator:
     ) -> OperatorOutput:
         """Buffer a batch of one side (``0`` left, ``1`` right); close what time allows.
 
-        ``busy`` names partitions with records still waiting to be read; both sides of
-        them count as active (never idle), which can only hold windows open longer.
+        ``busy`` holds the progress keys (``2 * partition + side``) of the partitions of
+        either side with records still waiting to be read: they are never idle, so a
+        side the consumer has not caught up on cannot let windows close early.
         """
         late = frame.clear()
         if frame.width:
@@ -262,9 +263,7 @@ class WindowJoinOperator:
         """Move closed-through to the join's watermark; per partition thresholds."""
         progress = self.watermarks.partitions
         active = [
-            s.max_event
-            for k, s in progress.items()
-            if k // 2 in busy or now - s.last_seen < self.idle
+            s.max_event for k, s in progress.items() if k in busy or now - s.last_seen < self.idle
         ]
         watermark: int | None
         if any(v is None for v in active):
@@ -399,6 +398,12 @@ class WindowJoinOperator:
             if name in meta:
                 max_event, closed_through = meta[name]
                 self.watermarks.restore(2 * partition + side, max_event, closed_through, now)
+        # A side restored with progress while the other has none yet: the other must be
+        # heard from (or go idle) before windows close, as after a first batch.
+        keys = (2 * partition, 2 * partition + 1)
+        if any(k in self.watermarks.partitions for k in keys):
+            for k in keys:
+                self.watermarks.partitions.setdefault(k, PartitionTime(last_seen=now))
 
     def forget(self, partition: int, sides: Sequence[int] = (0, 1)) -> None:
         """Drop the state of a revoked partition."""

@@ -275,7 +275,14 @@ class Checkpointer:
 
     def _output_ends(self, timeout: float = 30.0) -> dict[str, dict[int, int]]:
         # Static outputs exist from the worker's start; dynamic routes once written to.
-        topics = set(self.writer.written) | set(self.executor.output_topics())
+        # Changelogs are not outputs: noting their ends would make every checkpoint's own
+        # manifests look like new output, and an idle pipeline would write forever.
+        changelogs = changelog_topic(self.pipeline, "")
+        topics = {
+            t
+            for t in set(self.writer.written) | set(self.executor.output_topics())
+            if not t.startswith(changelogs)
+        }
         partitions = [(t, q) for t in sorted(topics) for q in range(self.writer.partitions(t))]
         ends: dict[str, dict[int, int]] = {}
         for (topic, q), offset in self.admin.end_offsets(partitions, timeout).items():

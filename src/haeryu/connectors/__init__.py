@@ -1,0 +1,1 @@
+"""Sinks that write a pipeline's frames into external systems (PostgreSQL, InfluxDB)."""
