@@ -10,6 +10,7 @@ offset is below what the table, or the buffer, already holds are dropped.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,7 +54,8 @@ class DeltaSink(Sink):
         date and hour, ``event_date`` and ``event_hour``), ``None`` (unpartitioned) or a
         list of column names of the rows.
     root
-        Directory that holds tables given by a bare name (default ``lake``).
+        Directory that holds tables given by a bare name (default ``$HAERYU_LAKE``, else
+        ``lake``: where ``haeryu query`` finds them).
     time_column
         Column holding event time; by default ``_event_time`` (epoch milliseconds),
         else ``_timestamp``.
@@ -79,7 +81,7 @@ class DeltaSink(Sink):
         table: str | Path,
         *,
         partition_by: str | Sequence[str] | None = "date",
-        root: str | Path = "lake",
+        root: str | Path | None = None,
         time_column: str | None = None,
         storage_options: Mapping[str, str] | None = None,
         max_buffer_rows: int = 2_000_000,
@@ -88,6 +90,8 @@ class DeltaSink(Sink):
         retention_hours: int = 24,
     ) -> None:
         text = str(table)
+        if root is None:
+            root = os.environ.get("HAERYU_LAKE", "lake")  # where `haeryu query` looks
         self.uri = text if "://" in text or Path(text).is_absolute() else str(Path(root) / text)
         if "://" not in self.uri:
             self.uri = str(Path(self.uri).resolve())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -65,3 +66,17 @@ def test_a_value_that_cannot_be_cast_at_all_is_a_dead_letter(tmp_path: Path) -> 
     dead = pl.read_delta(sink.dead_letters_uri)
     assert dead["_offset"].to_list() == [2]
     assert dead["error"][0].startswith("column 'n' is Int64 in the table; this value is Struct")
+
+
+def test_the_warehouse_queries_what_the_sink_wrote(tmp_path: Path) -> None:
+    from haeryu.stores.warehouse import Warehouse
+
+    p = Pipeline("readings")
+    source = p.source("in", schema={"id": int, "v": float, "ts": int}, timestamp="ts")
+    source.to_sink(DeltaSink("readings", root=tmp_path))
+    records = [{"id": i, "v": i * 0.5, "ts": 1_700_000_000_000 + i} for i in range(50)]
+    run_local(p, {"in": records}, batch_size=10, cluster=LocalCluster(), checkpoint_every=2)
+    got = Warehouse(tmp_path).sql(
+        "SELECT count(*) AS n, sum(id) AS s, min(event_date) AS d FROM readings"
+    )
+    assert got.rows() == [(50, sum(range(50)), date(2023, 11, 14))]  # the date of ts

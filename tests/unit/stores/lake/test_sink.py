@@ -206,3 +206,12 @@ def test_an_unreachable_store_makes_the_worker_wait_and_keeps_the_rows(tmp_path:
         sink.write(_frame(0, range(0, 10)))
     assert sink.retries > 0
     assert sink._rows == 0  # the worker calls write again with the same rows
+
+
+def test_a_bare_table_name_lives_under_the_lake_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAERYU_LAKE", str(tmp_path / "lake"))
+    assert DeltaSink("readings").uri == str(tmp_path / "lake" / "readings")
+    assert DeltaSink("readings", root=tmp_path).uri == str(tmp_path / "readings")
+    assert DeltaSink("s3://bucket/readings").uri == "s3://bucket/readings"
