@@ -41,6 +41,10 @@ class FencedError(SinkError):
     """
 
 
+class StoreUnavailableError(SinkError):
+    """The table's store did not answer within ``commit_timeout`` (retried by the worker)."""
+
+
 class DeltaSink(Sink):
     """Append rows to a Delta Lake table, one commit per checkpoint, exactly once.
 
@@ -136,9 +140,7 @@ class DeltaSink(Sink):
             return
         try:
             batch = self._fresh(batch)
-        except FencedError:
-            raise
-        except SinkError as exc:  # the table cannot be read now: the worker waits
+        except StoreUnavailableError as exc:  # the table cannot be read now: the worker waits
             raise Backpressure(str(exc), retry_after=1.0) from exc
         if not batch.height:
             return
@@ -156,9 +158,7 @@ class DeltaSink(Sink):
         """
         try:
             self._write()
-        except FencedError:
-            raise
-        except SinkError as exc:
+        except StoreUnavailableError as exc:
             raise Backpressure(str(exc), retry_after=1.0) from exc
 
     def commit(self, positions: SourcePositions) -> None:
@@ -425,7 +425,7 @@ class DeltaSink(Sink):
                         if "://" in self.uri
                         else ""
                     )
-                    raise SinkError(f"{self.uri}: cannot {what}{hint}: {exc}") from exc
+                    raise StoreUnavailableError(f"{self.uri}: cannot {what}{hint}: {exc}") from exc
                 self.retries += 1
                 log.warning("%s: cannot %s (%s); retrying in %.2fs", self.uri, what, exc, delay)
                 time.sleep(delay)

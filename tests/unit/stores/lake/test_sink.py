@@ -12,7 +12,7 @@ from deltalake import DeltaTable
 from haeryu.stores.lake import DeltaSink
 from haeryu.stores.lake.sink import FencedError
 from haeryu.stream import Pipeline
-from haeryu.stream.sinks import Backpressure, SinkContext
+from haeryu.stream.sinks import Backpressure, SinkContext, SinkError
 from haeryu.testing import (
     Crashed,
     LocalCluster,
@@ -215,3 +215,11 @@ def test_a_bare_table_name_lives_under_the_lake_root(
     assert DeltaSink("readings").uri == str(tmp_path / "lake" / "readings")
     assert DeltaSink("readings", root=tmp_path).uri == str(tmp_path / "readings")
     assert DeltaSink("s3://bucket/readings").uri == "s3://bucket/readings"
+
+
+def test_rows_without_an_event_time_cannot_be_partitioned_by_date(tmp_path: Path) -> None:
+    sink = _sink(tmp_path / "t", "a")
+    sink.write(_frame(0, range(3)).drop("_event_time"))
+    with pytest.raises(SinkError, match="no column _event_time") as raised:
+        sink.flush()
+    assert not isinstance(raised.value, Backpressure)  # a mistake, not an outage
