@@ -126,7 +126,7 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
         live = {Path(u).resolve() for u in DeltaTable(str(table)).file_uris()}
         orphans = [f for f in table.rglob("*.parquet") if f.resolve() not in live]
         print(f"{in_commit} kills inside a commit; {len(orphans)} data files they left")
-        assert in_commit >= KILLS // 4, "too few kills landed inside a commit"
+        assert in_commit >= 3, "too few kills landed inside a commit"
         assert ids.len() == n, f"{ids.len() - ids.n_unique()} duplicates, table has {ids.len()}"
         assert ids.sort().to_list() == list(range(n))
     finally:
