@@ -8,6 +8,7 @@ Public API:
   :class:`MemorySink`, :class:`CallbackSink`), :class:`PlanError` and
   :class:`Backpressure` -- the stream engine.  :mod:`haeryu.testing` helps test
   pipelines, recovery included.
+- :class:`DeltaSink` -- the lake: exactly-once Delta Lake tables (docs/lake.md).
 
 The stream engine's names are imported on first use, so starting the broker does not
 pay for importing Polars.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from haeryu.broker import Broker, BrokerConfig
 
 if TYPE_CHECKING:
+    from haeryu.stores.lake import DeltaSink
     from haeryu.stream import (
         Backpressure,
         CallbackSink,
@@ -42,6 +44,7 @@ __all__ = [
     "Broker",
     "BrokerConfig",
     "CallbackSink",
+    "DeltaSink",
     "MemorySink",
     "Pipeline",
     "PlanError",
@@ -57,7 +60,8 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_STREAM_NAMES = frozenset(__all__) - {"Broker", "BrokerConfig"}
+_LAKE_NAMES = frozenset({"DeltaSink"})
+_STREAM_NAMES = frozenset(__all__) - {"Broker", "BrokerConfig"} - _LAKE_NAMES
 
 
 def __getattr__(name: str) -> Any:
@@ -65,4 +69,8 @@ def __getattr__(name: str) -> Any:
         import haeryu.stream as stream
 
         return getattr(stream, name)
+    if name in _LAKE_NAMES:
+        import haeryu.stores.lake as lake
+
+        return getattr(lake, name)
     raise AttributeError(f"module 'haeryu' has no attribute {name!r}")

@@ -209,6 +209,45 @@ def bench_engine(
     raise typer.Exit(code)
 
 
+@bench_app.command("lake")
+def bench_lake(
+    events: Annotated[int, typer.Option(help="Events to preload and write.")] = 1_000_000,
+    partitions: Annotated[int, typer.Option(help="Partitions of the input topic.")] = 4,
+    s3: Annotated[
+        str | None, typer.Option(help="Also write to this s3://bucket/prefix table.")
+    ] = None,
+    s3_endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL.")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Use this broker instead of starting one.")
+    ] = None,
+) -> None:
+    """Events/s from a JSON topic into a Delta table; rows per commit, commit p50/p99."""
+    import os
+
+    from haeryu.bench import lake as bench
+
+    options = {
+        k: v
+        for k, v in {
+            "AWS_ENDPOINT_URL": s3_endpoint,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_ALLOW_HTTP": "true" if s3_endpoint and s3_endpoint.startswith("http:") else None,
+        }.items()
+        if v
+    }
+    raise typer.Exit(
+        bench.run(
+            events=events,
+            partitions=partitions,
+            bootstrap=bootstrap,
+            s3=s3,
+            storage_options=options,
+        )
+    )
+
+
 @bench_app.command("sinks")
 def bench_sinks(
     rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,

@@ -1,0 +1,444 @@
+"""DeltaSink: append a pipeline's rows to a Delta Lake table, exactly once.
+
+Rows are buffered between checkpoints and written as one Delta commit when the
+checkpoint flushes the sink.  That commit also carries one application transaction per
+input partition whose version is the next input offset the table covers, so the rows
+and the positions land atomically.  On a replay (after a crash or a rewind) rows whose
+offset is below what the table, or the buffer, already holds are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from haeryu.stores.lake import positions as pos
+from haeryu.stores.lake.frames import EVENT_DATE, EVENT_HOUR, conform, to_table_frame
+from haeryu.stores.lake.maintenance import Maintenance
+from haeryu.stores.lake.positions import TopicPartition
+from haeryu.stream.sinks import Backpressure, Sink, SinkContext, SinkError, SourcePositions
+
+log = logging.getLogger(__name__)
+
+TOPIC, PARTITION, OFFSET = "_topic", "_partition", "_offset"
+ORIGIN = (TOPIC, PARTITION, OFFSET)
+
+
+class FencedError(SinkError):
+    """Another writer committed positions of a partition this sink was writing.
+
+    This sink lost the partition (a rebalance moved it) and must not write it again;
+    its buffered rows of that partition are dropped, the new owner writes them.
+    """
+
+
+class StoreUnavailableError(SinkError):
+    """The table's store did not answer within ``commit_timeout`` (retried by the worker)."""
+
+
+class DeltaSink(Sink):
+    """Append rows to a Delta Lake table, one commit per checkpoint, exactly once.
+
+    Parameters
+    ----------
+    table
+        A local directory or ``s3://bucket/prefix``.  A bare name is a directory under
+        ``root``.
+    partition_by
+        ``"date"`` (default: the event date, column ``event_date``), ``"hour"`` (event
+        date and hour, ``event_date`` and ``event_hour``), ``None`` (unpartitioned) or a
+        list of column names of the rows.
+    root
+        Directory that holds tables given by a bare name (default ``$HAERYU_LAKE``, else
+        ``lake``: where ``haeryu query`` finds them).
+    time_column
+        Column holding event time; by default ``_event_time`` (epoch milliseconds),
+        else ``_timestamp``.
+    storage_options
+        Passed to deltalake: for S3 ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``.
+    max_buffer_rows
+        When the buffer holds more rows than this between checkpoints, it is committed
+        early (still exactly once: the commit records the offsets of its rows).
+    maintain_every
+        Seconds between background rounds of compaction and vacuum (``None``: none).
+    retention_hours
+        Vacuum deletes files unreferenced for this long (at least 1).
+    commit_timeout
+        Seconds a commit retries a failing store (back-off up to 2 s) before it fails
+        the checkpoint.  Keep it below the worker's checkpoint timeout (20 s).
+    """
+
+    name = "delta"
+
+    def __init__(
+        self,
+        table: str | Path,
+        *,
+        partition_by: str | Sequence[str] | None = "date",
+        root: str | Path | None = None,
+        time_column: str | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        max_buffer_rows: int = 2_000_000,
+        commit_timeout: float = 15.0,
+        maintain_every: float | None = 300.0,
+        retention_hours: int = 24,
+    ) -> None:
+        text = str(table)
+        if root is None:
+            root = os.environ.get("HAERYU_LAKE", "lake")  # where `haeryu query` looks
+        self.uri = text if "://" in text or Path(text).is_absolute() else str(Path(root) / text)
+        if "://" not in self.uri:
+            self.uri = str(Path(self.uri).resolve())
+        self.partition_by = partition_by
+        self.time_column = time_column
+        self.storage_options = dict(storage_options or {})
+        self.max_buffer_rows = max_buffer_rows
+        self.commit_timeout = commit_timeout
+        self.pipeline = "pipeline"
+        self.commits = 0
+        self.commit_seconds: list[float] = []
+        self.commit_rows: list[int] = []
+        self.dead_letters = 0
+        self.retries = 0
+        self.maintenance: Maintenance | None = None
+        if maintain_every is not None:
+            self.maintenance = Maintenance(
+                self.uri, maintain_every, retention_hours, self.storage_options
+            )
+        self.dead_letters_uri = f"{self.uri}_dead_letters"
+        self._table: DeltaTable | None = None
+        self._buffer: list[pl.DataFrame] = []
+        self._rows = 0
+        self._known: dict[TopicPartition, int] = {}  # next offset the table holds
+        self._taken: dict[TopicPartition, int] = {}  # next offset the table or buffer holds
+
+    # ------------------------------------------------------------------ contract
+
+    def open(self, context: SinkContext) -> None:
+        """Reset the buffer and learn the pipeline (its name makes the app ids)."""
+        self.pipeline = context.pipeline
+        self._buffer.clear()
+        self._rows = 0
+        self._known.clear()
+        self._taken.clear()
+        if self.maintenance is not None:
+            self.maintenance.start()
+
+    def write(self, batch: pl.DataFrame) -> None:
+        """Buffer the rows not already in the table or the buffer."""
+        if not batch.height:
+            return
+        try:
+            batch = self._fresh(batch)
+        except StoreUnavailableError as exc:  # the table cannot be read now: the worker waits
+            raise Backpressure(str(exc), retry_after=1.0) from exc
+        if not batch.height:
+            return
+        self._buffer.append(batch)
+        self._rows += batch.height
+        if self._rows > self.max_buffer_rows:
+            self._write()
+
+    def flush(self) -> None:
+        """Write the buffered rows, and the input offsets they cover, as one Delta commit.
+
+        A store that does not answer is retried with back-off for ``commit_timeout``
+        seconds, then :class:`Backpressure` asks the worker to call again (the
+        checkpoint waits, up to its deadline); the rows stay buffered meanwhile.
+        """
+        try:
+            self._write()
+        except StoreUnavailableError as exc:
+            raise Backpressure(str(exc), retry_after=1.0) from exc
+
+    def commit(self, positions: SourcePositions) -> None:
+        """Forget partitions this worker no longer owns (absent from ``positions``).
+
+        The rows of the checkpoint were committed by :meth:`flush` with the offsets they
+        came from, so a replay skips them.  A partition that comes back later is read
+        afresh from the table, since another worker may have written it meanwhile.
+        """
+        owned = set(positions)
+        for tp in [tp for tp in self._taken if tp not in owned]:
+            self._known.pop(tp, None)
+            self._taken.pop(tp, None)
+
+    def close(self) -> None:
+        """Drop what is buffered (it was not checkpointed, so it will be replayed)."""
+        self._buffer.clear()
+        self._rows = 0
+        if self.maintenance is not None:
+            self.maintenance.stop()
+
+    # ------------------------------------------------------------------ reading
+
+    def table(self) -> DeltaTable:
+        """The table at its latest version."""
+        return DeltaTable(self.uri, storage_options=self.storage_options or None)
+
+    def _load(self) -> DeltaTable | None:
+        if self._table is None:
+            try:
+                self._table = self.table()
+            except TableNotFoundError:
+                return None
+        else:
+            self._table.update_incremental()
+        return self._table
+
+    # ------------------------------------------------------------------ replay filter
+
+    def _fresh(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Drop rows whose input offset the table or the buffer already holds."""
+        if not {TOPIC, PARTITION, OFFSET} <= set(batch.columns):
+            return batch  # rows without an origin (aggregates): at-least-once
+        seen = batch.select(TOPIC, PARTITION).unique().rows()
+        unknown = [(str(t), int(p)) for t, p in seen if (t, p) not in self._taken]
+        if unknown:
+            table = self._retry(self._load, "read the table")
+            for tp in unknown:
+                self._known[tp] = self._taken[tp] = pos.committed(table, self.pipeline, tp)
+        floors = pl.DataFrame(
+            {
+                TOPIC: [str(t) for t, _ in seen],
+                PARTITION: [int(p) for _, p in seen],
+                "__floor": [self._taken[(str(t), int(p))] for t, p in seen],
+            },
+            schema_overrides={PARTITION: batch.schema[PARTITION]},
+        )
+        fresh = (
+            batch.join(floors, on=[TOPIC, PARTITION], how="left", maintain_order="left")
+            .filter(pl.col(OFFSET) >= pl.col("__floor"))
+            .drop("__floor")
+        )
+        if fresh.height:
+            ends = fresh.group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max()).rows()
+            for t, p, end in ends:
+                tp = (str(t), int(p))
+                self._taken[tp] = max(self._taken[tp], int(end) + 1)
+        return fresh
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self) -> None:
+        """One Delta commit: the buffer and, per input partition, the offset after its rows."""
+        if not self._buffer:
+            return
+        origins = [f.select(ORIGIN) for f in self._buffer if set(ORIGIN) <= set(f.columns)]
+        versions: dict[TopicPartition, int] = {}
+        if origins:
+            ends = pl.concat(origins).group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max())
+            for t, p, end in ends.rows():
+                versions[(str(t), int(p))] = int(end) + 1
+        started = time.perf_counter()
+        table = self._retry(self._load, "read the table")
+        txns = self._check(table, versions)
+        good, dead = self._conformed(table)
+        if dead.height:
+            self._retry(lambda: self._write_dead(dead), "write dead letters")
+        arrow = good.to_arrow()
+
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal attempts, txns
+            attempts += 1
+            # The first attempt commits from the snapshot _check read, so a commit of
+            # another writer since then is a conflict deltalake rejects (the fence).
+            current = table if attempts == 1 else self._load()
+            if attempts > 1:
+                if txns and all(
+                    pos.committed(current, self.pipeline, tp) == v for tp, v in txns.items()
+                ):
+                    return  # an earlier attempt committed, only its answer was lost
+                txns = self._check(current, versions)
+            self._append(current, arrow, txns)
+
+        self._retry(attempt, "commit to the table")
+        for tp, version in txns.items():
+            self._known[tp] = version
+            self._taken[tp] = max(self._taken.get(tp, 0), version)
+        self._buffer.clear()
+        rows, self._rows = self._rows, 0
+        self.commits += 1
+        self.commit_rows.append(rows)
+        self.commit_seconds.append(time.perf_counter() - started)
+
+    def _conformed(self, table: DeltaTable | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The buffer in the table's column types, and the rows that do not fit them."""
+        schema: dict[str, pl.DataType] = {}
+        if table is not None:
+            empty = pa.schema(table.schema().to_arrow()).empty_table()
+            schema = dict(pl.DataFrame(pl.from_arrow(empty)).schema)
+        goods, deads = [], []
+        for frame in self._buffer:
+            shaped = to_table_frame(frame, self._partition_columns(), self.time_column)
+            good, dead = conform(shaped, schema)
+            for name, dtype in good.schema.items():
+                schema.setdefault(name, dtype)  # a new column: later frames follow it
+            goods.append(good)
+            if dead.height:
+                deads.append(dead)
+        good = pl.concat(goods, how="diagonal")
+        dead = pl.concat(deads, how="diagonal") if deads else pl.DataFrame()
+        return good, dead
+
+    def _write_dead(self, dead: pl.DataFrame) -> None:
+        """Rows whose types conflict with the table, to ``<table>_dead_letters``, once."""
+        uri = self.dead_letters_uri
+        try:
+            table: DeltaTable | None = DeltaTable(uri, storage_options=self.storage_options or None)
+        except TableNotFoundError:
+            table = None
+        payload = [c for c in dead.columns if c != "error"]
+        letters = dead.select(
+            pl.col(TOPIC).cast(pl.String)
+            if TOPIC in dead.columns
+            else pl.lit(None, pl.String).alias(TOPIC),
+            pl.col(PARTITION)
+            if PARTITION in dead.columns
+            else pl.lit(None, pl.Int32).alias(PARTITION),
+            pl.col(OFFSET) if OFFSET in dead.columns else pl.lit(None, pl.Int64).alias(OFFSET),
+            pl.struct(payload).struct.json_encode().alias("value"),
+            pl.col("error"),
+            pl.lit(f"lake:{self.uri}").alias("stage"),
+        )
+        versions: dict[TopicPartition, int] = {}
+        if TOPIC in dead.columns and OFFSET in dead.columns:
+            floors = {
+                (str(t), int(p)): pos.committed(table, self.pipeline, (str(t), int(p)))
+                for t, p in letters.select(TOPIC, PARTITION).unique().rows()
+            }
+            keep = [
+                o >= floors[(str(t), int(p))]
+                for t, p, o in letters.select(TOPIC, PARTITION, OFFSET).rows()
+            ]
+            letters = letters.filter(pl.Series(keep, dtype=pl.Boolean))
+            for t, p, end in letters.group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max()).rows():
+                versions[(str(t), int(p))] = int(end) + 1
+        if not letters.height:
+            return
+        log.warning(
+            "%s: %d rows do not fit the table's types: %s",
+            self.uri,
+            letters.height,
+            letters["error"][0],
+        )
+        write_deltalake(
+            table if table is not None else uri,
+            letters.to_arrow(),
+            mode="append",
+            storage_options=self.storage_options or None if table is None else None,
+            commit_properties=CommitProperties(
+                app_transactions=pos.transactions(self.pipeline, versions)
+            ),
+        )
+        self.dead_letters += letters.height
+
+    def _check(
+        self, table: DeltaTable | None, versions: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """The versions to record: only those that grow; fence partitions lost to others."""
+        txns: dict[TopicPartition, int] = {}
+        fenced: list[TopicPartition] = []
+        for tp, version in versions.items():
+            current = pos.committed(table, self.pipeline, tp)
+            known = self._known.get(tp)
+            if known is not None and current != known:
+                fenced.append(tp)
+            elif version > current:
+                txns[tp] = version
+        if fenced:
+            self._drop(fenced)
+            raise FencedError(
+                f"{self.uri}: partitions {sorted(fenced)} were committed by another writer "
+                "since this one read them; this worker lost them and dropped their rows"
+            )
+        return txns
+
+    def _append(
+        self, table: DeltaTable | None, data: pa.Table, txns: dict[TopicPartition, int]
+    ) -> None:
+        props = CommitProperties(app_transactions=pos.transactions(self.pipeline, txns))
+        target: DeltaTable | str = table if table is not None else self.uri
+        try:
+            write_deltalake(
+                target,
+                data,
+                mode="append",
+                partition_by=self._partition_columns() or None,
+                schema_mode="merge",
+                storage_options=self.storage_options or None if table is None else None,
+                commit_properties=props,
+            )
+        except CommitFailedError as exc:
+            if "Concurrent transaction" in str(exc):
+                self._drop(list(txns))
+                raise FencedError(
+                    f"{self.uri}: another writer committed positions of "
+                    f"{sorted(txns)} at the same time; this worker lost them: {exc}"
+                ) from exc
+            raise
+
+    def _drop(self, fenced: list[TopicPartition]) -> None:
+        """Forget partitions another writer owns; their rows here are not ours to write."""
+        lost = set(fenced)
+        keep = []
+        for frame in self._buffer:
+            if {TOPIC, PARTITION} <= set(frame.columns):
+                mask = pl.Series(
+                    [(t, p) not in lost for t, p in frame.select(TOPIC, PARTITION).rows()]
+                )
+                frame = frame.filter(mask)
+            keep.append(frame)
+        self._buffer = [f for f in keep if f.height]
+        self._rows = sum(f.height for f in self._buffer)
+        for tp in lost:
+            self._known.pop(tp, None)
+            self._taken.pop(tp, None)
+        self._table = None
+
+    def _retry(self, action: Any, what: str) -> Any:
+        """Run ``action``, retrying store errors with back-off until ``commit_timeout``."""
+        deadline = time.monotonic() + self.commit_timeout
+        delay = 0.05
+        while True:
+            try:
+                return action()
+            except (FencedError, TableNotFoundError):
+                raise
+            except Exception as exc:  # deltalake raises OSError and its own DeltaError
+                if time.monotonic() + delay > deadline:
+                    hint = (
+                        " (check AWS_ENDPOINT_URL, the credentials and AWS_REGION in "
+                        "storage_options)"
+                        if "://" in self.uri
+                        else ""
+                    )
+                    raise StoreUnavailableError(f"{self.uri}: cannot {what}{hint}: {exc}") from exc
+                self.retries += 1
+                log.warning("%s: cannot %s (%s); retrying in %.2fs", self.uri, what, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                self._table = None
+
+    def _partition_columns(self) -> list[str]:
+        if self.partition_by is None:
+            return []
+        if self.partition_by == "date":
+            return [EVENT_DATE]
+        if self.partition_by == "hour":
+            return [EVENT_DATE, EVENT_HOUR]
+        if isinstance(self.partition_by, str):
+            return [self.partition_by]
+        return list(self.partition_by)
