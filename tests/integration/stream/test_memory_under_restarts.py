@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+import workers
+from confluent_kafka import Producer
 from shuffle_pipeline import SOURCE, pipeline
 
 from support.kafka import create_topic, wait_for
@@ -37,14 +37,11 @@ def rss_mb(pid: int) -> float:
 
 
 def committed(bootstrap: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": pipeline.name})
-    try:
-        offsets = consumer.committed(
-            [TopicPartition(SOURCE, p) for p in range(PARTITIONS)], timeout=10
-        )
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
+    return workers.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
+
+
+def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
+    return workers.start_worker(bootstrap, name, log, "shuffle_pipeline")
 
 
 def produce(bootstrap: str, done: threading.Event) -> None:
@@ -61,15 +58,6 @@ def produce(bootstrap: str, done: threading.Event) -> None:
                 producer.poll(0.05)
     assert producer.flush(60) == 0
     done.set()
-
-
-def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "worker_main.py"), bootstrap, name, "shuffle_pipeline"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
 
 
 @pytest.mark.skipif(not os.environ.get("HAERYU_SLOW"), reason="minutes long: HAERYU_SLOW=1")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import workers
 from crash_pipeline import COPY, SOURCE
 from test_recovery import PARTITIONS, N, check, committed, data
 
@@ -24,19 +25,7 @@ SESSION_MS = 6000  # the broker's group.min.session.timeout.ms
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "worker_main.py"),
-            bootstrap,
-            name,
-            "crash_pipeline",
-            str(SESSION_MS),
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    return workers.start_worker(bootstrap, name, log, session_timeout_ms=SESSION_MS)
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:

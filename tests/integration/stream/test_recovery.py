@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from confluent_kafka import Consumer, TopicPartition
+import workers
 from crash_pipeline import COPY, SOURCE, STATS, pipeline
 
 from support.kafka import create_topic, produce, read_all, wait_for
@@ -65,23 +64,11 @@ def results(bootstrap: str) -> pl.DataFrame:
 
 
 def committed(bootstrap: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": pipeline.name})
-    try:
-        offsets = consumer.committed(
-            [TopicPartition(SOURCE, p) for p in range(PARTITIONS)], timeout=10
-        )
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
+    return workers.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "worker_main.py"), bootstrap, name],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    return workers.start_worker(bootstrap, name, log, "crash_pipeline")
 
 
 def check(bootstrap: str, records: list[dict[str, Any]]) -> None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from confluent_kafka import Consumer, Producer, TopicPartition
+import workers
+from confluent_kafka import Producer
 from shuffle_pipeline import LATE, SOURCE, STATS, WINDOW_MS, pipeline
 
 from support.kafka import create_topic, read_all, wait_for
@@ -62,23 +62,11 @@ def produce_slowly(bootstrap: str, done: threading.Event) -> None:
 
 
 def committed(bootstrap: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": pipeline.name})
-    try:
-        offsets = consumer.committed(
-            [TopicPartition(SOURCE, p) for p in range(PARTITIONS)], timeout=10
-        )
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
+    return workers.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "worker_main.py"), bootstrap, name, "shuffle_pipeline"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    return workers.start_worker(bootstrap, name, log, "shuffle_pipeline")
 
 
 def outputs(bootstrap: str) -> tuple[pl.DataFrame, list[int], list[Any]]:

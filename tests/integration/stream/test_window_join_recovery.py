@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import workers
 from confluent_kafka import Consumer, TopicPartition
 from crash_join_pipeline import ORDERS, PAID, PAYMENTS, pipeline
 
@@ -54,12 +54,7 @@ def committed(bootstrap: str) -> int:
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "ab")  # noqa: SIM115 - owned by the child
-    return subprocess.Popen(
-        [sys.executable, str(HERE / "worker_main.py"), bootstrap, name, "crash_join_pipeline"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    return workers.start_worker(bootstrap, name, log, "crash_join_pipeline")
 
 
 def test_kill_9_mid_join_then_restart_gives_every_result_once(broker: Any, tmp_path: Path) -> None:
