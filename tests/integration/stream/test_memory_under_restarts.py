@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import workers
+import worker_processes
 from confluent_kafka import Producer
 from shuffle_pipeline import SOURCE, pipeline
 
@@ -37,11 +37,11 @@ def rss_mb(pid: int) -> float:
 
 
 def committed(bootstrap: str) -> int:
-    return workers.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
+    return worker_processes.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    return workers.start_worker(bootstrap, name, log, "shuffle_pipeline")
+    return worker_processes.start_worker(bootstrap, name, log, "shuffle_pipeline")
 
 
 def produce(bootstrap: str, done: threading.Event) -> None:

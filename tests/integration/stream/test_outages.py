@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import workers
+import worker_processes
 from crash_pipeline import COPY, SOURCE
 from test_recovery import PARTITIONS, N, check, committed, data
 
@@ -25,7 +25,7 @@ SESSION_MS = 6000  # the broker's group.min.session.timeout.ms
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    return workers.start_worker(bootstrap, name, log, session_timeout_ms=SESSION_MS)
+    return worker_processes.start_worker(bootstrap, name, log, session_timeout_ms=SESSION_MS)
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:

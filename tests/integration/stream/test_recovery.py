@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import workers
+import worker_processes
 from crash_pipeline import COPY, SOURCE, STATS, pipeline
 
 from support.kafka import create_topic, produce, read_all, wait_for
@@ -64,11 +64,11 @@ def results(bootstrap: str) -> pl.DataFrame:
 
 
 def committed(bootstrap: str) -> int:
-    return workers.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
+    return worker_processes.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    return workers.start_worker(bootstrap, name, log, "crash_pipeline")
+    return worker_processes.start_worker(bootstrap, name, log, "crash_pipeline")
 
 
 def check(bootstrap: str, records: list[dict[str, Any]]) -> None:

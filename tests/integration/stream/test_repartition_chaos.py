@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import workers
+import worker_processes
 from confluent_kafka import Producer
 from shuffle_pipeline import LATE, SOURCE, STATS, WINDOW_MS, pipeline
 
@@ -62,11 +62,11 @@ def produce_slowly(bootstrap: str, done: threading.Event) -> None:
 
 
 def committed(bootstrap: str) -> int:
-    return workers.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
+    return worker_processes.committed_total(bootstrap, pipeline.name, SOURCE, PARTITIONS)
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    return workers.start_worker(bootstrap, name, log, "shuffle_pipeline")
+    return worker_processes.start_worker(bootstrap, name, log, "shuffle_pipeline")
 
 
 def outputs(bootstrap: str) -> tuple[pl.DataFrame, list[int], list[Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import workers
+import worker_processes
 from confluent_kafka import Consumer, TopicPartition
 from crash_join_pipeline import ORDERS, PAID, PAYMENTS, pipeline
 
@@ -54,7 +54,7 @@ def committed(bootstrap: str) -> int:
 
 
 def start_worker(bootstrap: str, name: str, log: Path) -> subprocess.Popen[bytes]:
-    return workers.start_worker(bootstrap, name, log, "crash_join_pipeline")
+    return worker_processes.start_worker(bootstrap, name, log, "crash_join_pipeline")
 
 
 def test_kill_9_mid_join_then_restart_gives_every_result_once(broker: Any, tmp_path: Path) -> None:
