@@ -57,7 +57,9 @@ def test_workers_ride_out_a_broker_kill_9_and_restart(
         broker.kill()  # kill -9 mid-stream
         # The outage itself: workers see connection refused for this long.
         time.sleep(outage)
-        assert all(w.poll() is None for w in workers), "a worker exited during the outage"
+        assert all(w.poll() is None for w in workers), (
+            "a worker exited during the outage:\n" + ("".join(p.read_text() for p in logs)[-4000:])
+        )
         broker.start()  # same port, same data directory
         produce(bootstrap, SOURCE, records[half:], key=lambda r: r["machine_id"])
         wait_for(lambda: committed(bootstrap) >= N, 120, "everything processed after restart")

@@ -410,6 +410,11 @@ class Worker:
 
     def checkpoint(self) -> None:
         """Run a checkpoint now (within ``checkpoint_timeout_ms``)."""
+        if self._rewind is not None:
+            # A callback inside this batch's poll (a revocation whose checkpoint failed)
+            # asked for a rewind: that comes first, a checkpoint now would be refused.
+            reason, self._rewind = self._rewind, None
+            raise RewindNeeded(reason)
         self.checkpointer.checkpoint(timeout=self.checkpoint_timeout)
         self._last_checkpoint = self.clock()
         self.metrics.checkpoint_seconds.labels(**self.metrics.labels).observe(
@@ -507,7 +512,18 @@ class Worker:
             # Stopped in the middle of an outage: the state was already dropped and the
             # last checkpoint is what the next owner restores.
             if self.started and not self._rejoining and self.checkpointer.can_checkpoint:
-                self.checkpoint()
+                try:
+                    self.checkpoint()
+                except (KafkaException, StreamError) as exc:
+                    # E.g. the commit meets a rebalance as peers leave too.  Nothing is
+                    # lost: the next owner resumes from the last manifest in the changelog
+                    # and drops what was written after it.
+                    log.warning(
+                        "%s: final checkpoint failed (%s); the next owner resumes from the "
+                        "last complete checkpoint",
+                        self.config.name,
+                        exc,
+                    )
             elif self.started:
                 log.warning("%s: no final checkpoint after a failure", self.config.name)
         finally:
@@ -519,7 +535,12 @@ class Worker:
             if self._rejoining:
                 self.writer.purge()
             else:
-                self.writer.flush(10)
+                try:
+                    self.writer.flush(10)
+                except SinkError as exc:
+                    # Not covered by a checkpoint: replayed (and de-duplicated) by the next
+                    # owner of these partitions.
+                    log.warning("%s: undelivered records at close: %s", self.config.name, exc)
 
     def _update_busy(self) -> None:
         """Tell windows which partitions still have records waiting (never idle)."""
