@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBS := kcat golang-go golang-github-shopify-sarama-dev fuse3 fiu-utils postgresql influxdb gcc
+DEBS := kcat golang-go golang-github-shopify-sarama-dev fuse3 fiu-utils postgresql influxdb gcc mosquitto chromium fonts-nanum
 
 .PHONY: demo test lint typecheck unit deps system-deps bench bench-deps clean
 
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 deps: $(STAMP)
 
 # Debian packages the tests talk to (kcat is librdkafka 2.0's CLI; fuse3 backs the
-# power-loss file system; fiu-utils injects disk faults). Installed only as
+# power-loss file system; fiu-utils injects disk faults; mosquitto is the MQTT broker and
+# chromium with fonts-nanum the browser of the dashboard tests). Installed only as
 # root and only when missing, so a developer machine without root still runs the rest.
 system-deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
