@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import itertools
 import json
 import os
 import re
@@ -311,10 +312,10 @@ class SearchStore:
                 except SearchError as exc:
                     results[i] = _item_error(index, doc_id, exc)
                     continue
-                key = prepared.ts.strftime("%Y-%m-%d") if prepared.ts else NO_TIME
+                key = _day(prepared.ts) if prepared.ts else NO_TIME
                 given = doc_id is not None
                 final_id = str(doc_id) if given else _new_id()
-                body = json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode()
+                body = _encode(source).encode()
                 staged.setdefault(key, []).append((i, final_id, body, prepared))
                 results[i] = {"_given": given}
             for key, items in staged.items():
@@ -657,6 +658,9 @@ class SearchStore:
             result = searcher.search(query, limit, count=True)
             return list(result.hits), result.count
         name, order = sort[0]
+        if name == "_time" and handle.mapping.time_field is None:
+            result = searcher.search(query, limit, count=True)  # no time: by score
+            return list(result.hits), result.count
         if name in ("_time", handle.mapping.time_field):
             tantivy_order = tantivy.Order.Asc if order == "asc" else tantivy.Order.Desc
             result = searcher.search(
@@ -886,9 +890,23 @@ def _check_name(name: str) -> None:
         )
 
 
+_ids = itertools.count()
+_id_prefix = base64.urlsafe_b64encode(os.urandom(9)).decode()
+
+
 def _new_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(15)).decode()
+    # Unique without a syscall per document: a random prefix per process, a counter.
+    return f"{_id_prefix}{next(_ids):x}"
+
+
+def _day(moment: datetime) -> str:
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.date().isoformat()
 
 
 def _item_error(index: str, doc_id: str | None, exc: SearchError) -> dict[str, Any]:
     return {"_index": index, "_id": doc_id, "status": exc.status, "error": exc.cause()}
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
