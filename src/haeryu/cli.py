@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
+from haeryu.stores.search.cli import search_app
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
+app.add_typer(search_app, name="search")
 console = Console(stderr=True)
 
 
@@ -246,6 +248,19 @@ def bench_lake(
             storage_options=options,
         )
     )
+
+
+@bench_app.command("search")
+def bench_search(
+    docs: Annotated[int, typer.Option(help="Log documents to index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+) -> None:
+    """Indexing docs/s with Korean analysis; term+range, full-text, histogram p50/p99."""
+    from haeryu.bench.search import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries)):
+        print(line)
 
 
 @bench_app.command("sinks")
