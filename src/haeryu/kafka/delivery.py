@@ -173,6 +173,8 @@ class AcknowledgingProducer:
         self._producer.flush(max(0.0, deadline - time.monotonic()))
         self._closed.set()
         self._thread.join(timeout=5)
+        # Drop the client now, so it stops reconnecting to a cluster that may be gone.
+        del self._producer
 
 
 def _callback(batch: _Batch, index: int) -> Any:
