@@ -87,8 +87,12 @@ class TailedFile:
         return max(0, self.size() - self.boundary)
 
     def truncated(self) -> bool:
-        """Whether the file shrank below what was read (copytruncate, ``> file``)."""
-        return self.size() < self.read_pos
+        """Whether the file was cut (copytruncate, ``> file``): it shrank below what was
+        read, or its first bytes changed -- a cut followed at once by as many new bytes
+        as were read before keeps the size but not the content."""
+        if self.size() < self.read_pos:
+            return True
+        return bool(self.head) and os.pread(self.fd, len(self.head), 0) != self.head
 
     def restart_from_zero(self) -> None:
         """Forget what was read: the file was truncated and is read again from its start."""
@@ -107,8 +111,10 @@ class TailedFile:
         """
         chunk = os.pread(self.fd, max_bytes, self.read_pos)
         now = time.monotonic()
-        if len(self.head) < HEAD_BYTES and self.read_pos < HEAD_BYTES:
-            self.head = os.pread(self.fd, HEAD_BYTES, 0)
+        if len(self.head) < HEAD_BYTES:
+            head = os.pread(self.fd, HEAD_BYTES, 0)
+            if head.startswith(self.head):  # grown, not replaced (truncated() tells that)
+                self.head = head
         entries: list[bytes] = []
         if chunk:
             self._last_data = now

@@ -23,7 +23,7 @@ def ingest(broker: Any, tmp_path: Any) -> Iterator[tuple[httpx.Client, ConnectRu
     port = free_port()
     config = {
         "kafka": {"bootstrap": broker.bootstrap},
-        "runtime": {"state_dir": str(tmp_path / "state")},
+        "runtime": {"state_dir": str(tmp_path / "state"), "metrics_port": free_port()},
         "connectors": {
             "web": {
                 "type": "http",
@@ -91,6 +91,10 @@ def test_v2_json_records_answer_offsets_after_kafka_has_them(
     assert headers_of(got[0])["haeryu.connector"] == b"web"
     assert headers_of(got[0])["haeryu.origin.http.path"] == b"/topics/events"
     assert runtime.per_connector["web"].records_out == 3
+    metrics_port = runtime.config.runtime.metrics_port
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    assert 'haeryu_connector_records_out_total{connector="web"} 3.0' in text
+    assert 'haeryu_connector_records_in_total{connector="web"} 3.0' in text
 
 
 def test_v2_binary_records_round_trip_bytes(
