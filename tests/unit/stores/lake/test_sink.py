@@ -142,9 +142,10 @@ def test_deltalake_rejects_a_commit_from_a_stale_snapshot_of_the_same_app_id(
     owner.write(_frame(0, range(5, 10)))
     owner.flush()  # ... then the owner committed p0 again
     zombie = _sink(tmp_path / "t", "zombie")
-    rows = _frame(0, range(5, 10)).to_arrow()
+    zombie.write(_frame(0, range(5, 10)))
+    zombie._collect()  # its data files are written, only the commit is left
     with pytest.raises(FencedError, match="at the same time"):
-        zombie._append(stale, rows, {("in", 0): 10})
+        zombie._commit(stale, zombie._adds, {("in", 0): 10})
     assert _ids(tmp_path / "t") == list(range(10))
 
 
