@@ -29,6 +29,12 @@ from haeryu.stores.lake.files import Put, local_put, remove_quietly, store_put, 
 from haeryu.stores.lake.frames import EVENT_DATE, EVENT_HOUR, conform, to_table_frame
 from haeryu.stores.lake.maintenance import Maintenance
 from haeryu.stores.lake.positions import TopicPartition
+from haeryu.stores.lake.store_errors import (
+    StoreUnavailableError,
+    classify,
+    first_line,
+    outage_hint,
+)
 from haeryu.stream.sinks import Backpressure, Sink, SinkContext, SinkError, SourcePositions
 
 log = logging.getLogger(__name__)
@@ -46,10 +52,6 @@ class FencedError(SinkError):
     This sink lost the partition (a rebalance moved it) and must not write it again;
     its buffered rows of that partition are dropped, the new owner writes them.
     """
-
-
-class StoreUnavailableError(SinkError):
-    """The table's store did not answer within ``commit_timeout`` (retried by the worker)."""
 
 
 class DeltaSink(Sink):
@@ -138,6 +140,7 @@ class DeltaSink(Sink):
         self._files: ThreadPoolExecutor | None = None
         self._putter: Put | None = None
         self._rows = 0
+        self._opened = False
         self._known: dict[TopicPartition, int] = {}  # next offset the table holds
         self._taken: dict[TopicPartition, int] = {}  # next offset the table or buffer holds
 
@@ -147,6 +150,7 @@ class DeltaSink(Sink):
         """Reset the buffer and learn the pipeline (its name makes the app ids)."""
         self.pipeline = context.pipeline
         self._discard()
+        self._check_store()
         self._known.clear()
         self._taken.clear()
         if self.maintenance is not None:
@@ -207,6 +211,21 @@ class DeltaSink(Sink):
             self._files = None
         if self.maintenance is not None:
             self.maintenance.stop()
+
+    def _check_store(self) -> None:
+        """Read the table at start: a store that cannot be used is said at once.
+
+        A broken log or refused credentials fail every open.  An unreachable store fails
+        only the first (a typo in the endpoint); later opens (a worker rejoining during
+        an outage) leave it to the writes, which wait for the store to come back.
+        """
+        first, self._opened = not self._opened, True
+        try:
+            self._schema = self._table_schema(self._retry(self._load, "open the table"))
+        except StoreUnavailableError as exc:
+            if first:
+                raise StoreUnavailableError(f"at start: {exc}") from exc
+            log.warning("%s", exc)
 
     def _discard(self) -> None:
         """Forget every row since the last commit; delete their uncommitted files."""
@@ -519,16 +538,18 @@ class DeltaSink(Sink):
             except (SinkError, TableNotFoundError):
                 raise  # not an outage: retrying cannot help
             except Exception as exc:  # deltalake raises OSError and its own DeltaError
+                refused = classify(self.uri, exc, what)
+                if refused is not None:
+                    raise refused from exc  # a broken log or wrong credentials stay so
                 if time.monotonic() + delay > deadline:
-                    hint = (
-                        " (check AWS_ENDPOINT_URL, the credentials and AWS_REGION in "
-                        "storage_options)"
-                        if "://" in self.uri
-                        else ""
-                    )
-                    raise StoreUnavailableError(f"{self.uri}: cannot {what}{hint}: {exc}") from exc
+                    hint = outage_hint(self.uri, exc)
+                    raise StoreUnavailableError(
+                        f"{self.uri}: cannot {what}{hint}: {first_line(exc)}"
+                    ) from exc
                 self.retries += 1
-                log.warning("%s: cannot %s (%s); retrying in %.2fs", self.uri, what, exc, delay)
+                log.warning(
+                    "%s: cannot %s (%s); retrying in %.2fs", self.uri, what, first_line(exc), delay
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 self._table = None
