@@ -98,8 +98,10 @@ def test_rollups_written_to_the_lake_are_read_by_the_warehouse(tmp_path: Path) -
             got = warehouse.sql(f"SELECT * FROM {table}").select(COLUMNS)
             want = reference(rows, every_ms).select(COLUMNS)
             # every closed window once (each window closes once; nothing was replayed)
-            assert got.sort("sensor", "window_start").drop("mean").equals(
-                want.sort("sensor", "window_start").drop("mean")
+            assert (
+                got.sort("sensor", "window_start")
+                .drop("mean")
+                .equals(want.sort("sensor", "window_start").drop("mean"))
             )
         # what a dashboard asks: minutes of history per sensor from a few rows
         minutes = warehouse.sql(
