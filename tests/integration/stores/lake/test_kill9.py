@@ -96,6 +96,7 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
     go(worker)
     standby = standby_worker(bootstrap, table, tmp_path / "w.log", shim)
     in_commit = in_deltalake = 0
+    began = time.monotonic()
     try:
         marker = table.with_suffix(".committing")
         for round_ in range(KILLS):
@@ -123,6 +124,7 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
                 wait_for((hold / "inside").exists, 30, "deltalake inside its commit")
                 time.sleep(rng.uniform(0.0, 0.3))
                 in_deltalake += (hold / "inside").exists()
+            print(f"kill {round_} at {time.monotonic() - began:.1f}s", flush=True)
             worker.kill()  # SIGKILL: no final checkpoint, no leaving the group
             worker.wait(10)
             (hold / "hold").unlink(missing_ok=True)
