@@ -344,7 +344,7 @@ class SearchStore:
                         "_id": doc_id,
                         "_version": 2 if present else 1,
                         "result": "updated" if present else "created",
-                        "_shards": {"total": 1, "successful": 1, "failed": 0},
+                        "_shards": _SHARDS,
                         "_seq_no": 0,
                         "_primary_term": 1,
                         "status": 200 if present else 201,
@@ -474,7 +474,7 @@ class SearchStore:
         scored = not sort or sort[0][0] == "_score"
         for key, name, searcher, addr, translation in page:
             doc = searcher.doc(addr)
-            source = json.loads(bytes(doc.get_first("_source")))
+            source = json.loads(bytes(doc.get_first("_source")).decode())
             hit: dict[str, Any] = {
                 "_index": name,
                 "_id": doc.get_first("_id"),
@@ -689,7 +689,7 @@ class SearchStore:
         assert spec is not None
         keyed = []
         for _, addr in result.hits:
-            source = json.loads(bytes(searcher.doc(addr).get_first("_source")))
+            source = json.loads(bytes(searcher.doc(addr).get_first("_source")).decode())
             values = [v for p, v in flatten(source) if p == spec.source]
             keyed.append((_sortable(values[0] if values else None, spec.kind), addr))
         return keyed, result.count
@@ -815,9 +815,8 @@ def _sort_value(key: Any, sort: tuple[str, str], source: dict[str, Any], mapping
     if name == "_score":
         return key if isinstance(key, float) else None
     spec = mapping.field(name)
-    if name in ("_time",) or (spec and name == mapping.time_field):
-        values = [v for p, v in flatten(source) if spec and p == spec.source]
-        return epoch_millis(parse_date(values[0])) if values else None
+    if name == "_time" or (spec and name == mapping.time_field):
+        return key if isinstance(key, int) else None  # millis of _ts
     if spec is None:
         return key
     values = [v for p, v in flatten(source) if p == spec.source]
@@ -909,4 +908,5 @@ def _item_error(index: str, doc_id: str | None, exc: SearchError) -> dict[str, A
     return {"_index": index, "_id": doc_id, "status": exc.status, "error": exc.cause()}
 
 
+_SHARDS = {"total": 1, "successful": 1, "failed": 0}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
