@@ -40,6 +40,7 @@ from typing import Any, Literal
 import tantivy
 
 from haeryu.stores.search import aggregations
+from haeryu.stores.search.analysis import kiwi
 from haeryu.stores.search.dates import epoch_millis, parse_date
 from haeryu.stores.search.documents import prepare, prepare_batch
 from haeryu.stores.search.errors import (
@@ -87,6 +88,9 @@ class SearchStore:
         Bytes of indexing memory per partition writer (tantivy's minimum is 15 MB).
     writer_threads
         Indexing threads per partition writer.
+    preload_analysis
+        Load kiwi's Korean model on a thread right away (it takes seconds), so the
+        first request with Korean text does not wait for it.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class SearchStore:
         refresh_interval: float | None = 1.0,
         writer_heap: int = 64_000_000,
         writer_threads: int = 1,
+        preload_analysis: bool = True,
     ) -> None:
         self.root = Path(root)
         self.writable = writable
@@ -109,6 +114,9 @@ class SearchStore:
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._refresher: threading.Thread | None = None
+        if preload_analysis:
+            # Loading kiwi's model takes seconds: start now, not in the first request.
+            threading.Thread(target=kiwi, name="kiwi-load", daemon=True).start()
         if writable and refresh_interval is not None:
             self._refresher = threading.Thread(
                 target=self._refresh_loop, name="search-refresh", daemon=True
@@ -244,7 +252,7 @@ class SearchStore:
                 end = datetime.fromisoformat(key).replace(tzinfo=UTC) + timedelta(days=1)
                 if end <= older_than:
                     part.writer = None
-                    handle.partitions.pop(key, None)
+                    handle.partitions = {k: p for k, p in handle.partitions.items() if k != key}
                     shutil.rmtree(part.path, ignore_errors=True)
                     dropped.append(key)
         return dropped
@@ -467,7 +475,10 @@ class SearchStore:
                 for key, addr in hits:
                     candidates.append((key, name, searcher, addr, translation))
                 if tantivy_aggs:
-                    agg_results.append(searcher.aggregate(query, tantivy_aggs))
+                    try:
+                        agg_results.append(searcher.aggregate(query, tantivy_aggs))
+                    except ValueError as exc:
+                        raise illegal_argument(f"aggregation refused: {exc}") from exc
         candidates = self._order(candidates, sort)
         page = candidates[offset : offset + size]
         hits_out = []
@@ -483,6 +494,10 @@ class SearchStore:
             filtered = _filter_source(source, request.get("_source", True))
             if filtered is not None:
                 hit["_source"] = filtered
+            if request.get("version"):
+                hit["_version"] = 1
+            if request.get("fields"):
+                hit["fields"] = _fields(source, request["fields"])
             if sort:
                 hit["sort"] = [
                     _sort_value(key, s, source, self._indexes[name].mapping) for s in sort
@@ -610,7 +625,8 @@ class SearchStore:
             part = Partition(handle.path / key, create=create and self.writable)
             if self.writable:
                 part.open_writer(self.writer_heap, self.writer_threads)
-            handle.partitions[key] = part
+            # Copy on write: searches iterate the old dict without the writer's lock.
+            handle.partitions = {**handle.partitions, key: part}
         return part
 
     def _existing_ids(self, part: Partition, ids: list[str]) -> set[str]:
@@ -876,6 +892,16 @@ def _pick(
             for i in includes
         ):
             out[key] = value
+    return out
+
+
+def _fields(source: dict[str, Any], wanted: Any) -> dict[str, list[Any]]:
+    """ES's ``fields`` of a hit: flattened leaf values of the fields matching ``wanted``."""
+    patterns = [w["field"] if isinstance(w, dict) else str(w) for w in wanted]
+    out: dict[str, list[Any]] = {}
+    for path, value in flatten(source):
+        if any(fnmatch.fnmatchcase(path, p) for p in patterns):
+            out.setdefault(path, []).append(value)
     return out
 
 
