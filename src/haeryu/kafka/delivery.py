@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -40,8 +39,7 @@ class ProducerRecord(Protocol):
     def partition(self) -> int | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Kafka's answer for one record: where it was written, or why it was not."""
 
     topic: str
