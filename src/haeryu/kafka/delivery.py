@@ -169,6 +169,44 @@ class AcknowledgingProducer:
             raise DeliveryFailed(deliveries)
         return deliveries if offsets else []
 
+    async def send_values(
+        self, topic: str, values: Sequence[bytes], headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        """Produce ``values`` (no keys, same headers) and return once all are acknowledged.
+
+        The bulk path of file tailing: no record objects, no offsets collected.  Raises
+        :class:`DeliveryFailed` with the refusals.
+        """
+        if not values:
+            return
+        wake = self._ensure_poller()
+        batch = _Batch(len(values), asyncio.get_running_loop())
+        self._outstanding += 1
+        wake.set()
+        produce = self._producer.produce
+        callback = batch.count
+        header_list = list(headers) if headers else None
+        try:
+            for index, value in enumerate(values):
+                while True:
+                    try:
+                        produce(topic, value, None, on_delivery=callback, headers=header_list)
+                        break
+                    except BufferError:
+                        self._producer.poll(0)
+                        await asyncio.sleep(self.POLL_IDLE_S)
+                    except Exception as exc:  # an invalid record fails alone
+                        batch.settle(batch.pending - 1, Delivery(topic, -1, -1, str(exc)))
+                        break
+                if index & 0x3FF == 0x3FF:
+                    await asyncio.sleep(0)
+            await batch.future
+        finally:
+            self._outstanding -= 1
+        failed = [d for d in batch.deliveries if d is not None]
+        if failed:
+            raise DeliveryFailed(failed)
+
     async def _produce_all(
         self, records: Sequence[ProducerRecord], batch: _Batch, offsets: bool
     ) -> None:
