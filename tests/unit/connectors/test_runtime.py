@@ -44,6 +44,21 @@ class FakeSender:
             out.append(Delivery(r.topic, 0, n))
         return out if offsets else []
 
+    async def send_values(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
+    ) -> None:
+        ks = keys if keys is not None else [None] * len(values)
+        await self.send(
+            [
+                SourceRecord(topic, v, k, None, tuple(headers))
+                for v, k in zip(values, ks, strict=True)
+            ]
+        )
+
 
 def context(sender: FakeSender, stopping: asyncio.Event | None = None) -> ConnectorContext:
     return ConnectorContext(
