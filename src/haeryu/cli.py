@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
+from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",

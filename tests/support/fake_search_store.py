@@ -77,7 +77,7 @@ class FakeSearchStore:
         out = []
         for doc_id, source in docs:
             doc_id = doc_id if doc_id is not None else f"gen{next(self._ids)}"
-            if "bad" in source:
+            if source.get("bad"):
                 out.append(
                     {
                         "_index": index,

@@ -216,13 +216,14 @@ class Api:
         return await self._write_doc(request, "create")
 
     async def _write_doc(self, request: Request, op_type: str) -> Response:
+        if op_type not in ("index", "create"):
+            raise illegal_argument(f"op_type must be index or create, got [{op_type}]")
         index = request.path_params["index"]
         doc_id: str | None = request.path_params.get("id")
         check_index_name(index)
         source = await json_body(request, self.limit)
-        if op_type not in ("index", "create"):
-            raise illegal_argument(f"op_type must be index or create, got [{op_type}]")
-        body, status = await documents.index_one(self.caller, index, doc_id, source, op_type)
+        kind: documents.OpType = "create" if op_type == "create" else "index"
+        body, status = await documents.index_one(self.caller, index, doc_id, source, kind)
         await self._maybe_refresh(request, index)
         return es_json(body, status)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 
@@ -27,7 +27,10 @@ class Store(Protocol):
     def get_mapping(self, pattern: str) -> dict[str, Any]: ...
     def stats(self, pattern: str) -> list[dict[str, Any]]: ...
     def index_documents(
-        self, index: str, docs: list[tuple[str | None, dict[str, Any]]], op_type: str
+        self,
+        index: str,
+        docs: list[tuple[str | None, dict[str, Any]]],
+        op_type: Literal["index", "create"] = "index",
     ) -> list[dict[str, Any]]: ...
     def delete_document(self, index: str, doc_id: str) -> Any: ...
     def get_document(self, index: str, doc_id: str) -> dict[str, Any] | None: ...

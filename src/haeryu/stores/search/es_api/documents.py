@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from haeryu.stores.search.es_api.backend import Caller
 from haeryu.stores.search.es_api.errors import ApiError, SearchError
 from haeryu.stores.search.es_api.ndjson import BulkItem, parse_bulk
 
+OpType = Literal["index", "create"]
 ITEM_KEYS = ("index", "create", "delete", "update")
 
 
@@ -35,8 +36,9 @@ async def _run_writes(caller: Caller, run: list[BulkItem]) -> list[dict[str, Any
     first = run[0]
     assert first.index is not None
     docs = [(item.id, item.source or {}) for item in run]
+    op_type: OpType = "create" if first.action == "create" else "index"
     try:
-        results = await caller.write(caller.store.index_documents, first.index, docs, first.action)
+        results = await caller.write(caller.store.index_documents, first.index, docs, op_type)
     except SearchError as error:
         return [failed_item(item, error) for item in run]
     return [{item.action: item_body(r)} for item, r in zip(run, results, strict=True)]
@@ -98,7 +100,7 @@ def touched_indices(items: list[dict[str, Any]]) -> list[str]:
 
 
 async def index_one(
-    caller: Caller, index: str, doc_id: str | None, source: dict[str, Any], op_type: str
+    caller: Caller, index: str, doc_id: str | None, source: dict[str, Any], op_type: OpType
 ) -> tuple[dict[str, Any], int]:
     """Index one document; its result and HTTP status."""
     if doc_id is None and op_type == "create":
