@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +22,7 @@ from typer.core import TyperGroup
 class DefaultQueryGroup(TyperGroup):
     """A group that runs ``query`` when the first argument names no command."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["query", *args]
         return super().parse_args(ctx, args)

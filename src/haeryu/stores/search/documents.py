@@ -1,0 +1,141 @@
+"""Turning a ``_source`` into what a partition indexes, following the mapping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from haeryu.stores.search.analysis import analyzer
+from haeryu.stores.search.dates import iso, parse_date
+from haeryu.stores.search.errors import mapper_parsing
+from haeryu.stores.search.mapping import FieldSpec, Mapping, flatten
+from haeryu.stores.search.partition import SEP, SPACE
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A document ready for :meth:`Partition.add`."""
+
+    text: str
+    kw: dict[str, Any]
+    ts: datetime | None
+
+
+def prepare_batch(mapping: Mapping, sources: list[dict[str, Any]]) -> None:
+    """Analyze the Korean words of a batch at once (kiwi's threads, one call)."""
+    by_analyzer: dict[str, list[str]] = {}
+    for source in sources:
+        for path, value in flatten(source):
+            spec = mapping.fields.get(path)
+            if spec is not None and spec.kind == "text" and isinstance(value, str):
+                by_analyzer.setdefault(spec.analyzer, []).append(value)
+    for name, texts in by_analyzer.items():
+        analyzer(name).prepare(texts)
+
+
+def prepare(mapping: Mapping, source: dict[str, Any]) -> Prepared:
+    """Terms, typed values and time of one document; 400 for a value its type refuses."""
+    words: list[str] = []
+    kw: dict[str, Any] = {}
+    present: list[str] = []
+    ts: datetime | None = None
+    subfields = _subfields(mapping)
+    for path, value in flatten(source):
+        specs = subfields.get(path)
+        if not specs:
+            continue
+        present.append(path)
+        for spec in specs:
+            typed = _typed(spec, value, mapping)
+            if typed is None:
+                continue
+            if spec.kind == "text":
+                prefix = spec.name + SEP
+                words.extend(prefix + t for t in analyzer(spec.analyzer).terms(str(value)))
+                continue
+            if spec.kind in ("keyword", "ip"):
+                words.append(spec.name + SEP + str(typed).replace(" ", SPACE)[:4000])
+            _put(kw, spec.name, typed)
+            if spec.name == mapping.time_field and ts is None:
+                ts = parse_date(value, field=spec.name)
+    if present:
+        kw["_f"] = present
+    return Prepared(" ".join(words), kw, ts)
+
+
+def _subfields(mapping: Mapping) -> dict[str, list[FieldSpec]]:
+    cached = getattr(mapping, "_by_source", None)
+    if cached is None or cached[0] != len(mapping.fields):
+        by: dict[str, list[FieldSpec]] = {}
+        for spec in mapping.fields.values():
+            by.setdefault(spec.source, []).append(spec)
+        cached = (len(mapping.fields), by)
+        mapping._by_source = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
+def _typed(spec: FieldSpec, value: Any, mapping: Mapping) -> Any:
+    kind = spec.kind
+    try:
+        if kind == "text":
+            return value if isinstance(value, str) else str(value)
+        if kind in ("keyword", "ip"):
+            text = value if isinstance(value, str) else _scalar_text(value)
+            if spec.ignore_above is not None and len(text) > spec.ignore_above:
+                return None
+            return text
+        if kind == "long":
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float) and not value.is_integer():
+                return int(value)
+            return int(value)
+        if kind == "double":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if value in ("true", "false"):
+                return value == "true"
+            raise ValueError
+        if kind == "date":
+            return iso(parse_date(value, field=spec.name))
+    except (ValueError, TypeError, OverflowError):
+        pass
+    except Exception as exc:  # a date that does not parse
+        raise mapper_parsing(
+            f"failed to parse field [{spec.name}] of type [{kind}]: {exc}", mapping.index
+        ) from exc
+    raise mapper_parsing(
+        f"failed to parse field [{spec.name}] of type [{kind}] in document: "
+        f"value [{value}] is not a {kind}",
+        mapping.index,
+    )
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _put(kw: dict[str, Any], path: str, value: Any) -> None:
+    node = kw
+    parts = path.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    last = parts[-1]
+    existing = node.get(last)
+    if existing is None:
+        node[last] = value
+    elif isinstance(existing, list):
+        existing.append(value)
+    else:
+        node[last] = [existing, value]
