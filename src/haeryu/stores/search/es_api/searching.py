@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from haeryu.stores.search.es_api import compat
 from haeryu.stores.search.es_api.backend import Caller
 from haeryu.stores.search.es_api.errors import ApiError, SearchError, illegal_argument
 from haeryu.stores.search.es_api.http import flag, int_param
@@ -78,24 +79,12 @@ def body_with_params(body: dict[str, Any], params: dict[str, str]) -> dict[str, 
     if "track_total_hits" in params:
         raw = params["track_total_hits"]
         out["track_total_hits"] = int(raw) if raw.isdigit() else flag(raw, default=True)
-    out["sort"] = _without_doc_order(out.get("sort"))
-    if out["sort"] is None:
-        del out["sort"]
     return out
 
 
 def _url_sort(text: str) -> Any:
     field, _, order = text.partition(":")
     return {field: {"order": order}} if order else field
-
-
-def _without_doc_order(sort: Any) -> Any:
-    """``_doc`` (index order, what scans ask for) is the store's order anyway: drop it."""
-    if sort is None:
-        return None
-    items = sort if isinstance(sort, list) else [sort]
-    kept = [s for s in items if s != "_doc" and not (isinstance(s, dict) and "_doc" in s)]
-    return kept or None
 
 
 def store_params(params: dict[str, str]) -> dict[str, Any]:
@@ -194,6 +183,13 @@ class Searcher:
             raise TypeError(f"the store answered a search with {type(answer).__name__}")
         return answer
 
+    async def _searched(
+        self, pattern: str, body: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The store's answer to ``body`` with what Kibana and Grafana expect added."""
+        prepared, plan = compat.prepare(body)
+        return compat.complete_hits(await self._run(pattern, prepared, params), plan)
+
     async def search(
         self, pattern: str | None, body: dict[str, Any], params: dict[str, str]
     ) -> dict[str, Any]:
@@ -210,7 +206,7 @@ class Searcher:
                 raise illegal_argument("[pit] must be an object with an [id]")
             pattern = self.cursors.get(pit["id"], pit.get("keep_alive")).pattern
         extra = store_params(params)
-        answer = await self._run(pattern or "*", body, extra)
+        answer = await self._searched(pattern or "*", body, extra)
         if pit is not None:
             answer["pit_id"] = pit["id"]
         if "scroll" in params:
@@ -233,7 +229,7 @@ class Searcher:
         started = time.monotonic()
         cursor = self.cursors.get(scroll_id, keep_alive)
         body = {**cursor.body, "from": cursor.offset}
-        answer = await self._run(cursor.pattern, body, cursor.params)
+        answer = await self._searched(cursor.pattern, body, cursor.params)
         cursor.offset += int(body.get("size", 10))
         answer["_scroll_id"] = scroll_id
         return finish(answer, params, int((time.monotonic() - started) * 1000))
