@@ -4,7 +4,6 @@ against a real search store served through the API on 127.0.0.1."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
