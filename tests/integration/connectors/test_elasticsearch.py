@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from haeryu.stores.search.es_api.server import BackgroundServer
 from haeryu.stream.sinks import Backpressure, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
 from support.fake_search_store import FakeSearchStore
+from support.search_server_process import SearchServerProcess
 from support.server_outage import Outage
 
 
@@ -228,3 +230,27 @@ def test_kafka_timestamp_becomes_at_timestamp(
     assert len(docs) == 3
     # an ISO-8601 time with its zone, the form Elasticsearch's date fields parse
     assert all(datetime.fromisoformat(d["@timestamp"]).tzinfo is not None for d in docs)
+
+
+def test_search_server_killed_mid_stream_keeps_every_document_once(tmp_path: Path) -> None:
+    """The real store behind ``haeryu search serve``, killed with SIGKILL mid-stream."""
+    server = SearchServerProcess(tmp_path / "search").start()
+    try:
+        sink = ElasticsearchSink(server.url, "killed", batch_docs=100)
+        outage = Outage(server, column="seq", at=1_200, stalled=lambda: sink.outages >= 2)
+        run_local(
+            pipeline("killed", sink, outage),
+            {"readings": readings(2_000)},
+            batch_size=50,
+            partitions=2,
+            cluster=LocalCluster(),
+        )
+        outage.finish()
+        assert server.starts == 2 and sink.outages >= 2
+        r = httpx.post(f"{server.url}/killed/_search", json={"size": 5000}, timeout=30)
+        seqs = sorted(h["_source"]["seq"] for h in r.json()["hits"]["hits"])
+        # every acknowledged document survived the kill; the replay overwrote, not added
+        assert seqs == list(range(2_000))
+        assert r.json()["hits"]["total"]["value"] == 2_000
+    finally:
+        server.stop()

@@ -18,12 +18,15 @@ LIMIT = 64 * 1024
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    with served_store(tmp_path_factory.mktemp("search"), max_content_length=LIMIT) as server:
-        with httpx.Client(base_url=server.url, timeout=120) as client:
-            # English-only mapping: no Korean model to load in this module
-            mapping = json.loads(json.dumps(LOG_MAPPING).replace('"nori"', '"standard"'))
-            assert client.put("/logs", json=mapping).status_code == 200
-            yield client
+    root = tmp_path_factory.mktemp("search")
+    with (
+        served_store(root, max_content_length=LIMIT) as server,
+        httpx.Client(base_url=server.url, timeout=120) as client,
+    ):
+        # English-only mapping: no Korean model to load in this module
+        mapping = json.loads(json.dumps(LOG_MAPPING).replace('"nori"', '"standard"'))
+        assert client.put("/logs", json=mapping).status_code == 200
+        yield client
 
 
 def ndjson(*objs: object) -> bytes:

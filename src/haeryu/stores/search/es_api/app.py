@@ -96,7 +96,10 @@ def check_index_name(name: str) -> None:
 class Api:
     """The endpoints, bound to one store."""
 
-    def __init__(self, store: Store, max_content_length: int, node_name: str) -> None:
+    def __init__(
+        self, store: Store, max_content_length: int, node_name: str, durable: bool
+    ) -> None:
+        self.durable = durable
         self.caller = Caller(store)
         self.store = store
         self.limit = max_content_length
@@ -183,7 +186,7 @@ class Api:
     async def bulk(self, request: Request) -> Response:
         raw = await read_body(request, self.limit)
         answer = await documents.bulk(self.caller, raw, request.path_params.get("index"))
-        if wants_refresh(request.query_params.get("refresh")):
+        if self.durable or wants_refresh(request.query_params.get("refresh")):
             for name in documents.touched_indices(answer["items"]):
                 await self.caller.write(self.store.refresh, name)
         return es_json(answer)
@@ -228,7 +231,8 @@ class Api:
         return es_json(body, status)
 
     async def _maybe_refresh(self, request: Request, index: str) -> None:
-        if wants_refresh(request.query_params.get("refresh")):
+        # a commit makes the writes durable and searchable at once
+        if self.durable or wants_refresh(request.query_params.get("refresh")):
             await self.caller.write(self.store.refresh, index)
 
     async def source(self, request: Request) -> Response:
@@ -346,6 +350,7 @@ def create_app(
     *,
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
     node_name: str = "haeryu",
+    durable: bool = True,
 ) -> Any:
     """The Elasticsearch-compatible API over ``store``, as an ASGI app.
 
@@ -357,8 +362,13 @@ def create_app(
         Largest request body in bytes; a larger one gets 413 and the server goes on.
     node_name
         Name the banner gives.
+    durable
+        Commit the written indexes before answering a write, so an acknowledged
+        document survives a crash of the server (Elasticsearch acknowledges after its
+        translog is synced).  ``False`` leaves commits to ``refresh`` and the store's
+        refresh interval: faster bulk loads, and a crash loses the uncommitted writes.
     """
-    api = Api(store, max_content_length, node_name)
+    api = Api(store, max_content_length, node_name, durable)
     r = _routes(api)
     app = Starlette(routes=r, exception_handlers={404: _not_found, 405: _not_found})
     app.state.api = api

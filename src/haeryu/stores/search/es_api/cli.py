@@ -39,6 +39,13 @@ def serve_command(
     refresh_interval: Annotated[
         float, typer.Option(help="Seconds until written documents are searchable.")
     ] = 1.0,
+    durable: Annotated[
+        bool,
+        typer.Option(
+            help="Commit before acknowledging a write, so acknowledged documents survive "
+            "a crash; --no-durable is faster and loses uncommitted writes on a crash."
+        ),
+    ] = True,
 ) -> None:
     """Serve the search indexes through the Elasticsearch REST API (curl, clients, Grafana)."""
     from haeryu.stores.search.es_api.server import serve
@@ -49,6 +56,6 @@ def serve_command(
     store = SearchStore(root, writable=True, refresh_interval=refresh_interval)
     err.print(f"search API on http://{host}:{port} over {root}", highlight=False)
     try:
-        serve(store, host=host, port=port, max_content_length=limit)
+        serve(store, host=host, port=port, max_content_length=limit, durable=durable)
     finally:
         store.close()

@@ -20,10 +20,11 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 9200,
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
+    durable: bool = True,
     log_level: str = "info",
 ) -> None:
     """Serve the API until interrupted."""
-    app = create_app(store, max_content_length=max_content_length)
+    app = create_app(store, max_content_length=max_content_length, durable=durable)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
@@ -52,11 +53,12 @@ class BackgroundServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH,
+        durable: bool = True,
     ) -> None:
         self.store = store
         self.host = host
         self.port = port or free_port(host)
-        self.app: Any = create_app(store, max_content_length=max_content_length)
+        self.app: Any = create_app(store, max_content_length=max_content_length, durable=durable)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
