@@ -184,9 +184,10 @@ class Api:
 
     # ------------------------------------------------------------------ documents
     async def bulk(self, request: Request) -> Response:
+        refresh = wants_refresh(request.query_params.get("refresh"))  # refused before writing
         raw = await read_body(request, self.limit)
         answer = await documents.bulk(self.caller, raw, request.path_params.get("index"))
-        if self.durable or wants_refresh(request.query_params.get("refresh")):
+        if self.durable or refresh:
             for name in documents.touched_indices(answer["items"]):
                 await self.caller.write(self.store.refresh, name)
         return es_json(answer)
@@ -224,6 +225,7 @@ class Api:
         index = request.path_params["index"]
         doc_id: str | None = request.path_params.get("id")
         check_index_name(index)
+        wants_refresh(request.query_params.get("refresh"))  # a bad value is refused first
         source = await json_body(request, self.limit)
         kind: documents.OpType = "create" if op_type == "create" else "index"
         body, status = await documents.index_one(self.caller, index, doc_id, source, kind)
@@ -232,7 +234,7 @@ class Api:
 
     async def _maybe_refresh(self, request: Request, index: str) -> None:
         # a commit makes the writes durable and searchable at once
-        if self.durable or wants_refresh(request.query_params.get("refresh")):
+        if wants_refresh(request.query_params.get("refresh")) or self.durable:
             await self.caller.write(self.store.refresh, index)
 
     async def source(self, request: Request) -> Response:
