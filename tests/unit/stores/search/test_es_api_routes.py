@@ -44,6 +44,13 @@ def test_banner_names_the_product_and_a_version(client: httpx.Client) -> None:
     assert head.status_code == 200 and head.headers["x-elastic-product"] == "Elasticsearch"
 
 
+def test_pretty_indents_json_answers(client: httpx.Client) -> None:
+    r = client.get("/?pretty")
+    assert r.text.startswith('{\n  "name": "haeryu"')
+    assert int(r.headers["content-length"]) == len(r.content)
+    assert client.get("/?pretty=false").text.startswith('{"name":"haeryu"')
+
+
 def test_index_lifecycle(client: httpx.Client, store: FakeSearchStore) -> None:
     assert client.head("/logs").status_code == 404
     r = client.put("/logs", json={"mappings": {"properties": {"msg": {"type": "text"}}}})

@@ -29,6 +29,7 @@ from haeryu.stores.search.es_api.errors import (
     index_not_found,
 )
 from haeryu.stores.search.es_api.http import (
+    Pretty,
     ProductHeader,
     error_response,
     es_json,
@@ -374,7 +375,7 @@ def create_app(
     r = _routes(api)
     app = Starlette(routes=r, exception_handlers={404: _not_found, 405: _not_found})
     app.state.api = api
-    return ProductHeader(app)
+    return ProductHeader(Pretty(app))
 
 
 def _routes(api: Api) -> list[Route]:

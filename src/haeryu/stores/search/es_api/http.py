@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +38,40 @@ class ProductHeader:
         await self.app(scope, receive, send_with_header)
 
 
+class Pretty:
+    """ASGI middleware indenting JSON answers when the URL says ``?pretty`` (curl users)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
+        if scope["type"] != "http" or query.get("pretty", ["false"])[-1] == "false":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def indent(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            assert start is not None
+            body = b"".join(chunks)
+            headers = dict(start.get("headers", []))
+            if headers.get(b"content-type", b"").startswith(b"application/json") and body:
+                body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode() + b"\n"
+                headers[b"content-length"] = str(len(body)).encode()
+            await send({**start, "headers": list(headers.items())})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, indent)
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
@@ -67,7 +102,7 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
 
 
 def es_json(body: Any, status: int = 200) -> Response:
-    """A JSON answer (``pretty`` is not honoured: clients parse it either way)."""
+    """A JSON answer, compact (``Pretty`` indents it when asked)."""
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
     return Response(payload.encode(), status_code=status, media_type="application/json")
 
