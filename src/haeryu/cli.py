@@ -251,6 +251,19 @@ def bench_lake(
     )
 
 
+@bench_app.command("search")
+def bench_search(
+    docs: Annotated[int, typer.Option(help="Log documents to index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+) -> None:
+    """Indexing docs/s with Korean analysis; term+range, full-text, histogram p50/p99."""
+    from haeryu.bench.search import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries)):
+        print(line)
+
+
 @bench_app.command("sinks")
 def bench_sinks(
     rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,

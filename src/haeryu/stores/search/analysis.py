@@ -251,6 +251,9 @@ class Analyzer:
         for word in text.split():
             found = terms_of(word)
             if found is None:
+                if word.isdigit():
+                    out.append(word)  # a value: analyzed as itself, not cached
+                    continue
                 found = cache.word_terms(word)
             out.extend(found)
         return out

@@ -83,8 +83,9 @@ def _round(value: datetime, unit: str) -> datetime:
 
 def iso(value: datetime) -> str:
     """``2026-01-01T00:00:00.000Z``: how dates are stored and shown."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def epoch_millis(value: datetime) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from haeryu.stores.search.analysis import analyzer
 from haeryu.stores.search.dates import iso, parse_date
-from haeryu.stores.search.errors import mapper_parsing
+from haeryu.stores.search.errors import SearchError, mapper_parsing
 from haeryu.stores.search.mapping import FieldSpec, Mapping, flatten
 from haeryu.stores.search.partition import SEP, SPACE
 
@@ -41,27 +41,59 @@ def prepare(mapping: Mapping, source: dict[str, Any]) -> Prepared:
     present: list[str] = []
     ts: datetime | None = None
     subfields = _subfields(mapping)
-    for path, value in flatten(source):
+    time_field = mapping.time_field
+    for path, value in _leaves(source):
         specs = subfields.get(path)
         if not specs:
             continue
         present.append(path)
         for spec in specs:
+            kind = spec.kind
+            if kind == "text":
+                prefix = spec.name + SEP
+                text = value if isinstance(value, str) else str(value)
+                words.extend([prefix + t for t in analyzer(spec.analyzer).terms(text)])
+                continue
+            if kind == "date":
+                moment = _date(value, spec.name, mapping)
+                if spec.name == time_field and ts is None:
+                    ts = moment
+                _put(kw, spec.name, iso(moment))
+                continue
             typed = _typed(spec, value, mapping)
             if typed is None:
                 continue
-            if spec.kind == "text":
-                prefix = spec.name + SEP
-                words.extend(prefix + t for t in analyzer(spec.analyzer).terms(str(value)))
-                continue
-            if spec.kind in ("keyword", "ip"):
-                words.append(spec.name + SEP + str(typed).replace(" ", SPACE)[:4000])
+            if kind in ("keyword", "ip"):
+                words.append(spec.name + SEP + typed.replace(" ", SPACE)[:4000])
             _put(kw, spec.name, typed)
-            if spec.name == mapping.time_field and ts is None:
-                ts = parse_date(value, field=spec.name)
     if present:
         kw["_f"] = present
     return Prepared(" ".join(words), kw, ts)
+
+
+def _leaves(source: dict[str, Any]) -> Any:
+    # Flat documents (the common case for logs) skip the generic walk.
+    for value in source.values():
+        if isinstance(value, dict | list):
+            return flatten(source)
+    return [(k, v) for k, v in source.items() if v is not None]
+
+
+def _date(value: Any, name: str, mapping: Mapping) -> datetime:
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return parse_date(value, field=name)
+    except SearchError as exc:
+        raise mapper_parsing(
+            f"failed to parse field [{name}] of type [date] in document: {exc.reason}",
+            mapping.index,
+        ) from exc
 
 
 def _subfields(mapping: Mapping) -> dict[str, list[FieldSpec]]:
@@ -123,6 +155,9 @@ def _scalar_text(value: Any) -> str:
 
 
 def _put(kw: dict[str, Any], path: str, value: Any) -> None:
+    if "." not in path and path not in kw:
+        kw[path] = value
+        return
     node = kw
     parts = path.split(".")
     for part in parts[:-1]:

@@ -73,7 +73,9 @@ class Mapping:
         self.body.setdefault("properties", {})
         self.settings = copy.deepcopy(settings or {})
         self.analyzers = _custom_analyzers(self.settings, index)
-        self.default_analyzer = self.analyzers.get("default", "standard")
+        # Korean-first: text fields without an analyzer get nori (which also lower-cases
+        # and stems English); settings.analysis.analyzer.default overrides it as in ES.
+        self.default_analyzer = self.analyzers.get("default", "nori")
         self.fields: dict[str, FieldSpec] = {}
         self._walk(self.body["properties"], "")
         self.time_field = time_field or self._pick_time_field()
@@ -161,6 +163,9 @@ class Mapping:
                             self.index,
                         )
             return False
+        fields = self.fields
+        if all(k in fields and not isinstance(v, dict | list) for k, v in source.items()):
+            return False  # a flat document of known fields: nothing to infer
         changed = False
         for path, value in flatten(source):
             if path in self.fields or self._covered(path):

@@ -12,14 +12,10 @@ Every partition has the same fixed schema, so new fields never need a new schema
   term, range, sort and aggregations, plus ``_kw._f``: the fields the document has (for
   ``exists``);
 - ``_ts``: the index's time field (fast date), for time ranges and newest-first sort.
-
-A document ``_id = "\\x00positions"`` holds the input positions of the stream sink: it
-is written in the same commit as the documents it covers.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -93,11 +89,6 @@ class Partition:
         self.open_writer().delete_documents_by_term("_id", doc_id)
         self.dirty = True
 
-    def set_positions(self, positions: dict[str, Any]) -> None:
-        """Replace the positions document; lands with the next commit."""
-        self.delete(POSITIONS_ID)
-        self.add(POSITIONS_ID, json.dumps(positions).encode(), "", {}, None)
-
     def commit(self) -> bool:
         """Commit pending writes; False when there were none."""
         if not self.dirty or self.writer is None:
@@ -110,15 +101,6 @@ class Partition:
         """A searcher on the latest commit."""
         self.index.reload()
         return self.index.searcher()
-
-    def positions(self) -> dict[str, Any]:
-        """The committed positions document (``{}`` when none)."""
-        searcher = self.searcher()
-        hits = searcher.search(tantivy.Query.term_query(SCHEMA, "_id", POSITIONS_ID), 1).hits
-        if not hits:
-            return {}
-        stored = searcher.doc(hits[0][1]).get_first("_source")
-        return dict(json.loads(bytes(stored)))
 
     def close(self) -> None:
         """Commit and release the writer lock."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import itertools
 import json
 import os
 import re
@@ -272,8 +273,6 @@ class SearchStore:
         index: str,
         docs: list[tuple[str | None, dict[str, Any]]],
         op_type: OpType,
-        *,
-        positions: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         self._need_writable()
         with self._lock:
@@ -313,10 +312,10 @@ class SearchStore:
                 except SearchError as exc:
                     results[i] = _item_error(index, doc_id, exc)
                     continue
-                key = prepared.ts.strftime("%Y-%m-%d") if prepared.ts else NO_TIME
+                key = _day(prepared.ts) if prepared.ts else NO_TIME
                 given = doc_id is not None
                 final_id = str(doc_id) if given else _new_id()
-                body = json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode()
+                body = _encode(source).encode()
                 staged.setdefault(key, []).append((i, final_id, body, prepared))
                 results[i] = {"_given": given}
             for key, items in staged.items():
@@ -350,10 +349,6 @@ class SearchStore:
                         "_primary_term": 1,
                         "status": 200 if present else 201,
                     }
-            if positions is not None:
-                for key in staged:
-                    part = self._partition(handle, key, create=True)
-                    part.set_positions(positions)
             return [r for r in results if r is not None]
 
     def delete_document(self, index: str, id: str) -> dict[str, Any]:
@@ -400,12 +395,23 @@ class SearchStore:
                 for part in handle.partitions.values():
                     part.commit()
 
-    def positions(self, index: str) -> list[dict[str, Any]]:
-        """The positions documents of every partition of ``index`` (stream sink)."""
-        if not self.exists(index):
-            return []
-        handle = self._index(index)
-        return [part.positions() for part in self._partitions(handle).values()]
+    def positions(self, index: str) -> dict[str, Any]:
+        """The input positions the stream sink recorded for ``index`` (``{}``: none)."""
+        path = self.root / index / "positions.json"
+        return dict(json.loads(path.read_text())) if path.exists() else {}
+
+    def set_positions(self, index: str, positions: dict[str, Any]) -> None:
+        """Record input positions, atomically, after the documents they cover are
+        committed (:meth:`refresh`): a crash in between replays documents whose
+        deterministic ids make the replay overwrite them."""
+        self._need_writable()
+        path = self.root / index / "positions.json"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(positions))
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
 
     # ------------------------------------------------------------------ queries
 
@@ -615,7 +621,7 @@ class SearchStore:
 
     def _count_docs(self, part: Partition) -> int:
         searcher = part.searcher()
-        return int(searcher.num_docs) - (1 if part.positions() else 0)
+        return int(searcher.num_docs)
 
     def _translate(
         self, pattern: str, query: Any, now: datetime
@@ -652,6 +658,9 @@ class SearchStore:
             result = searcher.search(query, limit, count=True)
             return list(result.hits), result.count
         name, order = sort[0]
+        if name == "_time" and handle.mapping.time_field is None:
+            result = searcher.search(query, limit, count=True)  # no time: by score
+            return list(result.hits), result.count
         if name in ("_time", handle.mapping.time_field):
             tantivy_order = tantivy.Order.Asc if order == "asc" else tantivy.Order.Desc
             result = searcher.search(
@@ -881,9 +890,23 @@ def _check_name(name: str) -> None:
         )
 
 
+_ids = itertools.count()
+_id_prefix = base64.urlsafe_b64encode(os.urandom(9)).decode()
+
+
 def _new_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(15)).decode()
+    # Unique without a syscall per document: a random prefix per process, a counter.
+    return f"{_id_prefix}{next(_ids):x}"
+
+
+def _day(moment: datetime) -> str:
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.date().isoformat()
 
 
 def _item_error(index: str, doc_id: str | None, exc: SearchError) -> dict[str, Any]:
     return {"_index": index, "_id": doc_id, "status": exc.status, "error": exc.cause()}
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
