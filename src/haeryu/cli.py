@@ -264,6 +264,20 @@ def bench_search(
         print(line)
 
 
+@bench_app.command("search-api")
+def bench_search_api(
+    docs: Annotated[int, typer.Option(help="Log documents to bulk-index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+    batch: Annotated[int, typer.Option(help="Documents per _bulk request.")] = 5_000,
+) -> None:
+    """The search benchmark through the REST API: bulk docs/s, query p50/p99 over HTTP."""
+    from haeryu.bench.search_api import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries, batch=batch)):
+        print(line)
+
+
 @bench_app.command("sinks")
 def bench_sinks(
     rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,

@@ -3,7 +3,6 @@ thread (tests, benchmarks), stoppable and restartable on the same port."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from typing import Any
@@ -28,13 +27,6 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class BackgroundServer:
     """The API served on a thread; ``stop()`` and ``start()`` again keep the port.
 
@@ -43,7 +35,7 @@ class BackgroundServer:
     store
         What to serve.
     port
-        0 picks a free port once; restarts reuse it.
+        0 picks a free port at the first start; restarts reuse it.
     """
 
     def __init__(
@@ -57,7 +49,7 @@ class BackgroundServer:
     ) -> None:
         self.store = store
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port  # 0: the first start binds a free port, restarts keep it
         self.app: Any = create_app(store, max_content_length=max_content_length, durable=durable)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -82,6 +74,8 @@ class BackgroundServer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"search API did not start on {self.url} in {timeout}s")
             time.sleep(0.005)
+        if not self.port:
+            self.port = int(server.servers[0].sockets[0].getsockname()[1])
         self._server, self._thread = server, thread
 
     def stop(self, timeout: float = 30.0) -> None:
