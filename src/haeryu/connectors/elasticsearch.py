@@ -209,15 +209,15 @@ class ElasticsearchSink(Sink):
     def _drain(self) -> None:
         while self._buffer:
             chunk = self._buffer[: self.batch_docs]
-            retry = self._send(chunk)
+            retry, why = self._send(chunk)
             # acknowledged items leave the buffer; the ones to retry go first next time
             self._buffer = retry + self._buffer[len(chunk) :]
             if retry:
-                self._lost(f"{len(retry)} documents answered 429 (queue full)")
+                self._lost(f"{len(retry)} documents not taken, e.g. {why}")
         self._backoff = 0.0
 
-    def _send(self, chunk: list[bytes]) -> list[bytes]:
-        """Send one bulk request; the entries to send again."""
+    def _send(self, chunk: list[bytes]) -> tuple[list[bytes], str]:
+        """Send one bulk request; the entries to send again and why."""
         assert self._client is not None, "open() first"
         try:
             answer = self._client.post("/_bulk", content=b"".join(chunk))
@@ -234,6 +234,7 @@ class ElasticsearchSink(Sink):
         if len(items) != len(chunk):
             raise SinkError(f"Elasticsearch answered {len(items)} items for {len(chunk)} documents")
         retry: list[bytes] = []
+        why = ""
         rejected: list[str] = []
         for entry, item in zip(chunk, items, strict=True):
             result = next(iter(item.values()))
@@ -242,6 +243,7 @@ class ElasticsearchSink(Sink):
                 self.docs_written += 1
             elif status in RETRY_STATUSES or status >= 500:
                 retry.append(entry)
+                why = why or f"{status} {_reason(result.get('error'))}"
             else:
                 rejected.append(f"[{result.get('_id')}] {status} {_reason(result.get('error'))}")
         if rejected:
@@ -253,7 +255,7 @@ class ElasticsearchSink(Sink):
                     "fix the mapping or the data (or on_rejected='log' to skip them)"
                 )
             log.warning("Elasticsearch rejected %d documents: %s", len(rejected), rejected[:3])
-        return retry
+        return retry, why
 
     def _lost(self, why: str) -> NoReturn:
         self.outages += 1

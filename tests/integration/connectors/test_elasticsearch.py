@@ -18,6 +18,7 @@ import pytest
 
 from haeryu import Pipeline
 from haeryu.connectors.elasticsearch import ElasticsearchSink
+from haeryu.stores.search.errors import SearchError
 from haeryu.stores.search.es_api.server import BackgroundServer
 from haeryu.stream.sinks import Backpressure, SinkContext, SinkError
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
@@ -157,10 +158,14 @@ def test_items_answered_429_are_sent_again_alone() -> None:
         sink = ElasticsearchSink(srv.url, "throttled", id="seq")
         sink.open(SinkContext("p", "w", 0))
         sink.write(pl.DataFrame({"seq": range(8)}))
-        with pytest.raises(Backpressure, match="4 documents answered 429") as first:
+        with pytest.raises(
+            Backpressure, match=r"4 documents not taken, e\.g\. 429 es_rejected"
+        ) as first:
             sink.flush()
         assert first.value.retry_after == pytest.approx(0.05)
-        with pytest.raises(Backpressure, match="2 documents answered 429") as second:
+        with pytest.raises(
+            Backpressure, match=r"2 documents not taken, e\.g\. 429 es_rejected"
+        ) as second:
             sink.flush()
         assert second.value.retry_after == pytest.approx(0.1)  # backs off further
         sink.flush()
@@ -254,3 +259,21 @@ def test_search_server_killed_mid_stream_keeps_every_document_once(tmp_path: Pat
         assert r.json()["hits"]["total"]["value"] == 2_000
     finally:
         server.stop()
+
+
+def test_a_503_answer_backs_off_and_the_next_flush_sends_everything(
+    server: BackgroundServer, store: FakeSearchStore
+) -> None:
+    sink = ElasticsearchSink(server.url, "unavailable", id="n")
+    sink.open(SinkContext("p", "w", 0))
+    sink.write(pl.DataFrame({"n": [1, 2]}))
+    store.fail_next = SearchError(
+        503, "unavailable_shards_exception", "primary shard is not active"
+    )
+    why = r"2 documents not taken, e.g. 503 unavailable_shards_exception: primary shard"
+    with pytest.raises(Backpressure, match=why):
+        sink.flush()
+    assert stored(store, "unavailable") == {}
+    sink.flush()
+    assert sorted(stored(store, "unavailable")) == ["1", "2"]
+    sink.close()

@@ -90,11 +90,12 @@ async def bulk(caller: Caller, body: bytes, default_index: str | None) -> dict[s
 
 
 def touched_indices(items: list[dict[str, Any]]) -> list[str]:
-    """Indices a bulk answer wrote to, for ``refresh=true``."""
+    """Indices a bulk answer wrote to (some item succeeded), for the commit after it."""
     seen: dict[str, None] = {}
     for r in items:
-        index = item_body(r).get("_index")
-        if isinstance(index, str):
+        body = item_body(r)
+        index = body.get("_index")
+        if isinstance(index, str) and int(body.get("status", 500)) < 300:
             seen[index] = None
     return list(seen)
 
