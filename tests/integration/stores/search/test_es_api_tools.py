@@ -242,3 +242,21 @@ def test_grafana_health_check_reads_the_banner_and_the_mapping(http: httpx.Clien
     assert banner["version"]["build_flavor"] == "default"  # not serverless
     mapping = http.get("/logs-*/_mapping").json()
     assert mapping["logs-app"]["mappings"]["properties"]["@timestamp"]["type"] == "date"
+
+
+def test_kibana_data_view_lists_fields_with_field_caps(http: httpx.Client) -> None:
+    r = http.get("/logs-*/_field_caps?fields=*&include_unmapped=true")
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["indices"] == ["logs-app"]
+    caps = answer["fields"]
+    assert caps["@timestamp"]["date"]["aggregatable"] is True
+    assert caps["message"]["text"] == {
+        "type": "text",
+        "metadata_field": False,
+        "searchable": True,
+        "aggregatable": False,
+    }
+    assert caps["level"]["keyword"]["aggregatable"] is True
+    only = http.post("/logs-*/_field_caps", json={"fields": ["lat*"]}).json()["fields"]
+    assert list(only) == ["latency_ms"]

@@ -28,6 +28,7 @@ from haeryu.stores.search.es_api.errors import (
     illegal_argument,
     index_not_found,
 )
+from haeryu.stores.search.es_api.field_caps import field_caps
 from haeryu.stores.search.es_api.http import (
     Pretty,
     ProductHeader,
@@ -167,6 +168,15 @@ class Api:
         pattern = request.path_params.get("index", "*")
         await self._existing(pattern)
         return es_json(await self.caller.read(self.store.get_mapping, pattern))
+
+    async def field_caps(self, request: Request) -> Response:
+        pattern = request.path_params.get("index", "*")
+        await self._existing(pattern)
+        body = await json_body(request, self.limit)
+        wanted = request.query_params.get("fields") or body.get("fields") or "*"
+        patterns = wanted.split(",") if isinstance(wanted, str) else [str(f) for f in wanted]
+        mappings = await self.caller.read(self.store.get_mapping, pattern)
+        return es_json(field_caps(mappings, patterns))
 
     async def refresh(self, request: Request) -> Response:
         pattern = request.path_params.get("index", "*")
@@ -396,6 +406,7 @@ def _routes(api: Api) -> list[Route]:
         route("/_pit", api.close_pit, "DELETE"),
         route("/_count", api.count, "GET", "POST"),
         route("/_mapping", api.mapping, "GET"),
+        route("/_field_caps", api.field_caps, "GET", "POST"),
         route("/_refresh", api.refresh, "GET", "POST"),
         route("/_cat/indices", api.cat_indices, "GET"),
         route("/_cat/indices/{index}", api.cat_indices, "GET"),
@@ -406,6 +417,7 @@ def _routes(api: Api) -> list[Route]:
         route("/{index}/_count", api.count, "GET", "POST"),
         route("/{index}/_refresh", api.refresh, "GET", "POST"),
         route("/{index}/_mapping", api.mapping, "GET"),
+        route("/{index}/_field_caps", api.field_caps, "GET", "POST"),
         route("/{index}/_pit", api.pit, "POST"),
         route("/{index}/_doc", api.doc, "POST"),
         route("/{index}/_doc/{id}", api.doc, *docs),
