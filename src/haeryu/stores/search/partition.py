@@ -60,6 +60,8 @@ class Partition:
         self.index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
         self.writer: Any = None
         self.dirty = False
+        self._searcher: Any = None
+        self._stamp = -1
         self.lock = threading.Lock()
 
     def open_writer(self, heap: int = 64_000_000, threads: int = 1) -> Any:
@@ -95,12 +97,24 @@ class Partition:
             return False
         self.writer.commit()
         self.dirty = False
+        self._searcher = None  # the commit may land within the mtime's granularity
         return True
 
     def searcher(self) -> Any:
-        """A searcher on the latest commit."""
-        self.index.reload()
-        return self.index.searcher()
+        """A searcher on the latest commit.
+
+        Reloading costs about a millisecond, so it happens only when tantivy's
+        ``meta.json`` changed (a commit, by this process or the writer process).
+        """
+        try:
+            stamp = (self.path / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = 0
+        if self._searcher is None or stamp != self._stamp:
+            self.index.reload()
+            self._searcher = self.index.searcher()
+            self._stamp = stamp
+        return self._searcher
 
     def close(self) -> None:
         """Commit and release the writer lock."""

@@ -79,7 +79,9 @@ class SearchSink(Sink):
     def open(self, context: SinkContext) -> None:
         """Open the store (taking the writer lock); learn the committed positions."""
         self.pipeline = context.pipeline
-        self.store = SearchStore(self.root, refresh_interval=None)
+        # No kiwi preloading: a restarted worker should resume at once (kiwi loads on
+        # the first Korean text, if there is any).
+        self.store = SearchStore(self.root, refresh_interval=None, preload_analysis=False)
         if not self.store.exists(self.index):
             body: dict[str, Any] = {}
             if self.mapping:
