@@ -111,11 +111,6 @@ def test_kibana_discover_log_search(http: httpx.Client) -> None:
     assert "@kibana-highlighted-field@온도@/kibana-highlighted-field@" in marked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store: date_histogram with min_doc_count and extended_bounds fails in tantivy "
-    "(REQUESTS.md 4)",
-)
 def test_kibana_discover_histogram(http: httpx.Client) -> None:
     body = {
         "size": 0,
@@ -169,9 +164,6 @@ def grafana_range(gte: int, lte: int, query: str | None = None) -> dict[str, Any
     return {"bool": {"filter": must}}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="store: terms order {_key: desc} is not applied (REQUESTS.md 5)"
-)
 def test_grafana_logs_and_date_histogram_in_one_msearch(http: httpx.Client) -> None:
     end = START_MS + 2 * HOUR_MS - 1
     logs = {

@@ -177,18 +177,11 @@ class Searcher:
     async def _run(
         self, pattern: str, body: dict[str, Any], params: dict[str, Any]
     ) -> dict[str, Any]:
-        store = self.caller.store
-        answer = await self.caller.read(lambda: store.search(pattern, body, params=params))
+        store, prepared = self.caller.store, compat.prepare(body)
+        answer = await self.caller.read(lambda: store.search(pattern, prepared, params=params))
         if not isinstance(answer, dict):
             raise TypeError(f"the store answered a search with {type(answer).__name__}")
         return answer
-
-    async def _searched(
-        self, pattern: str, body: dict[str, Any], params: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The store's answer to ``body`` with what Kibana and Grafana expect added."""
-        prepared, plan = compat.prepare(body)
-        return compat.complete_hits(await self._run(pattern, prepared, params), plan)
 
     async def search(
         self, pattern: str | None, body: dict[str, Any], params: dict[str, str]
@@ -206,7 +199,7 @@ class Searcher:
                 raise illegal_argument("[pit] must be an object with an [id]")
             pattern = self.cursors.get(pit["id"], pit.get("keep_alive")).pattern
         extra = store_params(params)
-        answer = await self._searched(pattern or "*", body, extra)
+        answer = await self._run(pattern or "*", body, extra)
         if pit is not None:
             answer["pit_id"] = pit["id"]
         if "scroll" in params:
@@ -229,7 +222,7 @@ class Searcher:
         started = time.monotonic()
         cursor = self.cursors.get(scroll_id, keep_alive)
         body = {**cursor.body, "from": cursor.offset}
-        answer = await self._searched(cursor.pattern, body, cursor.params)
+        answer = await self._run(cursor.pattern, body, cursor.params)
         cursor.offset += int(body.get("size", 10))
         answer["_scroll_id"] = scroll_id
         return finish(answer, params, int((time.monotonic() - started) * 1000))
