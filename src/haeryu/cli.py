@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
+from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -260,6 +261,20 @@ def bench_search(
     from haeryu.bench.search import report, run
 
     for line in report(run(docs=docs, n_templates=templates, queries=queries)):
+        print(line)
+
+
+@bench_app.command("search-api")
+def bench_search_api(
+    docs: Annotated[int, typer.Option(help="Log documents to bulk-index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+    batch: Annotated[int, typer.Option(help="Documents per _bulk request.")] = 5_000,
+) -> None:
+    """The search benchmark through the REST API: bulk docs/s, query p50/p99 over HTTP."""
+    from haeryu.bench.search_api import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries, batch=batch)):
         print(line)
 
 
