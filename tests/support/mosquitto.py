@@ -53,6 +53,8 @@ class Mosquitto:
             "max_inflight_messages 0\n"
             "persistent_client_expiration 1h\n"
             f"log_dest file {self.dir}/mosquitto.log\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+            "log_type subscribe\n"
         )
 
     def start(self) -> Mosquitto:
@@ -69,6 +71,14 @@ class Mosquitto:
                     log = (self.dir / "mosquitto.log").read_text(errors="replace")
                     raise RuntimeError(f"mosquitto did not start:\n{log}") from None
                 time.sleep(0.02)
+
+    def log(self) -> str:
+        path = self.dir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def subscriptions(self, client_id: str) -> int:
+        """How many SUBSCRIBE topic filters ``client_id`` sent so far (from the log)."""
+        return sum(1 for line in self.log().splitlines() if f" {client_id} 1 " in line)
 
     def stop(self) -> None:
         """Stop cleanly (SIGTERM): mosquitto saves its sessions and queues on the way out."""

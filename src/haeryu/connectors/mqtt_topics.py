@@ -75,7 +75,9 @@ class TopicPattern:
     @property
     def subscription(self) -> str:
         """The MQTT topic filter that subscribes to every topic the pattern matches."""
-        levels = ["+" if n is not None else lit for n, lit in zip(self.levels, self.literals)]
+        levels = [
+            "+" if n is not None else lit for n, lit in zip(self.levels, self.literals, strict=True)
+        ]
         if self.multi:
             levels.append("#")
         return "/".join(levels)
@@ -86,7 +88,7 @@ class TopicPattern:
         if len(parts) < len(self.levels) or (not self.multi and len(parts) != len(self.levels)):
             return None
         fields: dict[str, str] = {}
-        for part, name, literal in zip(parts, self.levels, self.literals):
+        for part, name, literal in zip(parts, self.levels, self.literals, strict=False):
             if name is None:
                 if part != literal:
                     return None

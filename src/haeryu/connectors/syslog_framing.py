@@ -108,7 +108,9 @@ class FrameDecoder:
             head = bytes(buf[start : start + self.max_size])
             if len(buf) - start < self.max_size:
                 return False  # wait for the head, so the dead letter shows it
-            out.append(BadFrame(head, f"frame of {length} bytes exceeds the limit of {self.max_size}"))
+            out.append(
+                BadFrame(head, f"frame of {length} bytes exceeds the limit of {self.max_size}")
+            )
             taken = min(len(buf) - start, length)
             del buf[: start + taken]
             self._skip = length - taken
@@ -139,7 +141,9 @@ class FrameDecoder:
         frame = frame.rstrip(b"\r")
         if len(frame) > self.max_size:
             out.append(
-                BadFrame(frame[: self.max_size], f"line longer than the limit of {self.max_size} bytes")
+                BadFrame(
+                    frame[: self.max_size], f"line longer than the limit of {self.max_size} bytes"
+                )
             )
         else:
             out.append(Frame(frame))
