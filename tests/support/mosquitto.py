@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from haeryu.bench.servers import free_port
+
 __all__ = ["Mosquitto", "free_port", "mosquitto_binary"]
 
 
@@ -17,12 +19,6 @@ def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or (
         "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mosquitto:
