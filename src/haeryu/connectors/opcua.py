@@ -121,7 +121,7 @@ class OpcUaConnector:
         self.config = config
 
     async def run(self, ctx: ConnectorContext) -> None:
-        from asyncua import Client
+        from asyncua import Client, ua
 
         c = self.config
         client = Client(
@@ -143,7 +143,7 @@ class OpcUaConnector:
             changes = _Changes()
             sub = await client.create_subscription(c.publishing_interval_ms, changes)
             await sub.subscribe_data_change(
-                nodes, queuesize=c.queue_size, sampling_interval=c.sampling_interval_ms
+                nodes, queuesize=c.queue_size, sampling_interval=ua.Duration(c.sampling_interval_ms)
             )
             log.info("subscribed to %d OPC UA nodes on %s", len(nodes), c.endpoint)
             await self._pump(ctx, changes, names, last_sent)
