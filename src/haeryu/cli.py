@@ -371,6 +371,25 @@ def run(
 
 
 @app.command()
+def connect(
+    config: Annotated[
+        Path, typer.Argument(help="TOML file: [kafka], [runtime], [connectors.NAME].")
+    ],
+    status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run source connectors (HTTP ingest, files, MQTT, OPC UA, syslog) into Kafka topics.
+
+    Each connector is supervised: one that fails is restarted with back-off.  See
+    docs/sources.md for the config file and each connector's settings.
+    """
+    from haeryu.connectors.runtime.command import run_connect
+
+    _logging(verbose)
+    raise typer.Exit(run_connect(config, status=status))
+
+
+@app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="The SQL; every lake table is a view by its name.")],
     lake: Annotated[

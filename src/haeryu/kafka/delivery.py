@@ -13,10 +13,9 @@ Records are anything with the attributes of :class:`ProducerRecord` (the connect
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -65,17 +64,14 @@ class DeliveryFailed(Exception):
 
 
 class _Batch:
-    """The answers of one :meth:`AcknowledgingProducer.send` call, filled by the poll thread."""
+    """The answers of one :meth:`AcknowledgingProducer.send` call."""
 
-    __slots__ = ("deliveries", "future", "lock", "loop", "pending")
+    __slots__ = ("deliveries", "future", "pending")
 
     def __init__(self, size: int, loop: asyncio.AbstractEventLoop) -> None:
         self.deliveries: list[Delivery | None] = [None] * size
         self.pending = size
-        self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
-        # Answers come from the poll thread, refusals by produce() from the loop's.
-        self.lock = threading.Lock()
 
     def answer(self, index: int, err: KafkaError | None, msg: Message) -> None:
         if err is None:
@@ -95,99 +91,146 @@ class _Batch:
 
     def settle(self, index: int, delivery: Delivery) -> None:
         self.deliveries[index] = delivery
-        with self.lock:
-            self.pending -= 1
-            last = self.pending == 0
-        if last:
-            self.loop.call_soon_threadsafe(_resolve, self.future)
+        self.pending -= 1
+        if self.pending == 0 and not self.future.done():
+            self.future.set_result(None)
 
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def count(self, err: KafkaError | None, msg: Message) -> None:
+        """The callback when offsets are not wanted: one shared bound method, no objects
+        per record unless it failed."""
+        if err is not None:
+            self.answer(self.pending - 1, err, msg)  # any free slot: order is not kept
+            return
+        self.pending -= 1
+        if self.pending == 0 and not self.future.done():
+            self.future.set_result(None)
 
 
 class AcknowledgingProducer:
     """An idempotent, ``acks=all`` producer whose sends complete when Kafka acknowledged.
 
-    Use it from one event loop; :meth:`close` flushes and stops the poll thread.
+    Use it from one event loop.  Delivery reports are served by a task of that loop
+    (``poll(0)`` while answers are outstanding), not by a thread: callbacks then never
+    contend with the code producing for the GIL, and need no locks.
     ``overrides`` are librdkafka settings on top of :func:`producer_config`.
     """
+
+    POLL_IDLE_S = 0.0005
 
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         config = producer_config(bootstrap, **{"delivery.report.only.error": False, "linger.ms": 2})
         config.update(overrides)
         self._producer = Producer(config)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="haeryu-producer", daemon=True)
-        self._thread.start()
+        self._outstanding = 0
+        self._wake: asyncio.Event | None = None
+        self._poller: asyncio.Task[None] | None = None
 
-    def _poll(self) -> None:
-        # Delivery callbacks run in this thread; each batch wakes its awaiting task once.
-        while not self._closed.is_set():
-            self._producer.poll(0.05)
+    def _ensure_poller(self) -> asyncio.Event:
+        if self._poller is None or self._poller.done():
+            self._wake = asyncio.Event()
+            self._poller = asyncio.get_running_loop().create_task(
+                self._poll(self._wake), name="haeryu-producer-poll"
+            )
+        assert self._wake is not None
+        return self._wake
 
-    async def send(self, records: Sequence[ProducerRecord]) -> list[Delivery]:
+    async def _poll(self, wake: asyncio.Event) -> None:
+        poll = self._producer.poll
+        while True:
+            if self._outstanding <= 0:
+                wake.clear()
+                await wake.wait()
+            served = poll(0)
+            # Nothing ready: let the network catch up; some ready: go on at once.
+            await asyncio.sleep(0 if served else self.POLL_IDLE_S)
+
+    async def send(
+        self, records: Sequence[ProducerRecord], *, offsets: bool = True
+    ) -> list[Delivery]:
         """Produce ``records`` and return Kafka's answer for each, in order.
 
         Raises :class:`DeliveryFailed` (holding every answer) when any record was
         refused.  Records of one partition keep their order (idempotent producer).
+        ``offsets=False`` skips collecting the answers of records that were written
+        (cheaper per record): it returns ``[]`` and a :class:`DeliveryFailed` then holds
+        only the refusals.
         """
         if not records:
             return []
-        loop = asyncio.get_running_loop()
-        batch = _Batch(len(records), loop)
-        produce = self._producer.produce
-        for index, r in enumerate(records):
-            callback = _callback(batch, index)
-            while True:
-                try:
-                    produce(
-                        r.topic,
-                        r.value,
-                        r.key,
-                        on_delivery=callback,
-                        **_optional(r),
-                    )
-                    break
-                except BufferError:
-                    # librdkafka's queue is full: let deliveries drain it.
-                    await asyncio.sleep(0.005)
-                except Exception as exc:  # an invalid record fails alone
-                    # e.g. a record over message.max.bytes or an unknown partition
-                    batch.settle(index, Delivery(r.topic, -1, -1, str(exc)))
-                    break
-        await batch.future
+        wake = self._ensure_poller()
+        batch = _Batch(len(records), asyncio.get_running_loop())
+        self._outstanding += 1
+        wake.set()
+        try:
+            await self._produce_all(records, batch, offsets)
+            await batch.future
+        finally:
+            self._outstanding -= 1
         deliveries = [d for d in batch.deliveries if d is not None]
         if any(d.error is not None for d in deliveries):
             raise DeliveryFailed(deliveries)
-        return deliveries
+        return deliveries if offsets else []
+
+    async def _produce_all(
+        self, records: Sequence[ProducerRecord], batch: _Batch, offsets: bool
+    ) -> None:
+        produce = self._producer.produce
+        answer = batch.answer
+        callback: Any = batch.count
+        last_headers: object = None
+        headers: list[tuple[str, bytes]] | None = None
+        for index, r in enumerate(records):
+            if offsets:
+                callback = partial(answer, index)
+            if r.headers is not last_headers:
+                # Records of one input share their headers tuple: convert it once.
+                last_headers = r.headers
+                headers = list(r.headers) if r.headers else None
+            while True:
+                try:
+                    if r.partition is None and r.timestamp_ms is None:
+                        produce(r.topic, r.value, r.key, on_delivery=callback, headers=headers)
+                    else:
+                        produce(
+                            r.topic,
+                            r.value,
+                            r.key,
+                            on_delivery=callback,
+                            headers=headers,
+                            **_placed(r),
+                        )
+                    break
+                except BufferError:
+                    # librdkafka's queue is full: let deliveries drain it.
+                    self._producer.poll(0)
+                    await asyncio.sleep(self.POLL_IDLE_S)
+                except Exception as exc:  # an invalid record fails alone
+                    # e.g. a record over message.max.bytes or an unknown partition
+                    slot = index if offsets else batch.pending - 1
+                    batch.settle(slot, Delivery(r.topic, -1, -1, str(exc)))
+                    break
+            if index & 0x3FF == 0x3FF:
+                await asyncio.sleep(0)  # let other connectors and the poller run
 
     def flush(self, timeout: float = 30.0) -> int:
-        """Wait for outstanding records; returns how many are still queued."""
+        """Wait for outstanding records (serving their reports); returns how many are left."""
         return int(self._producer.flush(timeout))
 
     def close(self, timeout: float = 30.0) -> None:
-        """Flush what is queued and stop the poll thread."""
-        deadline = time.monotonic() + timeout
-        self._producer.flush(max(0.0, deadline - time.monotonic()))
-        self._closed.set()
-        self._thread.join(timeout=5)
+        """Flush what is queued, stop polling and drop the client.
+
+        Dropping it stops it reconnecting to a cluster that may be gone.
+        """
+        self._producer.flush(timeout)
+        if self._poller is not None:
+            self._poller.cancel()
+        del self._producer
 
 
-def _callback(batch: _Batch, index: int) -> Any:
-    def delivered(err: KafkaError | None, msg: Message) -> None:
-        batch.answer(index, err, msg)
-
-    return delivered
-
-
-def _optional(r: ProducerRecord) -> dict[str, Any]:
+def _placed(r: ProducerRecord) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if r.partition is not None:
         extra["partition"] = r.partition
     if r.timestamp_ms is not None:
         extra["timestamp"] = r.timestamp_ms
-    if r.headers:
-        extra["headers"] = list(r.headers)
     return extra

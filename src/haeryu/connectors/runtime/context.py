@@ -24,7 +24,9 @@ MAX_REASON_BYTES = 4096
 class Sender(Protocol):
     """Where records go; :class:`~haeryu.kafka.delivery.AcknowledgingProducer` in production."""
 
-    async def send(self, records: Sequence[SourceRecord]) -> list[Delivery]: ...
+    async def send(
+        self, records: Sequence[SourceRecord], *, offsets: bool = True
+    ) -> list[Delivery]: ...
 
 
 class ConnectorContext:
@@ -59,20 +61,23 @@ class ConnectorContext:
         self.log = logging.getLogger(f"haeryu.connect.{name}")
         self._sender = sender
 
-    async def send(self, records: Sequence[SourceRecord]) -> list[Delivery]:
+    async def send(
+        self, records: Sequence[SourceRecord], *, offsets: bool = True
+    ) -> list[Delivery]:
         """Produce ``records``; return Kafka's answer for each once all are acknowledged.
 
-        Raises :class:`~haeryu.kafka.delivery.DeliveryFailed` (with every answer) when
-        Kafka refused any of them; the others were written.
+        Raises :class:`~haeryu.kafka.delivery.DeliveryFailed` when Kafka refused any of
+        them; the others were written.  ``offsets=False`` (cheaper) returns ``[]`` and
+        the failure then lists only the refused records.
         """
         try:
-            deliveries = await self._sender.send(records)
+            deliveries = await self._sender.send(records, offsets=offsets)
         except DeliveryFailed as failed:
-            ok = sum(1 for d in failed.deliveries if d.error is None)
-            self.metrics.written(ok)
-            self.metrics.failed(len(failed.deliveries) - ok)
+            refused = sum(1 for d in failed.deliveries if d.error is not None)
+            self.metrics.written(len(records) - refused)
+            self.metrics.failed(refused)
             raise
-        self.metrics.written(len(deliveries))
+        self.metrics.written(len(records))
         return deliveries
 
     async def dead_letter(self, raw: bytes, reason: str, origin: Mapping[str, str]) -> None:
@@ -81,6 +86,13 @@ class ConnectorContext:
         Returns once Kafka acknowledged it, so a position saved afterwards never skips
         an input that is in neither topic.
         """
+        await self._sender.send([self.dead_letter_record(raw, reason, origin)])
+
+    def dead_letter_record(
+        self, raw: bytes, reason: str, origin: Mapping[str, str]
+    ) -> SourceRecord:
+        """The dead letter :meth:`dead_letter` writes, for connectors that send it along
+        with their records in one :meth:`send` (counted as an error here)."""
         headers = (
             (CONNECTOR_HEADER, self.name.encode()),
             (ERROR_HEADER, reason.encode()[:MAX_REASON_BYTES]),
@@ -88,7 +100,7 @@ class ConnectorContext:
         )
         self.log.debug("dead letter: %s", reason)
         self.metrics.failed()
-        await self._sender.send([SourceRecord(self.dead_letter_topic, raw, headers=headers)])
+        return SourceRecord(self.dead_letter_topic, raw, headers=headers)
 
 
 @runtime_checkable
