@@ -1,20 +1,15 @@
-"""Run connector configs (``haeryu connect``) in tests: in a thread of this process, or as a process to kill."""
+"""Run a connector config (as ``haeryu connect`` does) in a process of its own, to kill it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-from haeryu.connectors.runtime import ConnectRuntime, parse_config
 
 _RUNNER = """
 import asyncio, json, logging, sys
@@ -24,39 +19,6 @@ with open(sys.argv[1]) as f:
     config = parse_config(json.load(f), sys.argv[1])
 asyncio.run(ConnectRuntime(config).run())
 """
-
-
-@contextmanager
-def running_in_thread(doc: Mapping[str, Any]) -> Iterator[ConnectRuntime]:
-    """Run the config ``doc`` in a background event loop; stop it when the block ends."""
-    runtime_box: list[ConnectRuntime] = []
-    loop = asyncio.new_event_loop()
-    failed: list[BaseException] = []
-    ready = threading.Event()
-
-    def main() -> None:
-        asyncio.set_event_loop(loop)
-        runtime = ConnectRuntime(parse_config(doc))
-        runtime_box.append(runtime)
-        ready.set()
-        try:
-            loop.run_until_complete(runtime.run())
-        except BaseException as exc:  # reported to the test below
-            failed.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=main, name="connect-runtime", daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield runtime_box[0]
-    finally:
-        loop.call_soon_threadsafe(runtime_box[0].stop)
-        thread.join(30)
-        assert not thread.is_alive(), "the connector runtime did not stop"
-    if failed:
-        raise failed[0]
 
 
 class ConnectProcess:

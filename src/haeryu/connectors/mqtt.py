@@ -267,16 +267,12 @@ async def _deliver(
 ) -> list[_Message]:
     """Send a batch to Kafka (records and dead letters); return it once all are acknowledged."""
     records: list[SourceRecord] = []
-    bad: list[tuple[_Message, str]] = []
     for m in batch:
         try:
             records.append(mapper.record(m.topic, m.payload))
         except BadMessage as exc:
-            bad.append((m, str(exc)))
-    await asyncio.gather(
-        ctx.send(records),
-        *(ctx.dead_letter(m.payload, reason, {"mqtt.topic": m.topic}) for m, reason in bad),
-    )
+            records.append(ctx.dead_letter_record(m.payload, str(exc), {"mqtt.topic": m.topic}))
+    await ctx.send(records, offsets=False)
     return batch
 
 

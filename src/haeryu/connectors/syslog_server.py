@@ -196,21 +196,19 @@ class SyslogServer:
 
     async def _deliver(self, batch: list[_Item], ctx: ConnectorContext) -> None:
         records: list[SourceRecord] = []
-        bad: list[tuple[bytes, str, dict[str, str]]] = []
         for item in batch:
             origin = {"peer": item.peer, "transport": item.transport}
             if item.bad is not None:
-                bad.append((item.raw, item.bad, origin))
+                records.append(ctx.dead_letter_record(item.raw, item.bad, origin))
                 continue
             try:
                 message = self._parse(item.raw)
             except ParseError as exc:
-                bad.append((item.raw, f"not a syslog message: {exc}", origin))
+                reason = f"not a syslog message: {exc}"
+                records.append(ctx.dead_letter_record(item.raw, reason, origin))
                 continue
             records.append(self._record(ctx.name, message, origin))
-        await asyncio.gather(
-            ctx.send(records), *(ctx.dead_letter(raw, why, o) for raw, why, o in bad)
-        )
+        await ctx.send(records, offsets=False)
 
     def _parse(self, raw: bytes) -> SyslogMessage:
         fmt = self.config.format

@@ -15,7 +15,8 @@ import pytest
 
 from haeryu.bench.mqtt_publisher import publish_qos1
 from haeryu.testing import EmbeddedBroker, embedded_broker
-from support.connect_run import ConnectProcess, running_in_thread
+from support.connect import running_connectors
+from support.connect_run import ConnectProcess
 from support.kafka import read_all, wait_for
 from support.mosquitto import Mosquitto, mosquitto_binary
 
@@ -84,7 +85,7 @@ def test_messages_become_keyed_records_with_event_time_and_origin(
     kafka: EmbeddedBroker, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     doc = config(kafka, mosquitto, tmp_path / "state", mapping={"timestamp_field": "ts"})
-    with running_in_thread(doc):
+    with running_connectors(doc):
         wait_for(lambda: mosquitto.subscriptions("haeryu-test"), what="subscription")
         paho_publish(
             mosquitto.port,
@@ -181,7 +182,7 @@ def test_mqtt_broker_outage_reconnects_and_loses_nothing(
     kafka: EmbeddedBroker, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     doc = config(kafka, mosquitto, tmp_path / "state")
-    with running_in_thread(doc) as runtime:
+    with running_connectors(doc) as runtime:
         wait_for(lambda: mosquitto.subscriptions("haeryu-test"), what="subscription")
         first = [(f"factory/p/l/m{i}/telemetry", b'{"seq": %d}' % i) for i in range(200)]
         paho_publish(mosquitto.port, first)

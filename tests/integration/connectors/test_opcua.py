@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from haeryu.testing import EmbeddedBroker, embedded_broker
-from support.connect_run import running_in_thread
+from support.connect import running_connectors
 from support.kafka import read_all, wait_for
 from support.opcua_server import OpcUaServer
 
@@ -64,7 +64,7 @@ def test_data_changes_by_node_id_and_browse_path_with_quality_and_source_time(
 ) -> None:
     server.write("Temperature", 20.5, T0)
     server.write("Mode", "idle", T0)
-    with running_in_thread(config(kafka, server, tmp_path / "state")):
+    with running_connectors(config(kafka, server, tmp_path / "state")):
         # the subscription reports each node's current value first
         wait_for(lambda: len(values(kafka)) == 2, what="initial values")
         server.write("Temperature", 71.25, T0 + timedelta(seconds=1))
@@ -91,7 +91,7 @@ def test_server_restart_reconnects_and_resubscribes(
 ) -> None:
     server.write("Temperature", 1.0, T0)
     server.write("Mode", "idle", T0)
-    with running_in_thread(config(kafka, server, tmp_path / "state")) as runtime:
+    with running_connectors(config(kafka, server, tmp_path / "state")) as runtime:
         wait_for(lambda: len(values(kafka)) == 2, what="initial values")
         server.stop()
         server.start()  # same port and node ids, a fresh address space

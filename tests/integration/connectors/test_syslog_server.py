@@ -14,7 +14,7 @@ import pytest
 
 from haeryu.bench.servers import free_port
 from haeryu.testing import EmbeddedBroker, embedded_broker
-from support.connect_run import running_in_thread
+from support.connect import running_connectors
 from support.kafka import read_all, wait_for
 
 RFC5424 = b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 " + (
@@ -51,7 +51,7 @@ def server(kafka: EmbeddedBroker, tmp_path: Path) -> Iterator[tuple[int, int]]:
             }
         },
     }
-    with running_in_thread(doc):
+    with running_connectors(doc):
         wait_for(lambda: _listening(tcp), what="syslog server listening")
         yield udp, tcp
 
