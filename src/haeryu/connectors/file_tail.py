@@ -125,6 +125,7 @@ class TailedFile:
                 end = self.read_pos - len(self._partial)
                 self._lines(buf[:cut].split(b"\n"), end, entries)
         idle = now - self._last_data >= self._flush_after
+        final = final and len(chunk) < max_bytes  # at the end of the file
         if final and self._partial:
             self._lines([self._partial], self.read_pos, entries, terminated=False)
             self._partial = b""

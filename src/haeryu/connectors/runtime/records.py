@@ -108,7 +108,10 @@ def to_epoch_ms(value: Any, fmt: TimestampFormat) -> int:
     if fmt == "iso8601" or (isinstance(value, str) and not _numeric(value)):
         if not isinstance(value, str):
             raise ValueError(f"expected an ISO 8601 time, got {value!r}")
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 time, got {value!r}") from None
         if parsed.tzinfo is None:
             raise ValueError(f"ISO 8601 time without a zone: {value!r}")
         return int(parsed.timestamp() * 1000)

@@ -73,7 +73,8 @@ class Supervisor:
     async def _supervise(self, item: Supervised) -> None:
         ctx = item.context
         status = self.status[ctx.name]
-        backoff = INITIAL_BACKOFF_S
+        first_backoff = min(INITIAL_BACKOFF_S, item.backoff_max_s)
+        backoff = first_backoff
         while not self.stopping.is_set():
             status.state = "running"
             status.retry_in_s = None
@@ -87,14 +88,14 @@ class Supervisor:
                 if self.stopping.is_set():
                     break
                 if time.monotonic() - started > HEALTHY_AFTER_S:
-                    backoff = INITIAL_BACKOFF_S
+                    backoff = first_backoff
                 status.state = "backoff"
                 status.last_error = f"{type(exc).__name__}: {exc}"
                 status.retry_in_s = backoff
                 ctx.metrics.failed()
                 ctx.metrics.restarted()
                 log.warning(
-                    "connector %s failed (%s); restarting in %.1f s",
+                    "connector %s failed (%s); restarting in %.2f s",
                     ctx.name,
                     status.last_error,
                     backoff,
