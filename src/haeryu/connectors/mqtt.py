@@ -105,6 +105,7 @@ class _Session:
         self.lock = threading.Lock()
         self.generation = 0
         self.connected = False
+        self.closing = False
         self.inbox: collections.deque[_Message] = collections.deque()
         self.wake = asyncio.Event()
         self._wake_pending = False
@@ -143,6 +144,7 @@ class _Session:
 
     def stop(self) -> None:
         # A clean DISCONNECT keeps the session (clean_start false, expiry > 0).
+        self.closing = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -173,7 +175,10 @@ class _Session:
         with self.lock:
             self.generation += 1
             self.connected = False
-        log.warning("lost MQTT broker %s:%d (%s); reconnecting", *self._where(), reason)
+        if self.closing:
+            log.info("disconnected from MQTT broker %s:%d", *self._where())
+        else:
+            log.warning("lost MQTT broker %s:%d (%s); reconnecting", *self._where(), reason)
 
     def _on_message(self, _client: Any, _ud: Any, msg: Any) -> None:
         if msg.qos == 0:
@@ -202,13 +207,14 @@ class _Session:
         return out
 
     def ack(self, messages: list[_Message]) -> int:
-        """PUBACK the messages of the current connection; returns how many were sent."""
+        """PUBACK the messages of the current connection, in order; returns how many."""
         sent = 0
         with self.lock:
             generation = self.generation
+            ack = self.client.ack
             for m in messages:
                 if m.generation == generation:
-                    self.client.ack(m.mid, 1)
+                    ack(m.mid, 1)
                     sent += 1
         return sent
 

@@ -9,17 +9,18 @@ message into a :class:`SourceRecord`, or raises :class:`BadMessage` saying why n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from pydantic import model_validator
 
 from haeryu.connectors.mqtt_topics import PatternError, Template, TopicPattern
 from haeryu.connectors.runtime import (
     CONNECTOR_HEADER,
     ORIGIN_HEADER_PREFIX,
+    Headers,
     RecordShape,
     SourceRecord,
     TopicTemplate,
@@ -82,13 +83,25 @@ class _Compiled:
     key: Template | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    mapping: _Compiled
+    topic: str
+    key: bytes | None
+    headers: Headers
+    fields: dict[str, str]
+
+
+_MAX_ROUTES = 100_000
+
+
 class MessageMapper:
     """Turns MQTT messages into records by the first mapping whose pattern matches."""
 
     def __init__(self, connector: str, mappings: Sequence[MqttMapping], max_payload: int) -> None:
         self.max_payload = max_payload
         self._connector = (CONNECTOR_HEADER, connector.encode())
-        self._legal: set[str] = set()
+        self._routes: dict[str, _Route] = {}
         self._mappings = []
         for m in mappings:
             pattern = TopicPattern.parse(m.pattern)
@@ -108,54 +121,53 @@ class MessageMapper:
             raise BadMessage(
                 f"payload of {len(payload)} bytes exceeds max_payload_bytes ({self.max_payload})"
             )
+        route = self._routes.get(mqtt_topic)
+        if route is None:
+            route = self._route(mqtt_topic)
+        spec = route.mapping.spec
+        if spec.format == "raw":
+            return SourceRecord(route.topic, payload, route.key, None, route.headers)
+        doc = _parse_json(payload)
+        value = payload
+        key = route.key
+        try:
+            timestamp = spec.timestamp_of(doc)
+        except ValueError as exc:
+            raise BadMessage(f"event time {spec.timestamp_field!r}: {exc}") from None
+        if spec.key_field is not None:
+            key = spec.key_of(doc)
+        if spec.fields != "headers":
+            if not isinstance(doc, dict):
+                raise BadMessage("fields go into the payload, but it is not a JSON object")
+            value = orjson.dumps({**doc, **route.fields})
+        return SourceRecord(route.topic, value, key, timestamp, route.headers)
+
+    def _route(self, mqtt_topic: str) -> _Route:
+        """Where messages of ``mqtt_topic`` go; remembered, since devices repeat topics."""
         for m in self._mappings:
             fields = m.pattern.match(mqtt_topic)
             if fields is not None:
-                return self._build(m, mqtt_topic, fields, payload)
-        raise BadMessage(f"MQTT topic {mqtt_topic!r} matches no mapping pattern")
-
-    def _build(
-        self, m: _Compiled, mqtt_topic: str, fields: dict[str, str], payload: bytes
-    ) -> SourceRecord:
-        spec = m.spec
-        value = payload
-        timestamp = None
-        key = m.key.fill(fields).encode() if m.key is not None else None
-        if spec.format == "json":
-            doc = _parse_json(payload)
-            try:
-                timestamp = spec.timestamp_of(doc)
-            except ValueError as exc:
-                raise BadMessage(f"event time {spec.timestamp_field!r}: {exc}") from None
-            if spec.key_field is not None:
-                key = spec.key_of(doc)
-            if spec.fields != "headers":
-                if not isinstance(doc, dict):
-                    raise BadMessage("fields go into the payload, but it is not a JSON object")
-                value = json.dumps({**doc, **fields}, separators=(",", ":")).encode()
-        headers: list[tuple[str, bytes]] = [self._connector, (TOPIC_HEADER, mqtt_topic.encode())]
-        if spec.fields != "payload":
+                break
+        else:
+            raise BadMessage(f"MQTT topic {mqtt_topic!r} matches no mapping pattern")
+        headers = [self._connector, (TOPIC_HEADER, mqtt_topic.encode())]
+        if m.spec.fields != "payload":
             headers += [(ORIGIN_HEADER_PREFIX + k, v.encode()) for k, v in fields.items()]
-        return SourceRecord(self._topic(m, fields), value, key, timestamp, tuple(headers))
-
-    def _topic(self, m: _Compiled, fields: dict[str, str]) -> str:
-        if not m.topic.names:
-            return m.topic.text
         topic = m.topic.fill(fields)
-        if topic not in self._legal:
-            try:
-                check_topic(topic)
-            except ValueError as exc:
-                raise BadMessage(f"Kafka topic from {m.spec.topic!r}: {exc}") from None
-            if len(self._legal) < 100_000:
-                self._legal.add(topic)
-        return topic
+        try:
+            check_topic(topic)
+        except ValueError as exc:
+            raise BadMessage(f"Kafka topic from {m.spec.topic!r}: {exc}") from None
+        key = m.key.fill(fields).encode() if m.key is not None else None
+        route = _Route(m, topic, key, tuple(headers), fields)
+        if len(self._routes) >= _MAX_ROUTES:
+            self._routes.clear()  # topics without end (ids in them): start remembering anew
+        self._routes[mqtt_topic] = route
+        return route
 
 
 def _parse_json(payload: bytes) -> Any:
     try:
-        return json.loads(payload)
-    except UnicodeDecodeError as exc:
-        raise BadMessage(f"payload is not UTF-8 text: {exc}") from None
-    except json.JSONDecodeError as exc:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise BadMessage(f"payload is not JSON: {exc}") from None
