@@ -260,6 +260,34 @@ def bench_sinks(
     raise typer.Exit(bench.run(rows=rows, batch=batch, flush_every=flush_every))
 
 
+@bench_app.command("connect")
+def bench_connect(
+    only: Annotated[
+        list[str] | None, typer.Option(help="Workloads to run (http, files); default all.")
+    ] = None,
+    records: Annotated[int, typer.Option(help="HTTP records to post in batches.")] = 200_000,
+    batch: Annotated[int, typer.Option(help="Records per NDJSON request.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+    lines: Annotated[int, typer.Option(help="Lines of the tailed file.")] = 1_000_000,
+    fsync: Annotated[str, typer.Option(help="Broker fsync policy.")] = "interval",
+    quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
+) -> None:
+    """Source connectors: HTTP ingest records/s and latency to the ack, file tail lines/s."""
+    from haeryu.bench import connectors as bench
+
+    raise typer.Exit(
+        bench.run(
+            only=only,
+            records=records,
+            batch=batch,
+            clients=clients,
+            lines=lines,
+            fsync=fsync,
+            quick=quick,
+        )
+    )
+
+
 @bench_app.command("log")
 def bench_log(
     mb: Annotated[int, typer.Option(help="Data volume to append, MB.")] = 512,

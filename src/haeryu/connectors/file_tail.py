@@ -87,8 +87,12 @@ class TailedFile:
         return max(0, self.size() - self.boundary)
 
     def truncated(self) -> bool:
-        """Whether the file shrank below what was read (copytruncate, ``> file``)."""
-        return self.size() < self.read_pos
+        """Whether the file was cut (copytruncate, ``> file``): it shrank below what was
+        read, or its first bytes changed -- a cut followed at once by as many new bytes
+        as were read before keeps the size but not the content."""
+        if self.size() < self.read_pos:
+            return True
+        return bool(self.head) and os.pread(self.fd, len(self.head), 0) != self.head
 
     def restart_from_zero(self) -> None:
         """Forget what was read: the file was truncated and is read again from its start."""
@@ -107,8 +111,10 @@ class TailedFile:
         """
         chunk = os.pread(self.fd, max_bytes, self.read_pos)
         now = time.monotonic()
-        if len(self.head) < HEAD_BYTES and self.read_pos < HEAD_BYTES:
-            self.head = os.pread(self.fd, HEAD_BYTES, 0)
+        if len(self.head) < HEAD_BYTES:
+            head = os.pread(self.fd, HEAD_BYTES, 0)
+            if head.startswith(self.head):  # grown, not replaced (truncated() tells that)
+                self.head = head
         entries: list[bytes] = []
         if chunk:
             self._last_data = now
@@ -123,7 +129,8 @@ class TailedFile:
             else:
                 self._partial = buf[cut + 1 :]
                 end = self.read_pos - len(self._partial)
-                self._lines(buf[:cut].split(b"\n"), end, entries)
+                complete = buf[:cut]
+                self._lines(complete.split(b"\n"), end, entries, cr=b"\r" in complete)
         idle = now - self._last_data >= self._flush_after
         final = final and len(chunk) < max_bytes  # at the end of the file
         if final and self._partial:
@@ -137,16 +144,20 @@ class TailedFile:
         return entries
 
     def _lines(
-        self, lines: list[bytes], end: int, out: list[bytes], *, terminated: bool = True
+        self,
+        lines: list[bytes],
+        end: int,
+        out: list[bytes],
+        *,
+        terminated: bool = True,
+        cr: bool = True,
     ) -> None:
         """Add ``lines`` (the last ending at byte ``end``; each followed by ``\n`` when
         ``terminated``) to ``out`` as entries."""
         if self._start is None:
-            for line in lines:
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if line:
-                    out.append(line)
+            if cr:
+                lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+            out.extend(filter(None, lines))  # empty lines carry nothing
             self.boundary = end
             return
         # Multi-line: know where each line starts, so the boundary can stop before the

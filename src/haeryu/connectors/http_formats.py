@@ -111,24 +111,25 @@ def parse_ndjson(
 ) -> list[Item]:
     """One record per non-empty line; the line itself becomes the value, unchanged."""
     out: list[Item] = []
-    keyed = shape.key_field is not None or shape.timestamp_field is not None
+    append = out.append
+    key_of = shape.key_getter()
+    timed = shape.timestamp_field is not None
+    loads = orjson.loads
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
     for line in body.split(b"\n"):
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line.strip():
+        if not line:
             continue
         try:
-            doc = orjson.loads(line)
+            doc = loads(line)
             if len(line) > max_record_bytes:
                 raise ValueError(f"record of {len(line)} bytes over the limit {max_record_bytes}")
-            if keyed:
-                out.append(
-                    SourceRecord(topic, line, shape.key_of(doc), shape.timestamp_of(doc), headers)
-                )
-            else:
-                out.append(SourceRecord(topic, line, None, None, headers))
+            key = key_of(doc) if key_of is not None else None
+            stamp = shape.timestamp_of(doc) if timed else None
         except (orjson.JSONDecodeError, ValueError) as exc:
-            out.append(Rejected(line, str(exc)))
+            append(Rejected(line, str(exc)))
+            continue
+        append(SourceRecord(topic, line, key, stamp, headers))
     return out
 
 
@@ -295,6 +296,19 @@ def offsets_answer(items: list[Item], deliveries: dict[int, Delivery]) -> bytes:
             code = RETRIABLE_KAFKA_ERROR if d.retriable else KAFKA_ERROR
             offsets.append(_error_entry(code, d.error))
     return orjson.dumps({"key_schema_id": None, "value_schema_id": None, "offsets": offsets})
+
+
+def ndjson_answer(items: list[Item]) -> bytes:
+    """The NDJSON answer: how many records came and were written, and the rejected
+    ones by their 0-based line number among the non-empty lines."""
+    errors = [
+        {"index": i, "error_code": item.code, "error": item.reason}
+        for i, item in enumerate(items)
+        if isinstance(item, Rejected)
+    ]
+    return orjson.dumps(
+        {"received": len(items), "written": len(items) - len(errors), "errors": errors}
+    )
 
 
 def _error_entry(code: int, reason: str) -> dict[str, Any]:

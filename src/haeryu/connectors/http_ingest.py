@@ -214,7 +214,7 @@ class _Ingest:
         records: list[SourceRecord] = []
         where: list[int] = []
         for i, item in enumerate(items):
-            if isinstance(item, SourceRecord):
+            if type(item) is SourceRecord:
                 records.append(item)
                 where.append(i)
         self.ctx.metrics.read(len(items))
@@ -222,10 +222,27 @@ class _Ingest:
             deliveries = await self.ctx.send(records)
         except DeliveryFailed as failed:
             deliveries = failed.deliveries
-        for item in items:
-            if isinstance(item, fmt.Rejected):
-                await self.ctx.dead_letter(item.raw, item.reason, {"http": "rejected"})
+        await self._dead_letters(items, len(records))
         return dict(zip(where, deliveries, strict=True))
+
+    async def _dead_letters(self, items: list[fmt.Item], good: int) -> None:
+        if good < len(items):
+            for item in items:
+                if isinstance(item, fmt.Rejected):
+                    await self.ctx.dead_letter(item.raw, item.reason, {"http": "rejected"})
+
+    async def _write_ndjson(self, items: list[fmt.Item]) -> Response:
+        """NDJSON: no offsets to report, so the cheaper unordered acknowledgement."""
+        records = [item for item in items if type(item) is SourceRecord]
+        self.ctx.metrics.read(len(items))
+        try:
+            await self.ctx.send(records, offsets=False)
+        except DeliveryFailed as failed:
+            retriable = all(d.retriable for d in failed.deliveries)
+            status = 503 if retriable else 500
+            return _error(status, 50002 if not retriable else 50003, str(failed))
+        await self._dead_letters(items, len(records))
+        return Response(fmt.ndjson_answer(items), 200, media_type=JSON_TYPE)
 
     # ------------------------------------------------------------ v2 and NDJSON
 
@@ -245,7 +262,8 @@ class _Ingest:
                 items = fmt.parse_ndjson(
                     body, topic, shape=self.shape, headers=headers, max_record_bytes=limit
                 )
-            elif kind in (fmt.JSON_V2, JSON_TYPE, fmt.BINARY_V2):
+                return await self._write_ndjson(items)
+            if kind in (fmt.JSON_V2, JSON_TYPE, fmt.BINARY_V2):
                 items = fmt.parse_v2(
                     body,
                     topic,

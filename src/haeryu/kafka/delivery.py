@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -40,8 +39,7 @@ class ProducerRecord(Protocol):
     def partition(self) -> int | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Kafka's answer for one record: where it was written, or why it was not."""
 
     topic: str
@@ -170,6 +168,44 @@ class AcknowledgingProducer:
         if any(d.error is not None for d in deliveries):
             raise DeliveryFailed(deliveries)
         return deliveries if offsets else []
+
+    async def send_values(
+        self, topic: str, values: Sequence[bytes], headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        """Produce ``values`` (no keys, same headers) and return once all are acknowledged.
+
+        The bulk path of file tailing: no record objects, no offsets collected.  Raises
+        :class:`DeliveryFailed` with the refusals.
+        """
+        if not values:
+            return
+        wake = self._ensure_poller()
+        batch = _Batch(len(values), asyncio.get_running_loop())
+        self._outstanding += 1
+        wake.set()
+        produce = self._producer.produce
+        callback = batch.count
+        header_list = list(headers) if headers else None
+        try:
+            for index, value in enumerate(values):
+                while True:
+                    try:
+                        produce(topic, value, None, on_delivery=callback, headers=header_list)
+                        break
+                    except BufferError:
+                        self._producer.poll(0)
+                        await asyncio.sleep(self.POLL_IDLE_S)
+                    except Exception as exc:  # an invalid record fails alone
+                        batch.settle(batch.pending - 1, Delivery(topic, -1, -1, str(exc)))
+                        break
+                if index & 0x3FF == 0x3FF:
+                    await asyncio.sleep(0)
+            await batch.future
+        finally:
+            self._outstanding -= 1
+        failed = [d for d in batch.deliveries if d is not None]
+        if failed:
+            raise DeliveryFailed(failed)
 
     async def _produce_all(
         self, records: Sequence[ProducerRecord], batch: _Batch, offsets: bool
