@@ -14,8 +14,11 @@ they share the cores).
   clock stops when the connector's saved position reaches its end (every line
   acknowledged by Kafka, position fsynced).
 
+- **mqtt**: ``--records`` QoS 1 messages through mosquitto, no loss allowed, and latency
+  from the publish to the record being readable in Kafka (:mod:`haeryu.bench.connect_mqtt`).
+
 Add a workload by writing ``def name(ctx: Bench) -> dict[str, str]`` and listing it in
-:data:`WORKLOADS` (MQTT goes there).
+:data:`WORKLOADS`.
 """
 
 from __future__ import annotations
@@ -215,7 +218,18 @@ def files(bench: Bench) -> dict[str, str]:
     }
 
 
-WORKLOADS: dict[str, Callable[[Bench], dict[str, str]]] = {"http": http, "files": files}
+def mqtt(bench: Bench) -> dict[str, str]:
+    """MQTT QoS 1 through mosquitto: see :mod:`haeryu.bench.connect_mqtt`."""
+    from haeryu.bench.connect_mqtt import workload  # it imports this module
+
+    return workload(bench)
+
+
+WORKLOADS: dict[str, Callable[[Bench], dict[str, str]]] = {
+    "http": http,
+    "files": files,
+    "mqtt": mqtt,
+}
 """Workloads by name, in the order they run."""
 
 
