@@ -181,7 +181,8 @@ def test_kill_9_mid_stream_loses_no_qos1_message(
 def test_mqtt_broker_outage_reconnects_and_loses_nothing(
     kafka: EmbeddedBroker, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    doc = config(kafka, mosquitto, tmp_path / "state")
+    # MQTT 5 here (clean start false, session expiry); the other tests use 3.1.1.
+    doc = config(kafka, mosquitto, tmp_path / "state", protocol="5")
     with running_connectors(doc) as runtime:
         wait_for(lambda: mosquitto.subscriptions("haeryu-test"), what="subscription")
         first = [(f"factory/p/l/m{i}/telemetry", b'{"seq": %d}' % i) for i in range(200)]
