@@ -19,14 +19,29 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
 
-from haeryu.bench.connectors import Bench, connect_process
 from haeryu.bench.mosquitto import Mosquitto, mosquitto_binary
 from haeryu.bench.mqtt_publisher import publish_qos1
 from haeryu.kafka.clients import Consumer, KafkaException, TopicPartition
 from haeryu.kafka.config import consumer_config
 from haeryu.kafka.tail import read_to_end
+
+
+class Bench(Protocol):
+    """What the workload reads of ``haeryu.bench.connectors.Bench``."""
+
+    bootstrap: str
+    root: Path
+    records: int
+    quick: bool
+
+
+RunConnector = Callable[[str, str], AbstractContextManager[Path]]
+"""``haeryu connect`` on ``[connectors.NAME]`` with the given TOML lines, in a child process."""
 
 CLIENT_ID = "haeryu-bench-mqtt"
 TOPIC = "bench-mqtt"
@@ -122,7 +137,7 @@ def _latency(bench: Bench, port: int, count: int, rate: float) -> list[float]:
     return sorted(latencies)
 
 
-def workload(bench: Bench) -> dict[str, str]:
+def workload(bench: Bench, run_connector: RunConnector) -> dict[str, str]:
     """MQTT QoS 1 messages/s with no loss, and publish -> readable latency."""
     if mosquitto_binary() is None:
         return {"mqtt": "skipped: mosquitto not installed (apt-get install mosquitto)"}
@@ -135,7 +150,7 @@ def workload(bench: Bench) -> dict[str, str]:
         f'pattern = "lat/{{device}}/data"\ntopic = "{LATENCY_TOPIC}"\nkey = "{{device}}"\n'
     )
     try:
-        with connect_process(bench, "mqtt", table):
+        with run_connector("mqtt", table):
             deadline = time.monotonic() + 60
             while mosq.subscriptions(CLIENT_ID) < 2:
                 if time.monotonic() > deadline:

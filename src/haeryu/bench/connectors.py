@@ -40,6 +40,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from haeryu.bench import connect_mqtt
 from haeryu.broker.process import broker_process
 
 console = Console(width=120, highlight=False)
@@ -220,9 +221,7 @@ def files(bench: Bench) -> dict[str, str]:
 
 def mqtt(bench: Bench) -> dict[str, str]:
     """MQTT QoS 1 through mosquitto: see :mod:`haeryu.bench.connect_mqtt`."""
-    from haeryu.bench.connect_mqtt import workload  # it imports this module
-
-    return workload(bench)
+    return connect_mqtt.workload(bench, lambda name, table: connect_process(bench, name, table))
 
 
 WORKLOADS: dict[str, Callable[[Bench], dict[str, str]]] = {
