@@ -103,6 +103,13 @@ def test_server_restart_reconnects_and_resubscribes(
         server.write("Temperature", 3.0, T0 + timedelta(seconds=6))
         wait_for(lambda: any(v["value"] == 3.0 for v in values(kafka)), what="next value")
         assert runtime.per_connector["press"].restarts == 0
+    # A new run of the connector (same state directory) is told the current values again
+    # by its new subscription, and writes none of them: they are in Kafka already.
+    before = len(values(kafka))
+    with running_connectors(config(kafka, server, tmp_path / "state")) as runtime:
+        wait_for(lambda: runtime.per_connector["press"].records_in >= 2, what="re-reported values")
+        server.write("Temperature", 4.0, T0 + timedelta(seconds=7))
+        wait_for(lambda: len(values(kafka)) == before + 1, what="only the new value")
     got = [(v["node"], v["value"]) for v in values(kafka)]
     # The unchanged Mode, re-reported by the new subscription, is not written twice.
     assert sorted(got) == sorted(
@@ -111,5 +118,6 @@ def test_server_restart_reconnects_and_resubscribes(
             ("ns=2;s=Mode", "idle"),
             ("ns=2;s=Temperature", 2.0),
             ("ns=2;s=Temperature", 3.0),
+            ("ns=2;s=Temperature", 4.0),
         ]
     )
