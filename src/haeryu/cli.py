@@ -293,9 +293,11 @@ def bench_sinks(
 @bench_app.command("connect")
 def bench_connect(
     only: Annotated[
-        list[str] | None, typer.Option(help="Workloads to run (http, files); default all.")
+        list[str] | None, typer.Option(help="Workloads to run (http, files, mqtt); default all.")
     ] = None,
-    records: Annotated[int, typer.Option(help="HTTP records to post in batches.")] = 200_000,
+    records: Annotated[
+        int, typer.Option(help="HTTP records to post in batches; MQTT messages.")
+    ] = 200_000,
     batch: Annotated[int, typer.Option(help="Records per NDJSON request.")] = 1000,
     clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
     lines: Annotated[int, typer.Option(help="Lines of the tailed file.")] = 1_000_000,

@@ -14,8 +14,11 @@ they share the cores).
   clock stops when the connector's saved position reaches its end (every line
   acknowledged by Kafka, position fsynced).
 
+- **mqtt**: ``--records`` QoS 1 messages through mosquitto, no loss allowed, and latency
+  from the publish to the record being readable in Kafka (:mod:`haeryu.bench.connect_mqtt`).
+
 Add a workload by writing ``def name(ctx: Bench) -> dict[str, str]`` and listing it in
-:data:`WORKLOADS` (MQTT goes there).
+:data:`WORKLOADS`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from haeryu.bench import connect_mqtt
 from haeryu.broker.process import broker_process
 
 console = Console(width=120, highlight=False)
@@ -237,7 +241,16 @@ def files(bench: Bench) -> dict[str, str]:
     }
 
 
-WORKLOADS: dict[str, Callable[[Bench], dict[str, str]]] = {"http": http, "files": files}
+def mqtt(bench: Bench) -> dict[str, str]:
+    """MQTT QoS 1 through mosquitto: see :mod:`haeryu.bench.connect_mqtt`."""
+    return connect_mqtt.workload(bench, lambda name, table: connect_process(bench, name, table))
+
+
+WORKLOADS: dict[str, Callable[[Bench], dict[str, str]]] = {
+    "http": http,
+    "files": files,
+    "mqtt": mqtt,
+}
 """Workloads by name, in the order they run."""
 
 
