@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
+from haeryu.usecases.factory.cli import bench_skab, detect_app
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -21,6 +22,8 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
+app.add_typer(detect_app, name="detect")
+bench_app.command("skab")(bench_skab)
 console = Console(stderr=True)
 
 
