@@ -12,6 +12,7 @@ DETECTORS: tuple[str, ...] = (
     "zscore",
     "ewma",
     "roc",
+    "noise",
     "stuck",
     "missing",
     "correlation",
@@ -40,16 +41,21 @@ class DetectorConfig:
 
     train_rows: int = 400
     detectors: tuple[str, ...] = DETECTORS
-    #: |x - slow EWMA| / robust scale above this is a spike.
-    z_threshold: float = 8.0
-    #: smoothing of the slow EWMA level used by the z-score (per reading).
-    z_alpha: float = 0.05
-    #: |fast EWMA - training median| / robust scale above this is a shift or a drift.
+    #: |x - EWMA level| / noise scale above this is a spike (noise: robust spread of
+    #: the training rows' first differences, so load changes do not widen it).
+    z_threshold: float = 10.0
+    #: smoothing of the EWMA level the z-score compares with (per reading).
+    z_alpha: float = 0.3
+    #: the fast EWMA level beyond the training envelope by this many noise scales is a
+    #: shift or a drift.
     ewma_threshold: float = 6.0
     ewma_alpha: float = 0.1
     #: EWMA of |dx| above this many times the training p99 of |dx|: too fast a change.
     roc_factor: float = 4.0
     roc_alpha: float = 0.5
+    #: EWMA of dx² above this many times its training mean: the sensor got noisy.
+    noise_factor: float = 6.0
+    noise_alpha: float = 0.05
     #: this many identical readings in a row of a sensor that varied in training.
     stuck_readings: int = 20
     #: correlation: pairs with |r| >= this in training are watched.
@@ -60,6 +66,8 @@ class DetectorConfig:
     #: learned multivariate model on the training rows of each key.
     model: LearnedModel = "knn"
     knn_neighbors: int = 5
+    #: the kNN model keeps at most this many training rows (evenly spaced).
+    model_max_rows: int = 400
     pca_variance: float = 0.85
     #: model score quantile of the training rows that is the alarm level (x factor).
     model_quantile: float = 0.99
