@@ -12,7 +12,7 @@ from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
-from haeryu.usecases.factory.cli import bench_skab, detect_app
+from haeryu.usecases.factory.cli import bench_skab, detect_app, eval_factory, simulate_factory
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -24,6 +24,12 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 app.add_typer(detect_app, name="detect")
 bench_app.command("skab")(bench_skab)
+simulate_app = typer.Typer(help="Simulated data sources of the use cases.", no_args_is_help=True)
+eval_app = typer.Typer(help="End-to-end evaluations of the use cases.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(eval_app, name="eval")
+simulate_app.command("factory")(simulate_factory)
+eval_app.command("factory")(eval_factory)
 console = Console(stderr=True)
 
 

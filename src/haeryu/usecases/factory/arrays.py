@@ -6,6 +6,8 @@ previous batch left, so cutting a stream into batches does not change the result
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 _BLOCK = 64  # EWMA block: (1 - alpha)^64 stays far from underflow for any alpha used
@@ -20,20 +22,26 @@ def ewm(x: np.ndarray, alpha: float, start: np.ndarray) -> np.ndarray:
     rows = x.shape[1]
     out = np.empty_like(x, dtype=np.float64)
     prev = np.asarray(start, dtype=np.float64)
-    decay = 1.0 - alpha
     for lo in range(0, rows, _BLOCK):
         block = x[:, lo : lo + _BLOCK]
         n = block.shape[1]
-        t = np.arange(n)
-        lag = t[:, None] - t[None, :]
-        weights = np.where(lag >= 0, alpha * decay ** np.maximum(lag, 0), 0.0)
-        carry = decay ** (t + 1)
+        weights, carry = _weights(alpha, n)
         flat = block.reshape(block.shape[0], n, -1)
         y = np.matmul(weights, flat).reshape(block.shape)
         y += carry.reshape((1, n) + (1,) * (x.ndim - 2)) * prev[:, None]
         out[:, lo : lo + n] = y
         prev = y[:, -1]
     return out
+
+
+@lru_cache(maxsize=512)
+def _weights(alpha: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """EWMA weights of a block of ``n`` rows, and the decay of the carried level."""
+    t = np.arange(n)
+    lag = t[:, None] - t[None, :]
+    decay = 1.0 - alpha
+    weights = np.where(lag >= 0, alpha * decay ** np.maximum(lag, 0), 0.0)
+    return weights, decay ** (t + 1)
 
 
 def ffill(x: np.ndarray, last: np.ndarray) -> np.ndarray:

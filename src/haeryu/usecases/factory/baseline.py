@@ -129,7 +129,7 @@ def knn_distance(
     )
     start = 1 if leave_one_out else 0
     nearest = np.partition(d2, start + k - 1, axis=2)[:, :, start : start + k]
-    return np.sqrt(np.maximum(nearest, 0.0)).mean(axis=2)
+    return np.sqrt(np.maximum(nearest, 0.0)).mean(axis=2).astype(np.float64)
 
 
 def model_scores(

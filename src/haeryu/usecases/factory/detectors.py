@@ -188,18 +188,29 @@ class DetectorBank:
         return slot
 
     def snapshot(self, key: str) -> bytes:
-        """One key's whole state as bytes (for a changelog); empty if the key is unknown."""
+        """One key's state as bytes (for a changelog); empty if the key is unknown.
+
+        A key still collecting its training rows snapshots as untrained: after a
+        restore it starts its training again (a few seconds of readings) rather than
+        every batch writing its growing training buffer to the changelog.
+        """
         slot = self.slots.get(key)
-        if slot is None:
+        if slot is None or not self._a["fitted"][slot]:
             return b""
         arrays = {name: self._a[name][slot] for name in self._fields}
-        return pickle.dumps((self._seen[slot], self._train_x[slot], self._train_ts[slot], arrays))
+        return pickle.dumps(arrays, protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, key: str, blob: bytes) -> None:
         """Put back a key's state taken by :meth:`snapshot` (replacing what is there)."""
         slot = self._slot(key)
-        seen, train_x, train_ts, arrays = pickle.loads(blob)
-        self._seen[slot], self._train_x[slot], self._train_ts[slot] = seen, train_x, train_ts
+        self._train_x[slot], self._train_ts[slot] = [], []
+        if not blob:
+            self._seen[slot] = 0
+            for name, (_, fill) in self._fields.items():
+                self._a[name][slot] = fill
+            return
+        arrays = pickle.loads(blob)  # our own changelog
+        self._seen[slot] = self.config.train_rows
         for name, value in arrays.items():
             self._a[name][slot] = value
 

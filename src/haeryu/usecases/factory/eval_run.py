@@ -10,7 +10,6 @@ producer to the moment the worker wrote the alert it raised.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
@@ -22,16 +21,14 @@ import numpy as np
 import polars as pl
 
 from haeryu.broker.process import broker_process
-from haeryu.kafka.clients import AdminClient, NewTopic, Producer
-from haeryu.kafka.config import producer_config
+from haeryu.kafka.clients import AdminClient, NewTopic
 from haeryu.stream import CallbackSink
 from haeryu.stream.kafka.worker import Worker, WorkerConfig
 from haeryu.usecases.factory.config import DetectorConfig
 from haeryu.usecases.factory.evaluate import EpisodeScore, score_episodes
+from haeryu.usecases.factory.feed import TICK_S, KafkaFeed, run_simulation
 from haeryu.usecases.factory.pipeline import MonitorOutputs, Topics, factory_monitor
 from haeryu.usecases.factory.simulator import FactorySimulator
-
-TICK_S = 0.1  # the simulator makes readings in slices of this much event time
 
 
 @dataclass
@@ -65,7 +62,7 @@ def detector_config(sim: FactorySimulator, warmup_s: float) -> DetectorConfig:
         train_rows=int(warmup_s * sim.hz * 0.9),
         model_factor=1.5,
         model_window=20,
-        model_max_rows=200,
+        model_max_rows=120,
     )
 
 
@@ -79,41 +76,11 @@ def _produce(
     errors: list[BaseException],
 ) -> None:
     try:
-        producer = Producer(
-            producer_config(
-                bootstrap, **{"enable.idempotence": False, "acks": "1", "linger.ms": 20}
-            )
+        feed = KafkaFeed(bootstrap, topics.readings, topics.truth, topics.logs)
+        run_simulation(
+            sim, settings.duration_s, feed, on_tick=lambda ts, wall: ticks.append((ts, wall))
         )
-        truth = sim.truth()
-        for row in truth.iter_rows(named=True):
-            producer.produce(topics.truth, json.dumps(row).encode(), key=row["machine"])
-        started = time.time()
-        steps = round(settings.duration_s / TICK_S)
-        for step in range(steps):
-            wait = started + step * TICK_S - time.time()
-            if wait > 0:
-                time.sleep(wait)
-            frame = sim.deliver(sim.tick(TICK_S), max_delay_ms=100)
-            ticks.append((int(frame["ts"].to_numpy().min()), time.time()))
-            lines = frame.write_ndjson().splitlines()
-            machines = frame["machine"].to_list()
-            for line, machine in zip(lines, machines, strict=True):
-                while True:
-                    try:
-                        producer.produce(topics.readings, line.encode(), key=machine)
-                        break
-                    except BufferError:
-                        producer.poll(0.01)
-            producer.poll(0)
-            starting = truth.filter(
-                pl.col("start_ms").is_between(frame["ts"].min(), frame["ts"].max())
-            )
-            for row in sim.logs(frame, starting).iter_rows(named=True):
-                producer.produce(
-                    topics.logs, json.dumps(row, ensure_ascii=False).encode(), key=row["machine"]
-                )
-        producer.flush(60)
-        del producer  # closes its connections before the broker stops
+        del feed  # closes its connections before the broker stops
     except BaseException as e:  # reported by the caller
         errors.append(e)
     finally:

@@ -10,6 +10,7 @@ path pays one snapshot per machine and batch, not a restore.
 from __future__ import annotations
 
 import pickle
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -54,6 +55,7 @@ class FactoryState:
         time_col: str = "ts",
         close_after_ms: int = 5_000,
         update_every_ms: int = 5_000,
+        snapshot_every_s: float = 1.0,
     ) -> None:
         self.sensors = list(sensors)
         self.configs = dict(configs or {})
@@ -63,6 +65,8 @@ class FactoryState:
         self.bank_of: dict[str, str] = {}
         self.tracker = IncidentTracker(close_after_ms, update_every_ms)
         self.versions: dict[str, int] = {}
+        self.snapshot_every_s = snapshot_every_s
+        self._blobs: dict[str, tuple[bytes, float]] = {}
 
     def _bank(self, kind: str) -> DetectorBank:
         bank = self.banks.get(kind)
@@ -78,10 +82,12 @@ class FactoryState:
         """Score the batch; returns (alerts and incident events, new state rows)."""
         self._restore(state)
         batch = batch.sort(self.time_col, maintain_order=True)
-        types = batch["type"] if "type" in batch.columns else pl.Series(["*"] * batch.height)
+        # One bank for every type unless some type has settings of its own.
+        by_type = bool(self.configs) and "type" in batch.columns
+        groups = batch.partition_by("type", as_dict=True) if by_type else {("*",): batch}
         alerts = []
-        for kind in types.unique(maintain_order=True).to_list():
-            rows = batch.filter(types == kind)
+        for (kind, *_), rows in groups.items():
+            kind = str(kind)
             machines = rows[self.key].cast(pl.String).to_numpy()
             bank = self._bank(kind)
             for m in np.unique(machines):
@@ -115,13 +121,21 @@ class FactoryState:
         return out, self._snapshot(list(now), batch.schema[self.key])
 
     def _snapshot(self, machines: list[str], key_type: pl.DataType) -> pl.DataFrame:
+        # A machine's state is pickled at most once per snapshot_every_s; in between,
+        # its last snapshot stands for it (a restore resumes from up to that much
+        # earlier, which only shifts the detectors' smoothed levels slightly).
         versions, blobs = [], []
+        wall = time.monotonic()
         for m in machines:
-            self.versions[m] = self.versions.get(m, 0) + 1
+            cached = self._blobs.get(m)
+            if cached is None or wall - cached[1] >= self.snapshot_every_s:
+                self.versions[m] = self.versions.get(m, 0) + 1
+                kind = self.bank_of[m]
+                open_incidents = {i: inc for i, inc in self.tracker.open.items() if i[0] == m}
+                blob = pickle.dumps((kind, self.banks[kind].snapshot(m), open_incidents))
+                cached = self._blobs[m] = (blob, wall)
             versions.append(self.versions[m])
-            kind = self.bank_of[m]
-            open_incidents = {i: inc for i, inc in self.tracker.open.items() if i[0] == m}
-            blobs.append(pickle.dumps((kind, self.banks[kind].snapshot(m), open_incidents)))
+            blobs.append(cached[0])
         return pl.DataFrame(
             {self.key: pl.Series(machines).cast(key_type), "version": versions, "blob": blobs},
             schema_overrides={"blob": pl.Binary},
@@ -143,6 +157,7 @@ class FactoryState:
             incidents: dict[tuple[str, str, str], Incident] = open_incidents
             self.tracker.open.update(incidents)
             self.versions[machine] = version
+            self._blobs.pop(machine, None)
 
 
 def factory_state_fn(sensors: Sequence[str], **kwargs: object) -> StateFn:

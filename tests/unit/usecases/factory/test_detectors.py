@@ -131,3 +131,26 @@ def test_keys_keep_separate_state() -> None:
 def test_unknown_detector_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown detector"):
         DetectorConfig(detectors=("zscore", "magic"))
+
+
+def test_a_restored_key_raises_what_the_original_would() -> None:
+    x, _, _ = injected("shift")
+    config = DetectorConfig(train_rows=TRAIN)
+    ts = np.arange(len(x), dtype=np.int64) * 100
+    keys = np.array(["m1"] * len(x))
+    original = DetectorBank(SENSORS, config)
+    original.process(keys[:300], ts[:300], x[:300])
+    expected, _ = original.process(keys[300:], ts[300:], x[300:])
+    before = DetectorBank(SENSORS, config)
+    before.process(keys[:300], ts[:300], x[:300])
+    restored = DetectorBank(SENSORS, config)
+    restored.restore("m1", before.snapshot("m1"))
+    got, _ = restored.process(keys[300:], ts[300:], x[300:])
+    assert expected.height > 0
+    assert got.select("ts", "detector", "sensor").equals(
+        expected.select("ts", "detector", "sensor")
+    )
+    # A key still in training snapshots as untrained: it learns again after a restore.
+    young = DetectorBank(SENSORS, config)
+    young.process(keys[:50], ts[:50], x[:50])
+    assert young.snapshot("m1") == b""
