@@ -55,7 +55,7 @@ class FactoryState:
         time_col: str = "ts",
         close_after_ms: int = 5_000,
         update_every_ms: int = 5_000,
-        snapshot_every_s: float = 1.0,
+        snapshot_every_s: float = 0.0,
     ) -> None:
         self.sensors = list(sensors)
         self.configs = dict(configs or {})
@@ -66,6 +66,7 @@ class FactoryState:
         self.tracker = IncidentTracker(close_after_ms, update_every_ms)
         self.versions: dict[str, int] = {}
         self.snapshot_every_s = snapshot_every_s
+        self.restored = 0  # machines whose state came back from the changelog
         self._blobs: dict[str, tuple[bytes, float]] = {}
 
     def _bank(self, kind: str) -> DetectorBank:
@@ -121,9 +122,9 @@ class FactoryState:
         return out, self._snapshot(list(now), batch.schema[self.key])
 
     def _snapshot(self, machines: list[str], key_type: pl.DataType) -> pl.DataFrame:
-        # A machine's state is pickled at most once per snapshot_every_s; in between,
-        # its last snapshot stands for it (a restore resumes from up to that much
-        # earlier, which only shifts the detectors' smoothed levels slightly).
+        # With snapshot_every_s > 0 a machine's state is pickled at most that often and
+        # its last snapshot stands for it in between: cheaper, but a restore then
+        # resumes from up to that much earlier.  The default (0) is exact.
         versions, blobs = [], []
         wall = time.monotonic()
         for m in machines:
@@ -151,6 +152,7 @@ class FactoryState:
                 continue
             kind, snapshot, open_incidents = pickle.loads(blob)
             self._bank(kind).restore(machine, snapshot)
+            self.restored += 1
             self.bank_of[machine] = kind
             for ident in [i for i in self.tracker.open if i[0] == machine]:
                 del self.tracker.open[ident]
