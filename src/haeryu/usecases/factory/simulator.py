@@ -143,13 +143,16 @@ class FactorySimulator:
         self.thermal = self.idle[:, 0] + (self.full[:, 0] - self.idle[:, 0]) * 0.3
         self.episodes = self._schedule(anomaly_rate, duration_s)
         self._n = 0  # readings per machine made so far
+        self._frozen: dict[Episode, float] = {}  # value of each stuck episode
 
     # -- ground truth --------------------------------------------------------------
 
     def _schedule(self, rate: float, duration_s: float) -> list[Episode]:
-        """Non-overlapping episodes per machine, at least 10 s apart, after the warm-up."""
+        """Non-overlapping episodes per machine, at least 10 s apart, after the warm-up,
+        starting early enough to end before the run does (up to 15 s before its end)."""
         out: list[Episode] = []
-        span = duration_s - self.warmup_s - 15.0
+        after = max(duration_s - self.warmup_s, 0.0)
+        span = after - min(15.0, 0.25 * after)
         for machine in self.machines:
             count = self.rng.poisson(rate * max(span, 0.0))
             t = self.warmup_s
@@ -255,7 +258,9 @@ class FactorySimulator:
             elif e.kind == "degradation":
                 seg = seg + (0.05 + 0.35 * frac) * span * e.magnitude
             elif e.kind == "stuck":
-                seg = np.full_like(seg, values[mi, cols[0], si])
+                # Frozen at the value of the episode's first reading, across slices.
+                frozen = self._frozen.setdefault(e, float(values[mi, cols[0], si]))
+                seg = np.full_like(seg, frozen)
             elif e.kind == "noise":
                 seg = seg + self.rng.normal(size=seg.shape) * noise * 8 * e.magnitude
             elif e.kind == "correlation":
