@@ -14,11 +14,30 @@ from haeryu.cli import app
 
 
 def test_eval_factory_runs_the_whole_pipeline() -> None:
-    args = ["eval", "factory", "--duration", "8s", "--warmup", "3s", "--rate", "500", "--machines", "5"]
+    args = [
+        "eval",
+        "factory",
+        "--duration",
+        "8s",
+        "--warmup",
+        "3s",
+        "--rate",
+        "500",
+        "--machines",
+        "5",
+    ]
     result = CliRunner().invoke(app, [*args, "--anomaly-rate", "0.2", "--seed", "3", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    for field in ("precision", "recall", "f1", "delay_p50_s", "delay_p95_s", "latency_p99_ms", "per_kind"):
+    for field in (
+        "precision",
+        "recall",
+        "f1",
+        "delay_p50_s",
+        "delay_p95_s",
+        "latency_p99_ms",
+        "per_kind",
+    ):
         assert field in summary
     assert summary["processed"] == summary["readings"] == 8 * 500
     assert summary["episodes"] > 0 and summary["detected"] > 0

@@ -71,7 +71,7 @@ class KafkaFeed:
 
 
 class MqttFeed:
-    """Readings to ``factory/<plant>/<line>/<machine>`` on an MQTT broker (QoS 1), for the
+    """Readings to ``factory/<plant>/<line>/<machine>/telemetry`` on an MQTT broker (QoS 1), for the
     MQTT connector to bring into Kafka; truth and logs under ``factory/truth`` and
     ``factory/logs``.
     """
@@ -96,7 +96,9 @@ class MqttFeed:
 
     def readings(self, frame: pl.DataFrame) -> None:
         """One JSON message per reading, on the machine's topic."""
-        topics = frame.select(pl.format("factory/{}/{}/{}", "plant", "line", "machine")).to_series()
+        topics = frame.select(
+            pl.format("factory/{}/{}/{}/telemetry", "plant", "line", "machine")
+        ).to_series()
         self._send(topics.to_list(), frame)
 
     def logs(self, frame: pl.DataFrame) -> None:
