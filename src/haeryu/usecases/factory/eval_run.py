@@ -43,6 +43,8 @@ class EvalSettings:
     warmup_s: float = 30.0
     partitions: int = 4
     truth_file: Path | None = None
+    #: write truth, alerts and incidents here as Parquet, to look into the figures
+    dump_dir: Path | None = None
 
 
 @dataclass
@@ -174,6 +176,11 @@ def run_eval(
         incidents.filter(pl.col("status") == "opened").select(pl.col("machine").alias("key"), "ts"),
     )
     score.latencies_ms = _latencies(collected, ticks)
+    if settings.dump_dir is not None:
+        settings.dump_dir.mkdir(parents=True, exist_ok=True)
+        sim.truth().write_parquet(settings.dump_dir / "truth.parquet")
+        alerts.write_parquet(settings.dump_dir / "alerts.parquet")
+        incidents.write_parquet(settings.dump_dir / "incidents.parquet")
     extra: dict[str, object] = {
         "readings": total,
         "processed": worker.records,
