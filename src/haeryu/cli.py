@@ -14,6 +14,7 @@ from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
 from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
+from haeryu.usecases.factory.cli import bench_skab, detect_app, eval_factory, simulate_factory
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -24,6 +25,14 @@ bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 app.add_typer(search_app, name="search")
+app.add_typer(detect_app, name="detect")
+bench_app.command("skab")(bench_skab)
+simulate_app = typer.Typer(help="Simulated data sources of the use cases.", no_args_is_help=True)
+eval_app = typer.Typer(help="End-to-end evaluations of the use cases.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(eval_app, name="eval")
+simulate_app.command("factory")(simulate_factory)
+eval_app.command("factory")(eval_factory)
 console = Console(stderr=True)
 
 
