@@ -1,0 +1,1 @@
+"""The reference use cases built on the platform: factory monitoring and fraud detection."""
