@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
+from haeryu.usecases.fraud.cli import register as register_fraud
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -21,6 +22,13 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
+simulate_app = typer.Typer(help="Simulators of the use cases' traffic.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+batch_app = typer.Typer(help="Batch-layer jobs over the lake.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+eval_app = typer.Typer(help="End-to-end evaluations of the use cases.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+register_fraud(app, simulate=simulate_app, batch=batch_app, evaluate=eval_app)
 console = Console(stderr=True)
 
 

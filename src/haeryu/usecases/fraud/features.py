@@ -15,6 +15,7 @@ Two steps, both vectorized Polars over a whole batch:
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from haeryu.usecases.fraud.world import CATEGORY_RISK, LOCAL_OFFSET_MS
@@ -101,6 +102,17 @@ def _haversine(lat1: pl.Expr, lon1: pl.Expr, lat2: pl.Expr, lon2: pl.Expr) -> pl
     return 2 * 6371.0 * a.sqrt().arcsin()
 
 
+def _haversine_np(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
+    """Great-circle distance in km (NumPy)."""
+    rad = np.pi / 180.0
+    dlat = (lat2 - lat1) * rad
+    dlon = (lon2 - lon1) * rad
+    a = np.sin(dlat / 2) ** 2 + np.cos(lat1 * rad) * np.cos(lat2 * rad) * np.sin(dlon / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
 def with_recent(batch: pl.DataFrame, past: pl.DataFrame | None = None) -> pl.DataFrame:
     """``batch`` with the :data:`RECENT` columns, given each card's earlier rows ``past``.
 
@@ -115,35 +127,53 @@ def with_recent(batch: pl.DataFrame, past: pl.DataFrame | None = None) -> pl.Dat
     if past is not None and past.height:
         parts.insert(0, past.select(cols).with_columns(pl.lit(None, pl.UInt32).alias(order)))
     both = pl.concat(parts, how="vertical_relaxed").sort(["customer_id", "ts"], maintain_order=True)
-    t = pl.from_epoch("ts", time_unit="ms").alias("__t")
-    card = "customer_id"
-    prev_ts = pl.col("ts").shift(1).over(card)
-    dist = _haversine(
-        pl.col("lat").shift(1).over(card),
-        pl.col("lon").shift(1).over(card),
-        pl.col("lat"),
-        pl.col("lon"),
-    )
-    secs = (pl.col("ts") - prev_ts) / 1000.0
+    # Sorted by (card, time), every window is a slice ending at the row: its start is
+    # found with one binary search over (card number, time) for all rows at once.
+    ts = both["ts"].to_numpy().astype(np.int64)
+    cards = both["customer_id"].to_numpy()
+    new_card = np.empty(len(ts), dtype=bool)
+    new_card[:1] = True
+    new_card[1:] = cards[1:] != cards[:-1]
+    code = np.cumsum(new_card) - 1
+    span = int(ts.max() - ts.min()) + 2 * DAY_MS if len(ts) else 1
+    key = code * span + (ts - (ts.min() if len(ts) else 0))
+    amount = both["amount"].to_numpy().astype(np.float64)
+    small = (amount < SMALL_AMOUNT).astype(np.float64)
+    index = np.arange(len(ts))
+
+    def window(width_ms: int, values: np.ndarray | None) -> np.ndarray:
+        first = np.searchsorted(key, key - width_ms, side="right")
+        if values is None:
+            return (index - first + 1).astype(np.float64)
+        total = np.concatenate([[0.0], np.cumsum(values)])
+        return total[index + 1] - total[first]
+
+    lat = both["lat"].to_numpy().astype(np.float64)
+    lon = both["lon"].to_numpy().astype(np.float64)
+    has_prev = ~new_card
+    prev = np.maximum(index - 1, 0)
+    secs = np.where(has_prev, (ts - ts[prev]) / 1000.0, np.nan)
+    dist = np.where(has_prev, _haversine_np(lat[prev], lon[prev], lat, lon), np.nan)
     recent = (
-        both.with_columns(
-            t, __one=pl.lit(1.0), __small=(pl.col("amount") < SMALL_AMOUNT).cast(pl.Float64)
-        )
-        .with_columns(
-            tx_1m=pl.col("__one").rolling_sum_by("__t", "1m").over(card),
-            tx_1h=pl.col("__one").rolling_sum_by("__t", "1h").over(card),
-            tx_24h=pl.col("__one").rolling_sum_by("__t", "1d").over(card),
-            sum_1h=pl.col("amount").rolling_sum_by("__t", "1h").over(card),
-            sum_24h=pl.col("amount").rolling_sum_by("__t", "1d").over(card),
-            small_1h=pl.col("__small").rolling_sum_by("__t", "1h").over(card),
-            secs_since_prev=secs,
-            dist_prev_km=dist,
-            speed_kmh=dist / pl.max_horizontal(secs, pl.lit(60.0)) * 3600.0,
+        both.select(
+            order,
             device_new_24h=(
-                (pl.int_range(pl.len()).over([card, "device_id"]) == 0)
+                pl.struct("customer_id", "device_id").is_first_distinct()
                 & (pl.col("device_id") != "pos")
             ).cast(pl.Int8),
         )
+        .with_columns(
+            tx_1m=window(60_000, None),
+            tx_1h=window(3_600_000, None),
+            tx_24h=window(DAY_MS, None),
+            sum_1h=window(3_600_000, amount),
+            sum_24h=window(DAY_MS, amount),
+            small_1h=window(3_600_000, small),
+            secs_since_prev=secs,
+            dist_prev_km=dist,
+            speed_kmh=dist / np.maximum(np.nan_to_num(secs, nan=60.0), 60.0) * 3600.0,
+        )
+        .with_columns(pl.col(RECENT[:-1]).fill_nan(None))
         .filter(pl.col(order).is_not_null())
         .sort(order)
         .select(RECENT)
@@ -162,13 +192,14 @@ def keep_recent(batch: pl.DataFrame, past: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def ensure_profile(frame: pl.DataFrame, prefix: str = "p_") -> pl.DataFrame:
-    """Add any missing profile column as nulls (a card with no profile yet)."""
-    missing = [
-        pl.lit(None, dtype).alias(prefix + name)
+    """Profile columns with their types; missing ones as nulls (a card with no profile yet)."""
+    columns = [
+        pl.col(prefix + name).cast(dtype, strict=False)
+        if prefix + name in frame.columns
+        else pl.lit(None, dtype).alias(prefix + name)
         for name, dtype in PROFILE_TYPES.items()
-        if prefix + name not in frame.columns
     ]
-    return frame.with_columns(missing) if missing else frame
+    return frame.with_columns(columns)
 
 
 def with_profile(tx: pl.DataFrame, profiles: pl.DataFrame) -> pl.DataFrame:

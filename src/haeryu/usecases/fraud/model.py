@@ -15,6 +15,7 @@ feature's contribution; the largest contributions are the reasons.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,17 +94,26 @@ def train(
     name: str = MODEL_NAME,
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
+    compile: bool = True,
 ) -> Any:
     """Train a new version of ``name`` on featurized ``rows`` (``is_fraud`` the target).
 
-    The typical legitimate value of each feature (for reasons) is stored with the
-    version's parameters.
+    The typical legitimate value of each feature (for reasons) is stored beside the
+    version.  ``compile`` also builds the trees as native code when gcc is there
+    (docs/models.md): about twice the scoring speed in the speed layer.
     """
     data = rows.select(*FEATURES, pl.col("is_fraud").cast(pl.Int64))
     typical = data.filter(pl.col("is_fraud") == 0).select(pl.col(FEATURES).median()).row(0)
     options = dict(PARAMS if params is None else params)
     info = registry.train(
-        name, data, "is_fraud", "classifier", features=FEATURES, params=options, seed=seed
+        name,
+        data,
+        "is_fraud",
+        "classifier",
+        features=FEATURES,
+        params=options,
+        seed=seed,
+        compile=compile and shutil.which("gcc") is not None,
     )
     # The baselines live beside model.json (the registry stores params as given).
     path = registry.root / name / f"v{info.version}" / "baseline.json"
@@ -118,15 +128,20 @@ def baseline(registry: Any, name: str, version: int) -> dict[str, float]:
 
 
 def contributions(model: Any, x: np.ndarray, base: Mapping[str, float]) -> np.ndarray:
-    """Score drop when each feature of each row goes back to its typical value."""
-    full = model.score(x)
+    """Score drop when each feature of each row goes back to its typical value.
+
+    All the changed rows are scored in one model call (one per feature would pay the
+    model's fixed cost per call many times over).
+    """
+    n, width = x.shape
+    columns = [j for j, f in enumerate(FEATURES) if f in base]
+    stacked = np.repeat(x[None, :, :], len(columns) + 1, axis=0)
+    for k, j in enumerate(columns, start=1):
+        stacked[k, :, j] = base[FEATURES[j]]
+    scores = model.score(stacked.reshape(-1, width)).reshape(len(columns) + 1, n)
     out = np.zeros_like(x, dtype=np.float64)
-    for j, feature in enumerate(FEATURES):
-        if feature not in base:
-            continue
-        changed = x.copy()
-        changed[:, j] = base[feature]
-        out[:, j] = full - model.score(changed)
+    for k, j in enumerate(columns, start=1):
+        out[:, j] = scores[0] - scores[k]
     return out
 
 
@@ -135,7 +150,7 @@ def describe(feature: str, value: float) -> str:
     template = LABELS.get(feature, feature + " {v}")
     v = float("nan") if value is None else float(value)
     try:
-        return template.format(v=v, p=v, e=float(np.exp(v)))
+        return template.format(v=v, p=v, e=float(np.exp(min(v, 50.0))))
     except (ValueError, OverflowError):
         return f"{feature} {v}"
 

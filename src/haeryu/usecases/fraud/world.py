@@ -102,6 +102,10 @@ def build_world(customers: int, seed: int = 0) -> World:
     merchant_city = rng.choice(len(CITIES), n_merchants, p=merchant_w / merchant_w.sum())
     cat_w = np.array([c[1] for c in CATEGORIES])
     merchant_category = rng.choice(len(CATEGORIES), n_merchants, p=cat_w / cat_w.sum())
+    # Every city and every category has merchants, however small the world.
+    merchant_city[: 2 * len(CITIES)] = np.repeat(np.arange(len(CITIES)), 2)
+    covered = slice(2 * len(CITIES), 2 * len(CITIES) + 2 * len(CATEGORIES))
+    merchant_category[covered] = np.repeat(np.arange(len(CATEGORIES)), 2)
     lat0 = np.array([c[1] for c in CITIES])
     lon0 = np.array([c[2] for c in CITIES])
     merchant_lat = lat0[merchant_city] + rng.normal(0, 0.05, n_merchants)
