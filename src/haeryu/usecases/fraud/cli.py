@@ -122,6 +122,7 @@ def simulate_transactions(
             t0 = int(frame["ts"].max()) + 1  # type: ignore[arg-type]
             if truth_file is not None:
                 _append_truth(truth_file, frame)
+            sender.send_truth(frame)
             sent += sender.send(frame)
             err.print(f"sent {sent:,} of {total:,} transactions")
     except ValueError as exc:
@@ -285,10 +286,12 @@ def fraud_run(
 
     from haeryu.stream import run
     from haeryu.usecases.fraud.live import ensure_topics
-    from haeryu.usecases.fraud.pipeline import audit_pipeline, detection_pipeline
+    from haeryu.usecases.fraud.pipeline import Scorer, audit_pipeline, detection_pipeline
 
     config = _config(config_file, models=models, lake=lake, webhook=webhook)
     ensure_topics(bootstrap, config)
+    scorer = Scorer(config)
+    scorer.load()  # before consuming: the first decision should not wait for it
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     audit = threading.Thread(
@@ -296,7 +299,7 @@ def fraud_run(
     )
     audit.start()
     try:
-        run(detection_pipeline(config), bootstrap=bootstrap, stop=stop)
+        run(detection_pipeline(config, scorer=scorer), bootstrap=bootstrap, stop=stop)
     finally:
         stop.set()
         audit.join()

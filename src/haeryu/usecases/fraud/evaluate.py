@@ -143,6 +143,7 @@ def _run_live(
         reader = TopicReader(bootstrap, config.decisions, o.partitions).start()
         try:
             sender = Sender(bootstrap, config, o.rate)
+            sender.send_truth(live)
             warm = min(WARMUP, live.height)
             sender.send(live.head(warm))
             if not reader.wait_for(warm, 120, stop=lambda: proc.poll() is not None):
@@ -165,9 +166,7 @@ def _run_live(
                 proc.kill()
             reader.close()
         audit_rows = _audit_rows(lake, config.audit_table)
-    frame = reader.frame(
-        ["tx_id", "decision", "score", "model_version", "sent_ms", "_kafka_ms", "reasons"]
-    )
+    frame = reader.frame(["tx_id", "decision", "score", "model_version", "sent_ms", "reasons"])
     return frame, sent_s, audit_rows
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -53,7 +52,9 @@ def _produce(producer: Any, topic: str, key: str, value: str) -> None:
 class Sender:
     """Sends transactions at ``rate`` per second, stamping ``sent_ms`` as each goes out.
 
-    Ground truth (``tx_id``, ``is_fraud``, ``fraud_pattern``) goes to its own topic.
+    Ground truth (``tx_id``, ``is_fraud``, ``fraud_pattern``) goes to its own topic with
+    :meth:`send_truth`, in bulk before the traffic (it is known in advance, and a second
+    record per transaction would halve what the sender can pace).
     """
 
     def __init__(self, bootstrap: str, config: FraudConfig, rate: float) -> None:
@@ -64,12 +65,22 @@ class Sender:
         self.rate = rate
         self.sent = 0
 
+    def send_truth(self, frame: pl.DataFrame) -> int:
+        """Produce the ground truth of ``frame`` to its topic (before the traffic)."""
+        if "is_fraud" not in frame.columns:
+            return 0
+        truth = frame.select("tx_id", "customer_id", "ts", "is_fraud", "fraud_pattern")
+        lines = truth.write_ndjson().splitlines()
+        for key, line in zip(truth["customer_id"].to_list(), lines, strict=True):
+            _produce(self.producer, self.config.ground_truth, key, line)
+        self.producer.flush(60)
+        return len(lines)
+
     def send(self, frame: pl.DataFrame, stop: threading.Event | None = None) -> int:
         """Send ``frame`` (in order) paced at the rate; returns how many went out."""
         tx_lines = frame.select(list(TRANSACTION_SCHEMA)).write_ndjson().splitlines()
-        truth = frame.select("tx_id", "customer_id", "ts", "is_fraud", "fraud_pattern")
-        truth_lines = truth.write_ndjson().splitlines() if "is_fraud" in frame.columns else []
         keys = frame["customer_id"].to_list()
+        topic = self.config.transactions
         started = time.perf_counter()
         sent = 0
         n = len(tx_lines)
@@ -79,15 +90,7 @@ class Sender:
             due = min(n, int((time.perf_counter() - started) * self.rate) + 1)
             now = time.time_ns() // 1_000_000
             for i in range(sent, due):
-                line = tx_lines[i]
-                _produce(
-                    self.producer,
-                    self.config.transactions,
-                    keys[i],
-                    f'{line[:-1]},"sent_ms":{now}}}',
-                )
-                if truth_lines:
-                    _produce(self.producer, self.config.ground_truth, keys[i], truth_lines[i])
+                _produce(self.producer, topic, keys[i], f'{tx_lines[i][:-1]},"sent_ms":{now}}}')
             sent = due
             self.producer.poll(0)
             ahead = sent / self.rate - (time.perf_counter() - started)
@@ -104,7 +107,7 @@ class TopicReader:
     def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
         self.consumer = Consumer(consumer_config(bootstrap, None, **{"fetch.wait.max.ms": 5}))
         self.consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        self.rows: list[dict[str, Any]] = []
+        self.raw: list[tuple[bytes, int]] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"read-{topic}", daemon=True)
         self.lock = threading.Lock()
@@ -115,17 +118,18 @@ class TopicReader:
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            for msg in self.consumer.consume(10_000, 0.05):
-                if msg.error() is not None or msg.value() is None:
-                    continue
-                row = json.loads(msg.value())
-                row["_kafka_ms"] = msg.timestamp()[1]
+            batch = [
+                (msg.value(), msg.timestamp()[1])
+                for msg in self.consumer.consume(10_000, 0.05)
+                if msg.error() is None and msg.value() is not None
+            ]
+            if batch:
                 with self.lock:
-                    self.rows.append(row)
+                    self.raw.extend(batch)
 
     def count(self) -> int:
         with self.lock:
-            return len(self.rows)
+            return len(self.raw)
 
     def wait_for(self, n: int, timeout: float, stop: Callable[[], bool] | None = None) -> bool:
         """Wait until ``n`` rows were read (or ``timeout`` seconds passed)."""
@@ -142,7 +146,14 @@ class TopicReader:
         self.consumer.close()
 
     def frame(self, columns: Iterable[str]) -> pl.DataFrame:
+        """The records read so far (decoded in one call), with ``_kafka_ms``."""
+        import io
+
         wanted = list(columns)
         with self.lock:
-            rows = [{c: r.get(c) for c in wanted} for r in self.rows]
-        return pl.DataFrame(rows, infer_schema_length=None)
+            raw = list(self.raw)
+        if not raw:
+            return pl.DataFrame()
+        values = pl.read_ndjson(io.BytesIO(b"\n".join(v for v, _ in raw)))
+        picked = values.select([c for c in wanted if c in values.columns])
+        return picked.with_columns(_kafka_ms=pl.Series([t for _, t in raw], dtype=pl.Int64))

@@ -125,7 +125,8 @@ class Scorer:
         self.model: Any = None
         self.base: dict[str, float] = {}
 
-    def _load(self) -> Any:
+    def load(self) -> Any:
+        """The model (loaded at the first call; the version then stays fixed)."""
         if self.model is None:
             # The version is fixed at the first batch, so a replay scores with one model.
             self.model = self.registry.load(self.config.model, self.config.model_version)
@@ -137,7 +138,7 @@ class Scorer:
 
     def score(self, batch: pl.DataFrame) -> pl.DataFrame:
         """The decision rows of ``batch`` (transactions with recent and profile columns)."""
-        model = self._load()
+        model = self.load()
         frame = with_features(batch)
         model.check_width(len(FEATURES))
         x = frame.select(FEATURES).to_numpy().astype(np.float64, copy=False)
