@@ -15,6 +15,7 @@ from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
 from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
 from haeryu.usecases.factory.cli import bench_skab, detect_app, eval_factory, simulate_factory
+from haeryu.usecases.fraud.cli import register as register_fraud
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -33,6 +34,9 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(eval_app, name="eval")
 simulate_app.command("factory")(simulate_factory)
 eval_app.command("factory")(eval_factory)
+batch_app = typer.Typer(help="Batch-layer jobs over the lake.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+register_fraud(app, simulate=simulate_app, batch=batch_app, evaluate=eval_app)
 console = Console(stderr=True)
 
 
