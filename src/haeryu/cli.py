@@ -393,6 +393,57 @@ def query(
 
 
 @app.command()
+def up(
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="haeryu.toml (default: ./haeryu.toml when it exists)."),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Also run the simulators [on when there is no config file]."),
+    ] = None,
+    web_port: Annotated[int | None, typer.Option(help="Dashboard port [8080].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where everything is kept [data].")] = None,
+) -> None:
+    """Run the whole stack (broker, pipelines, connectors, dashboard) until Ctrl-C."""
+    from haeryu.config import ConfigError, load_config
+    from haeryu.stack.up import UpError, run_up
+
+    if config_file is None and Path("haeryu.toml").exists():
+        config_file = Path("haeryu.toml")
+    try:
+        config = load_config(
+            config_file,
+            **{"web.port": web_port, "data_dir": None if data_dir is None else str(data_dir)},
+        )
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if demo is None:
+        demo = config.demo.enabled or config_file is None
+    try:
+        raise typer.Exit(run_up(config, demo, console))
+    except UpError as exc:
+        console.print(f"[red]cannot start:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("haeryu.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented haeryu.toml with every setting at its default."""
+    from haeryu.config import example_config
+
+    if path.exists() and not force:
+        console.print(f"[red]{path} exists[/]; --force overwrites it")
+        raise typer.Exit(1)
+    path.write_text(example_config())
+    console.print(f"wrote {path}; edit it, then `haeryu up --config {path}`")
+
+
+@app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Broker port (0 picks a free one).")] = 0,
     messages: Annotated[int, typer.Option(help="Messages to send through the broker.")] = 50_000,

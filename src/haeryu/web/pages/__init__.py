@@ -1,0 +1,1 @@
+"""Dashboard pages (NiceGUI). Each module registers its page with ``register(state)``."""
