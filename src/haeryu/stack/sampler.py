@@ -72,18 +72,21 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._last_warning = -1e9
 
     def sample(self) -> Sample:
         """Take one sample now (also called by the thread)."""
         now = time.time()
         try:
             topics = {t.name: t for t in self.view.topics()}
-            groups = {g.group: g for g in self.view.groups()}
         except Exception as exc:  # the broker is restarting: keep the old numbers
-            log.debug("sample failed: %s", exc)
-            return Sample(
-                now, self.latest.topics, self.latest.groups, error=f"{type(exc).__name__}: {exc}"
-            )
+            self._failed(exc)
+            return Sample(now, self.latest.topics, self.latest.groups, error=str(exc))
+        try:
+            groups = {g.group: g for g in self.view.groups()}
+        except Exception as exc:  # e.g. a coordinator still loading: keep the old lag
+            self._failed(exc)
+            groups = dict(self.latest.groups)
         previous = self._baseline(now)
         dt = now - previous.at
         topic_rate: dict[str, float] = {}
@@ -103,6 +106,12 @@ class Sampler:
             self.latest = sample
             self.history.append(sample)
         return sample
+
+    def _failed(self, exc: Exception) -> None:
+        # Once a minute at most: a broker down for long must not flood the log.
+        if time.monotonic() - self._last_warning > 60:
+            self._last_warning = time.monotonic()
+            log.warning("sampling the cluster failed: %s: %s", type(exc).__name__, exc)
 
     def _baseline(self, now: float) -> Sample:
         # Rates over the last few seconds: a pipeline commits offsets at each checkpoint

@@ -142,7 +142,6 @@ def create_app(
         ui.run_with(
             app,
             title="haeryu",
-            storage_secret=settings.token,
             reconnect_timeout=10.0,
             show_welcome_message=False,
         )

@@ -32,7 +32,7 @@ def settings(tmp_path: Path, **changes: object) -> WebSettings:
         bootstrap="127.0.0.1:1",  # nothing listens: these tests never need the cluster
         lake_root=str(tmp_path / "lake"),
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 @pytest.fixture

@@ -156,7 +156,12 @@ def register(state: WebState) -> None:
         topics = sorted({tp for s in state.specs for tp in (*s.reads, *s.writes)}) or sorted(
             state.sampler.latest.topics
         )
-        chart = LiveChart(topics)
+        history = [
+            (h.at * 1000, [round(h.topic_rate.get(tp, 0.0), 1) for tp in topics])
+            for h in list(state.sampler.history)
+            if h.topic_rate
+        ]
+        chart = LiveChart(topics, history=history)
         chart.chart.props('id="rate-chart"')
         ui.label(t("processes", lang)).classes("text-lg font-bold mt-4")
         columns = [
@@ -165,14 +170,17 @@ def register(state: WebState) -> None:
         ]
         table = ui.table(columns=columns, rows=[], row_key="process").classes("w-full")
         last_graph = [0.0]
+        last_pushed = [0.0]
 
         def tick() -> None:
             sample = state.sampler.latest
             for key, value in _kpis(state).items():
                 labels[key].set_text(value)
-            chart.push(
-                sample.at * 1000, [round(sample.topic_rate.get(tp, 0.0), 1) for tp in topics]
-            )
+            if sample.at != last_pushed[0]:  # a new sample only: never redraw old numbers
+                last_pushed[0] = sample.at
+                chart.push(
+                    sample.at * 1000, [round(sample.topic_rate.get(tp, 0.0), 1) for tp in topics]
+                )
             table.rows = [
                 {
                     "process": p["name"],

@@ -30,8 +30,11 @@ window.haeryuAppend = function (id, x, values, keep) {
     return {data: data};
   });
   el.chart.setOption({series: series});
-  el.$el.dataset.points = String(series.length ? series[0].data.length : 0);
+  el.$el.dataset.ticks = String(Number(el.$el.dataset.ticks || 0) + 1);
   el.$el.dataset.last = String(values[0]);
+  // When the sample was taken and when it was drawn: the e2e test measures the delay.
+  el.$el.dataset.x = String(x);
+  el.$el.dataset.shownAt = String(Date.now());
 };
 </script>
 """
@@ -63,7 +66,14 @@ def header(request: Request, current: str) -> str:
 class LiveChart:
     """A time-series line chart; :meth:`push` appends one point per series."""
 
-    def __init__(self, names: Sequence[str], *, keep: int = 120, height: str = "16rem") -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        *,
+        history: Sequence[tuple[float, Sequence[float]]] = (),
+        keep: int = 120,
+        height: str = "16rem",
+    ) -> None:
         self.keep = keep
         self.names = list(names)
         options: dict[str, Any] = {
@@ -74,7 +84,14 @@ class LiveChart:
             "xAxis": {"type": "time"},
             "yAxis": {"type": "value"},
             "series": [
-                {"name": n, "type": "line", "showSymbol": False, "data": []} for n in self.names
+                {
+                    "name": n,
+                    "type": "line",
+                    "showSymbol": False,
+                    # The page opens with the recent past; ticks then append.
+                    "data": [[x, values[i]] for x, values in history[-keep:]],
+                }
+                for i, n in enumerate(self.names)
             ],
         }
         self.chart = ui.echart(options).style(f"height: {height}")

@@ -60,12 +60,12 @@ def register(state: WebState) -> None:
             with ui.column().classes("grow"):
                 editor = (
                     ui.textarea(value=DEFAULT_SQL)
-                    .props('outlined autogrow id="sql-input"')
+                    .props('outlined autogrow for="sql-input"')
                     .classes("w-full font-mono")
                 )
                 with ui.row().classes("items-center"):
                     run_button = ui.button(t("run", lang)).props('id="sql-run"')
-                    name = ui.input(t("query_name", lang)).props('id="sql-name"')
+                    name = ui.input(t("query_name", lang)).props('for="sql-name"')
                     save_button = ui.button(t("save", lang)).props('flat id="sql-save"')
                     summary = ui.label("").props('id="sql-summary"')
                 error = (

@@ -45,9 +45,7 @@ def register(state: WebState) -> None:
         ui.label(t("recent", lang)).classes("text-lg font-bold mt-4")
         with ui.row().classes("items-center"):
             chooser = (
-                ui.select([], label=t("topic", lang), value=topic)
-                .classes("min-w-64")
-                .props('id="topic-select"')
+                ui.select([], label=t("topic", lang)).classes("min-w-64").props('id="topic-select"')
             )
             browse = ui.button(t("browse", lang)).props('id="browse"')
         record_table = (
@@ -119,6 +117,7 @@ def register(state: WebState) -> None:
             await show_records()
 
         await refresh()
-        if topic:
+        if topic in chooser.options:
+            chooser.set_value(topic)
             await show_records()
         ui.timer(2.0, refresh)
