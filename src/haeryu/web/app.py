@@ -132,13 +132,15 @@ def create_app(
 
     app.include_router(api_router(state))
     if with_ui:
+        import importlib
+
         from nicegui import ui
 
-        from haeryu.web.pages import overview, sql, topics
+        from haeryu.web.pages import PAGES
 
-        overview.register(state)
-        topics.register(state)
-        sql.register(state)
+        for page in PAGES:
+            module, _, function = page.register.partition(":")
+            getattr(importlib.import_module(module), function)(state)
         ui.run_with(
             app,
             title="haeryu",

@@ -10,10 +10,10 @@ from fastapi import Request
 from nicegui import ui
 
 from haeryu.web.i18n import lang_of, t
+from haeryu.web.pages import PAGES
 
 __all__ = ["LiveChart", "header", "page_lang"]
 
-NAV = (("overview", "/"), ("topics", "/topics"), ("sql", "/sql"))
 
 # Appends one point per series and drops the oldest beyond ``keep``: each tick sends a
 # few numbers, never the chart's whole options.
@@ -50,9 +50,10 @@ def header(request: Request, current: str) -> str:
     ui.add_head_html(_APPEND_JS)
     with ui.header().classes("items-center bg-slate-800 text-white gap-6"):
         ui.label("haeryu 해류").classes("text-lg font-bold")
-        for key, path in NAV:
-            link = ui.link(t(key, lang), path).classes("text-white no-underline")
-            if key == current:
+        for spec in PAGES:
+            label = spec.label[1] if lang == "ko" else spec.label[0]
+            link = ui.link(label, spec.path).classes("text-white no-underline")
+            if spec.key == current:
                 link.classes("font-bold underline")
         ui.space()
         other = "ko" if lang == "en" else "en"
