@@ -332,6 +332,17 @@ def bench_predict(
     raise typer.Exit(code)
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    seconds: Annotated[float, typer.Option(help="How long to run the stack.")] = 120,
+    rate: Annotated[int, typer.Option(help="Demo events per second.")] = 200,
+) -> None:
+    """Page load and live update delay of the dashboard over `haeryu up --demo`; lag."""
+    from haeryu.bench import dashboard as bench
+
+    raise typer.Exit(bench.run(seconds=seconds, rate=rate, console=console))
+
+
 @app.command()
 def run(
     spec: Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. myapp.pipelines:monitor")],

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from support.stack_process import UpProcess
+from haeryu.stack.running import RunningStack
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -27,8 +27,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    up = UpProcess(tmp_path_factory.mktemp("stack"), rate=200).start()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    up = RunningStack(tmp_path_factory.mktemp("stack"), rate=200).start()
     yield up
     up.stop()
 
@@ -52,13 +52,13 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Browser, stack: UpProcess) -> Iterator[Page]:
+def page(browser: Browser, stack: RunningStack) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     yield context.new_page()
     context.close()
 
 
-def test_without_the_token_nothing_answers(browser: Browser, stack: UpProcess) -> None:
+def test_without_the_token_nothing_answers(browser: Browser, stack: RunningStack) -> None:
     context = browser.new_context()
     anonymous = context.new_page()
     api = anonymous.goto(f"{stack.url}/api/topics")
@@ -73,7 +73,7 @@ def test_without_the_token_nothing_answers(browser: Browser, stack: UpProcess) -
     context.close()
 
 
-def test_log_in_and_see_live_numbers_update_every_second(page: Page, stack: UpProcess) -> None:
+def test_log_in_and_see_live_numbers_update_every_second(page: Page, stack: RunningStack) -> None:
     p = page
     started = time.monotonic()
     p.goto(stack.url)
@@ -105,7 +105,7 @@ def test_log_in_and_see_live_numbers_update_every_second(page: Page, stack: UpPr
     p.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
 
 
-def test_browse_a_topic_and_see_its_consumer_group(page: Page, stack: UpProcess) -> None:
+def test_browse_a_topic_and_see_its_consumer_group(page: Page, stack: RunningStack) -> None:
     p = page
     p.goto(f"{stack.url}/topics?topic=sensor-readings")
     rows = p.locator("#records-table tbody tr")
@@ -116,7 +116,7 @@ def test_browse_a_topic_and_see_its_consumer_group(page: Page, stack: UpProcess)
     p.screenshot(path=str(SHOTS / "topics.png"), full_page=True)
 
 
-def test_run_sql_and_see_the_table_and_the_chart(page: Page, stack: UpProcess) -> None:
+def test_run_sql_and_see_the_table_and_the_chart(page: Page, stack: RunningStack) -> None:
     p = page
     p.goto(f"{stack.url}/sql")
     # The lake pipeline commits every 2 s: rows are there within a few checkpoints.
@@ -142,7 +142,7 @@ def test_run_sql_and_see_the_table_and_the_chart(page: Page, stack: UpProcess) -
     p.screenshot(path=str(SHOTS / "sql.png"), full_page=True)
 
 
-def test_the_korean_switch(page: Page, stack: UpProcess) -> None:
+def test_the_korean_switch(page: Page, stack: RunningStack) -> None:
     p = page
     p.goto(stack.url)
     p.click("#lang-switch")
@@ -153,7 +153,7 @@ def test_the_korean_switch(page: Page, stack: UpProcess) -> None:
 
 
 def test_ctrl_c_stops_in_order_and_a_second_up_continues_with_nothing_lost(
-    stack: UpProcess,
+    stack: RunningStack,
 ) -> None:
     assert stack.stop() == 0
     stops = [line.split()[1] for line in stack.output.splitlines() if line.startswith("stopped ")]
@@ -163,7 +163,7 @@ def test_ctrl_c_stops_in_order_and_a_second_up_continues_with_nothing_lost(
     from haeryu.kafka.inspect import ClusterView
     from haeryu.stores.warehouse import Warehouse
 
-    again = UpProcess(stack.root, demo=False).start()  # same data dir, no simulator
+    again = RunningStack(stack.root, demo=False).start()  # same data dir, no simulator
     try:
         view = ClusterView(again.bootstrap)
         written = next(t.records for t in view.topics() if t.name == "sensor-readings")

@@ -124,4 +124,5 @@ def register(state: WebState) -> None:
         run_button.on_click(execute)
         save_button.on_click(save)
         show_saved()
-        await show_tables()
+        # The table list reads Delta logs: drawn after the page, not before it.
+        ui.timer(0.05, show_tables, once=True)

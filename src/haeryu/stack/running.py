@@ -1,4 +1,4 @@
-"""``haeryu up`` in a child process for the end-to-end tests."""
+"""``haeryu up`` in a child process, with free ports: for end-to-end tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 
-class UpProcess:
-    """Runs ``haeryu up --config <tmp>/haeryu.toml`` with free ports in ``root``."""
+class RunningStack:
+    """Runs ``haeryu up --config <root>/haeryu.toml``, data in ``root/data``, free ports.
+
+    :meth:`start` returns once every process is ready; :meth:`stop` is Ctrl-C.
+    """
 
     def __init__(self, root: Path, *, demo: bool = True, rate: int = 200) -> None:
         self.root = root
@@ -27,7 +30,7 @@ class UpProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.output = ""
 
-    def start(self, timeout: float = 90) -> UpProcess:
+    def start(self, timeout: float = 90) -> RunningStack:
         cmd = [sys.executable, "-m", "haeryu", "up", "--config", str(self.config)]
         cmd.append("--demo" if self.demo else "--no-demo")
         status = self.data_dir / "run" / "status.json"
@@ -42,7 +45,8 @@ class UpProcess:
         deadline = time.monotonic() + timeout
         while not self.ready():
             if self.proc.poll() is not None:
-                raise RuntimeError(f"haeryu up exited early:\n{self.proc.stdout.read()}")  # type: ignore[union-attr]
+                out = self.proc.stdout.read() if self.proc.stdout else ""
+                raise RuntimeError(f"haeryu up exited early:\n{out}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(f"the stack did not come up:\n{self.output}")
