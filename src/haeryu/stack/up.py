@@ -206,6 +206,7 @@ def _run(config: HaeryuConfig, demo: bool, console: Console, data_dir: Path) -> 
                 live.update(Group(header, _status_table(specs, supervisor, sampler)))
                 time.sleep(0.5)
     except KeyboardInterrupt:
+        console.print()
         console.print("stopping: sources, then pipelines, then the web server, then the broker")
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
