@@ -95,6 +95,14 @@ PROCESSES: list[ProcessSpec] = [
         description="sensor readings into the lake (Delta table sensor_readings)",
     ),
     ProcessSpec(
+        "alerts",
+        "pipeline",
+        "haeryu.alerts.process:alerts_main",
+        writes=("alerts",),
+        group="haeryu-alerts",
+        description="alert rules over live topics (rules edited on the Alerts page)",
+    ),
+    ProcessSpec(
         "web", "web", "haeryu.stack.processes:web_main", description="dashboard and REST API"
     ),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from haeryu.alerts.rules import AlertRule
 from haeryu.web.state import WebState
 
 __all__ = ["api_router"]
@@ -115,5 +116,35 @@ def api_router(state: WebState) -> APIRouter:
 
         registry = ModelRegistry(state.settings.data_dir / "models")
         return [asdict(info) for info in registry.list()]
+
+    @router.get("/alerts/rules", tags=["alerts"], summary="Alert rules")
+    def alert_rules() -> list[AlertRule]:
+        return state.alerts.rules()
+
+    @router.post("/alerts/rules", tags=["alerts"], summary="Create a rule (or replace one by id)")
+    def save_rule(rule: AlertRule) -> AlertRule:
+        return state.alerts.save_rule(rule)
+
+    @router.put("/alerts/rules/{rule_id}", tags=["alerts"], summary="Change a rule")
+    def change_rule(rule_id: str, rule: AlertRule) -> AlertRule:
+        if rule_id not in {r.id for r in state.alerts.rules()}:
+            raise HTTPException(404, f"no rule {rule_id!r}")
+        return state.alerts.save_rule(rule.model_copy(update={"id": rule_id}))
+
+    @router.delete("/alerts/rules/{rule_id}", tags=["alerts"], summary="Delete a rule")
+    def delete_rule(rule_id: str) -> dict[str, str]:
+        if not state.alerts.delete_rule(rule_id):
+            raise HTTPException(404, f"no rule {rule_id!r}")
+        return {"deleted": rule_id}
+
+    @router.get("/alerts/events", tags=["alerts"], summary="Rule history: fired and resolved")
+    def alert_events(limit: int = Query(200, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        return state.alerts.events(limit)
+
+    @router.post("/alerts/events/{event_id}/ack", tags=["alerts"], summary="Acknowledge")
+    def ack(event_id: str) -> dict[str, str]:
+        if not state.alerts.ack(event_id):
+            raise HTTPException(404, f"no alert event {event_id!r}")
+        return {"acked": event_id}
 
     return router

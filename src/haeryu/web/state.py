@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from haeryu.alerts.rules import AlertStore
 from haeryu.kafka.inspect import ClusterView
 from haeryu.stack.registry import PROCESSES, ProcessSpec
 from haeryu.stack.sampler import Sampler
@@ -68,6 +69,7 @@ class WebState:
         self.specs = list(PROCESSES if specs is None else specs)
         self.sampler = Sampler(settings.bootstrap, self.specs)
         self.view = ClusterView(settings.bootstrap)
+        self.alerts = AlertStore(settings.data_dir / "alerts")
         self._warehouse: Any = None
         self._sql_lock = threading.Lock()
         self._sizes: dict[str, int] = {}
