@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
+from haeryu.stores.search.cli import search_app
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
+app.add_typer(search_app, name="search")
 console = Console(stderr=True)
 
 
@@ -248,6 +250,19 @@ def bench_lake(
     )
 
 
+@bench_app.command("search")
+def bench_search(
+    docs: Annotated[int, typer.Option(help="Log documents to index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+) -> None:
+    """Indexing docs/s with Korean analysis; term+range, full-text, histogram p50/p99."""
+    from haeryu.bench.search import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries)):
+        print(line)
+
+
 @bench_app.command("sinks")
 def bench_sinks(
     rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,
@@ -379,6 +394,25 @@ def run(
             session_timeout_ms=session_timeout_ms,
         )
     )
+
+
+@app.command()
+def connect(
+    config: Annotated[
+        Path, typer.Argument(help="TOML file: [kafka], [runtime], [connectors.NAME].")
+    ],
+    status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run source connectors (HTTP ingest, files, MQTT, OPC UA, syslog) into Kafka topics.
+
+    Each connector is supervised: one that fails is restarted with back-off.  See
+    docs/sources.md for the config file and each connector's settings.
+    """
+    from haeryu.connectors.runtime.command import run_connect
+
+    _logging(verbose)
+    raise typer.Exit(run_connect(config, status=status))
 
 
 @app.command()

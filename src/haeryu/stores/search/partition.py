@@ -1,0 +1,114 @@
+"""One tantivy index: a time partition of a search index.
+
+Every partition has the same fixed schema, so new fields never need a new schema:
+
+- ``_id``: the document id (raw, stored, fast);
+- ``_source``: the original document as JSON (stored only);
+- ``_text``: every analyzed term, prefixed with its field (``message\\x1f온도``), one
+  whitespace-separated string per document so tantivy splits it natively; keyword
+  values too (``level\\x1fERROR``), for prefix and wildcard queries; positions kept for
+  phrases;
+- ``_kw``: a fast JSON field of typed values (keywords, numbers, dates, booleans) for
+  term, range, sort and aggregations, plus ``_kw._f``: the fields the document has (for
+  ``exists``);
+- ``_ts``: the index's time field (fast date), for time ranges and newest-first sort.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+POSITIONS_ID = "\x00positions"
+SEP = "\x1f"
+SPACE = "\ue000"  # stands for whitespace inside one keyword term of _text
+
+
+def build_schema() -> tantivy.Schema:
+    """The one schema of every partition."""
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("_id", stored=True, fast=True, tokenizer_name="raw")
+    sb.add_bytes_field("_source", stored=True)
+    sb.add_text_field("_text", tokenizer_name="whitespace", index_option="position")
+    sb.add_json_field("_kw", fast=True, tokenizer_name="raw", index_option="basic")
+    sb.add_date_field("_ts", indexed=True, fast=True)
+    return sb.build()
+
+
+SCHEMA = build_schema()
+# An empty in-memory index with the schema: parses range syntax for queries that run on
+# any partition (field ids are the same in all).
+PARSER = tantivy.Index(SCHEMA)
+
+
+def term(field: str, value: str) -> str:
+    """The ``_text`` term of ``value`` in ``field``."""
+    return f"{field}{SEP}{value.replace(' ', SPACE)}" if " " in value else f"{field}{SEP}{value}"
+
+
+class Partition:
+    """A tantivy index on disk; writes need :meth:`open_writer` (one process only)."""
+
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        self.index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
+        self.writer: Any = None
+        self.dirty = False
+        self.lock = threading.Lock()
+
+    def open_writer(self, heap: int = 64_000_000, threads: int = 1) -> Any:
+        """The writer (takes tantivy's lock: a second writer process fails here)."""
+        if self.writer is None:
+            self.writer = self.index.writer(heap, threads)
+        return self.writer
+
+    def add(
+        self, doc_id: str, source: bytes, text: str, kw: dict[str, Any], ts: datetime | None
+    ) -> None:
+        """Add one document (not searchable before :meth:`commit`)."""
+        doc = tantivy.Document()
+        doc.add_text("_id", doc_id)
+        doc.add_bytes("_source", source)
+        if text:
+            doc.add_text("_text", text)
+        if kw:
+            doc.add_json("_kw", kw)
+        if ts is not None:
+            doc.add_date("_ts", ts)
+        self.open_writer().add_document(doc)
+        self.dirty = True
+
+    def delete(self, doc_id: str) -> None:
+        """Delete every document with this id (at the next commit)."""
+        self.open_writer().delete_documents_by_term("_id", doc_id)
+        self.dirty = True
+
+    def commit(self) -> bool:
+        """Commit pending writes; False when there were none."""
+        if not self.dirty or self.writer is None:
+            return False
+        self.writer.commit()
+        self.dirty = False
+        return True
+
+    def searcher(self) -> Any:
+        """A searcher on the latest commit."""
+        self.index.reload()
+        return self.index.searcher()
+
+    def close(self) -> None:
+        """Commit and release the writer lock."""
+        if self.writer is not None:
+            self.commit()
+            self.writer.wait_merging_threads()
+            self.writer = None
+
+    def size_bytes(self) -> int:
+        """Bytes on disk."""
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
