@@ -143,6 +143,29 @@ def test_run_sql_and_see_the_table_and_the_chart(page: Page, stack: RunningStack
     p.screenshot(path=str(SHOTS / "sql.png"), full_page=True)
 
 
+def test_search_in_korean_and_see_the_highlight(page: Page, stack: RunningStack) -> None:
+    p = page
+    # The index appears with the search pipeline's first checkpoint (every second).
+    deadline = time.monotonic() + 30
+    while True:
+        p.goto(f"{stack.url}/explore?q=승인")
+        marks = p.locator("#explore-results mark")
+        with contextlib.suppress(PlaywrightTimeout):
+            marks.first.wait_for(timeout=5_000)
+        if marks.count() or time.monotonic() > deadline:
+            break
+    # "승인" (approval) matches inside "카드 승인 서버 ..." through Korean analysis.
+    assert marks.first.inner_text() == "승인"
+    assert "hits" in p.locator("#explore-hits").inner_text()
+    # A facet narrows the query to one field value.
+    p.locator("#explore-facets").get_by_text("payments (").click()
+    p.wait_for_function(
+        "() => document.querySelector('#explore-results').innerText.includes('payments')"
+    )
+    assert "service" in p.locator("input[for=explore-query], #explore-query").first.input_value()
+    p.screenshot(path=str(SHOTS / "explore.png"), full_page=True)
+
+
 def test_the_korean_switch(page: Page, stack: RunningStack) -> None:
     p = page
     p.goto(stack.url)
@@ -181,7 +204,15 @@ def test_ctrl_c_stops_in_order_and_a_second_up_continues_with_nothing_lost(
 ) -> None:
     assert stack.stop() == 0
     stops = [line.split()[1] for line in stack.output.splitlines() if line.startswith("stopped ")]
-    assert stops == ["sensor-simulator", "lake-sensors", "alerts", "web", "broker"]
+    assert stops == [
+        "sensor-simulator",
+        "log-simulator",
+        "lake-sensors",
+        "search-logs",
+        "alerts",
+        "web",
+        "broker",
+    ]
     assert "everything stopped cleanly" in stack.output
 
     from haeryu.kafka.inspect import ClusterView

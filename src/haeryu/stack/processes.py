@@ -146,3 +146,77 @@ def web_main(ctx: Context) -> None:
 
     threading.Thread(target=announce, daemon=True).start()
     server.run()
+
+
+LOG_LINES = [
+    ("INFO", "payments", "결제 요청 처리 완료 주문 {n}"),
+    ("INFO", "orders", "주문 {n} 배송 준비 시작"),
+    ("WARN", "factory", "설비 m-A1{d} 온도 상승 경고 {t}도"),
+    ("ERROR", "payments", "카드 승인 서버 응답 시간 초과 주문 {n}"),
+    ("INFO", "auth", "사용자 로그인 성공 user-{d}"),
+    ("WARN", "auth", "비밀번호 오류 반복 user-{d}"),
+    ("ERROR", "database", "데이터베이스 연결 실패 재시도 중"),
+    ("INFO", "factory", "Line A{d} shift started, throughput normal"),
+]
+
+
+def log_simulator_main(ctx: Context) -> None:
+    """Application log lines in Korean and English, ``demo.rate / 10`` per second."""
+    from haeryu.kafka.clients import Producer
+    from haeryu.kafka.config import producer_config
+
+    rate = max(config_of(ctx).demo.rate / 10, 1.0)
+    producer = Producer(producer_config(ctx.settings["bootstrap"]))
+    rng = random.Random()
+    sent = 0
+    started = time.monotonic()
+    ctx.ready()
+    while not ctx.stop.is_set():
+        due = int((time.monotonic() - started) * rate)
+        while sent < due:
+            level, service, template = rng.choice(LOG_LINES)
+            line = {
+                "ts": int(time.time() * 1000),
+                "level": level,
+                "service": service,
+                "host": f"host-{rng.randint(1, 4)}",
+                "message": template.format(
+                    n=rng.randint(10_000, 99_999), d=rng.randint(1, 4), t=rng.randint(70, 95)
+                ),
+            }
+            producer.produce("app-logs", json.dumps(line, ensure_ascii=False).encode(), key=service)
+            sent += 1
+        producer.poll(0)
+        ctx.stop.wait(0.1)
+    producer.flush(30)
+
+
+LOG_MAPPING = {
+    "properties": {
+        "@timestamp": {"type": "date"},
+        "level": {"type": "keyword"},
+        "service": {"type": "keyword"},
+        "host": {"type": "keyword"},
+        "message": {"type": "text"},
+    }
+}
+
+
+def search_logs_main(ctx: Context) -> None:
+    """``app-logs`` into the search index ``app-logs`` (Korean analysis), exactly once."""
+    from haeryu.stores.search.sink import SearchSink
+    from haeryu.stream.api.pipeline import Pipeline
+    from haeryu.stream.kafka.runner import run
+
+    pipeline = Pipeline("search-logs", checkpoint_every="1s")
+    logs = pipeline.source(
+        "app-logs",
+        schema={"ts": int, "level": str, "service": str, "host": str, "message": str},
+        timestamp="ts",
+    )
+    root = Path(ctx.settings["data_dir"]) / "search"
+    logs.select("level", "service", "host", "message").to_sink(
+        SearchSink("app-logs", mapping=LOG_MAPPING, root=root)
+    )
+    ctx.ready()
+    run(pipeline, bootstrap=ctx.settings["bootstrap"], stop=ctx.stop)

@@ -32,6 +32,10 @@ def _embedded_broker(config: HaeryuConfig) -> bool:
     return config.embedded_broker
 
 
+def _embedded_search(config: HaeryuConfig) -> bool:
+    return not config.search.url
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
     """One process of the stack.
@@ -93,6 +97,24 @@ PROCESSES: list[ProcessSpec] = [
         group="lake-sensors",
         stores=("lake",),
         description="sensor readings into the lake (Delta table sensor_readings)",
+    ),
+    ProcessSpec(
+        "log-simulator",
+        "source",
+        "haeryu.stack.processes:log_simulator_main",
+        writes=("app-logs",),
+        demo_only=True,
+        description="demo application logs in Korean and English",
+    ),
+    ProcessSpec(
+        "search-logs",
+        "pipeline",
+        "haeryu.stack.processes:search_logs_main",
+        reads=("app-logs",),
+        group="search-logs",
+        stores=("search",),
+        enabled=_embedded_search,
+        description="app-logs into the search index app-logs (Korean analysis)",
     ),
     ProcessSpec(
         "alerts",

@@ -71,6 +71,7 @@ class WebState:
         self.view = ClusterView(settings.bootstrap)
         self.alerts = AlertStore(settings.data_dir / "alerts")
         self._warehouse: Any = None
+        self._search: Any = None
         self._sql_lock = threading.Lock()
         self._sizes: dict[str, int] = {}
         self._sizes_at = 0.0
@@ -110,6 +111,18 @@ class WebState:
             self._sizes = {name: _dir_size(p) for name, p in parts.items() if p.exists()}
             self._sizes_at = time.monotonic()
         return self._sizes
+
+    # -- search -----------------------------------------------------------------------
+
+    def search_store(self) -> Any:
+        """The search indexes under ``DATA/search``, read-only (the pipeline writes)."""
+        if self._search is None:
+            from haeryu.stores.search.store import SearchStore
+
+            root = self.settings.data_dir / "search"
+            root.mkdir(parents=True, exist_ok=True)
+            self._search = SearchStore(root, writable=False)
+        return self._search
 
     # -- SQL ------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ class PageSpec:
 PAGES: list[PageSpec] = [
     PageSpec("overview", ("Overview", "개요"), "/", "haeryu.web.pages.overview:register"),
     PageSpec("topics", ("Topics", "토픽"), "/topics", "haeryu.web.pages.topics:register"),
+    PageSpec("explore", ("Explore", "탐색"), "/explore", "haeryu.web.pages.explore:register"),
     PageSpec("sql", ("SQL", "SQL"), "/sql", "haeryu.web.pages.sql:register"),
     PageSpec("alerts", ("Alerts", "알림"), "/alerts", "haeryu.web.pages.alerts:register"),
 ]
