@@ -405,6 +405,17 @@ def bench_predict(
     raise typer.Exit(code)
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    seconds: Annotated[float, typer.Option(help="How long to run the stack.")] = 120,
+    rate: Annotated[int, typer.Option(help="Demo events per second.")] = 200,
+) -> None:
+    """Page load and live update delay of the dashboard over `haeryu up --demo`; lag."""
+    from haeryu.bench import dashboard as bench
+
+    raise typer.Exit(bench.run(seconds=seconds, rate=rate, console=console))
+
+
 @app.command()
 def run(
     spec: Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. myapp.pipelines:monitor")],
@@ -482,6 +493,57 @@ def query(
     from haeryu.stores.warehouse.query_command import run_query
 
     raise typer.Exit(run_query(sql, lake=lake, fmt=format, output=output, max_rows=max_rows))
+
+
+@app.command()
+def up(
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="haeryu.toml (default: ./haeryu.toml when it exists)."),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Also run the simulators [on when there is no config file]."),
+    ] = None,
+    web_port: Annotated[int | None, typer.Option(help="Dashboard port [8080].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where everything is kept [data].")] = None,
+) -> None:
+    """Run the whole stack (broker, pipelines, connectors, dashboard) until Ctrl-C."""
+    from haeryu.config import ConfigError, load_config
+    from haeryu.stack.up import UpError, run_up
+
+    if config_file is None and Path("haeryu.toml").exists():
+        config_file = Path("haeryu.toml")
+    try:
+        config = load_config(
+            config_file,
+            **{"web.port": web_port, "data_dir": None if data_dir is None else str(data_dir)},
+        )
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if demo is None:
+        demo = config.demo.enabled or config_file is None
+    try:
+        raise typer.Exit(run_up(config, demo, console))
+    except UpError as exc:
+        console.print(f"[red]cannot start:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("haeryu.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented haeryu.toml with every setting at its default."""
+    from haeryu.config import example_config
+
+    if path.exists() and not force:
+        console.print(f"[red]{path} exists[/]; --force overwrites it")
+        raise typer.Exit(1)
+    path.write_text(example_config())
+    console.print(f"wrote {path}; edit it, then `haeryu up --config {path}`")
 
 
 @app.command()
