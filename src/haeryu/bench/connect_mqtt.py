@@ -40,7 +40,7 @@ class Bench(Protocol):
     quick: bool
 
 
-RunConnector = Callable[[str, str], AbstractContextManager[Path]]
+RunConnector = Callable[[str, str], AbstractContextManager[object]]
 """``haeryu connect`` on ``[connectors.NAME]`` with the given TOML lines, in a child process."""
 
 CLIENT_ID = "haeryu-bench-mqtt"
