@@ -40,7 +40,13 @@ class Bench(Protocol):
     quick: bool
 
 
-RunConnector = Callable[[str, str], AbstractContextManager[Path]]
+class ConnectorProcess(Protocol):
+    """What the workload reads of ``haeryu.bench.connectors.Connector``."""
+
+    def cpu_seconds(self) -> float: ...
+
+
+RunConnector = Callable[[str, str], AbstractContextManager[ConnectorProcess]]
 """``haeryu connect`` on ``[connectors.NAME]`` with the given TOML lines, in a child process."""
 
 CLIENT_ID = "haeryu-bench-mqtt"
@@ -150,13 +156,15 @@ def workload(bench: Bench, run_connector: RunConnector) -> dict[str, str]:
         f'pattern = "lat/{{device}}/data"\ntopic = "{LATENCY_TOPIC}"\nkey = "{{device}}"\n'
     )
     try:
-        with run_connector("mqtt", table):
+        with run_connector("mqtt", table) as connector:
             deadline = time.monotonic() + 60
             while mosq.subscriptions(CLIENT_ID) < 2:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the MQTT connector did not subscribe in 60 s")
                 time.sleep(0.02)
+            cpu = connector.cpu_seconds()
             took, duplicates = _throughput(bench, mosq.port)
+            cpu = connector.cpu_seconds() - cpu
             rate = 2_000.0 if bench.quick else 5_000.0
             lat = _latency(bench, mosq.port, int(rate * 4), rate)
     finally:
@@ -165,7 +173,8 @@ def workload(bench: Bench, run_connector: RunConnector) -> dict[str, str]:
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     return {
         "mqtt QoS 1 -> kafka (~60 B JSON)": (
-            f"{bench.records / took:,.0f} msgs/s, none lost, {duplicates} duplicates"
+            f"{bench.records / took:,.0f} msgs/s, none lost, {duplicates} duplicates; "
+            f"{bench.records / cpu:,.0f} msgs per connector CPU-s"
         ),
         f"mqtt publish -> readable at {rate:,.0f} msgs/s": f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
     }

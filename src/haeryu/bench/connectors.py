@@ -59,10 +59,23 @@ class Bench:
     quick: bool
 
 
+@dataclass
+class Connector:
+    """A running ``haeryu connect``: its state directory and process id."""
+
+    state: Path
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the connector process used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def connect_process(bench: Bench, name: str, table: str) -> Iterator[Path]:
+def connect_process(bench: Bench, name: str, table: str) -> Iterator[Connector]:
     """Run ``haeryu connect`` on a config with one connector ``[connectors.NAME]`` whose
-    settings are ``table`` (TOML lines); yield its state directory."""
+    settings are ``table`` (TOML lines)."""
     state = bench.root / f"state-{name}"
     toml = bench.root / f"{name}.toml"
     toml.write_text(
@@ -78,7 +91,7 @@ def connect_process(bench: Bench, name: str, table: str) -> Iterator[Path]:
     )
     log.close()
     try:
-        yield state
+        yield Connector(state, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -123,7 +136,7 @@ def http(bench: Bench) -> dict[str, str]:
     figures: dict[str, str] = {}
     table = f'type = "http"\nport = {port}\nkey_field = "device"\nmax_request_bytes = 67108864'
     with (
-        connect_process(bench, "http", table),
+        connect_process(bench, "http", table) as connector,
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as probe,
     ):
         _wait(lambda: _up(probe), 60, "HTTP ingest to listen")
@@ -151,14 +164,17 @@ def http(bench: Bench) -> dict[str, str]:
                         done += bench.batch
 
         threads = [threading.Thread(target=client) for _ in range(bench.clients)]
+        cpu = connector.cpu_seconds()
         start = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         took = time.perf_counter() - start
+        cpu = connector.cpu_seconds() - cpu
         figures[f"http ndjson, {bench.batch:,}-record batches"] = (
-            f"{done / took:,.0f} rec/s ({bench.clients} clients)"
+            f"{done / took:,.0f} rec/s ({bench.clients} clients); "
+            f"{done / cpu:,.0f} rec per connector CPU-s"
         )
         singles = 300 if bench.quick else 2000
         latencies = []
@@ -169,6 +185,7 @@ def http(bench: Bench) -> dict[str, str]:
             latencies.append((time.perf_counter() - t0) * 1000)
             r.raise_for_status()
         q = statistics.quantiles(latencies, n=100)
+        figures["load average (1 min) during the run"] = f"{os.getloadavg()[0]:.1f}"
         figures["http single record (v3)"] = (
             f"{1000 / statistics.mean(latencies):,.0f} rec/s, to ack p50 {q[49]:.1f} ms "
             f"p99 {q[98]:.1f} ms"
@@ -195,8 +212,8 @@ def files(bench: Bench) -> dict[str, str]:
         f'type = "files"\npaths = ["{watched}/*.log"]\ntopic = "bench-files"\n'
         "glob_interval_s = 0.05\npoll_interval_s = 0.05"
     )
-    with connect_process(bench, "files", table) as state:
-        position = state / "files.position.json"
+    with connect_process(bench, "files", table) as connector:
+        position = connector.state / "files.position.json"
 
         def offset() -> int:
             try:
@@ -210,12 +227,17 @@ def files(bench: Bench) -> dict[str, str]:
         _wait(lambda: offset() == 8, 60, "the files connector to start")
         warm.unlink()
         _wait(lambda: offset() in (-1, 0), 60, "the warm-up file closed")
+        cpu = connector.cpu_seconds()
         start = time.perf_counter()
         os.rename(staged, watched / "app.log")
         _wait(lambda: offset() >= size, 600, "the file tailed to its end")
         took = time.perf_counter() - start
+        cpu = connector.cpu_seconds() - cpu
     return {
-        "file tail (raw lines, ~70 B)": f"{bench.lines / took:,.0f} lines/s, {size / took / 1e6:,.1f} MB/s"
+        "file tail (raw lines, ~70 B)": (
+            f"{bench.lines / took:,.0f} lines/s ({size / took / 1e6:,.1f} MB/s); "
+            f"{bench.lines / cpu:,.0f} lines per connector CPU-s"
+        )
     }
 
 

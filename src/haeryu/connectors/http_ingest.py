@@ -231,18 +231,29 @@ class _Ingest:
                 if isinstance(item, fmt.Rejected):
                     await self.ctx.dead_letter(item.raw, item.reason, {"http": "rejected"})
 
-    async def _write_ndjson(self, items: list[fmt.Item]) -> Response:
-        """NDJSON: no offsets to report, so the cheaper unordered acknowledgement."""
-        records = [item for item in items if type(item) is SourceRecord]
-        self.ctx.metrics.read(len(items))
+    async def _write_ndjson(
+        self, topic: str, body: fmt.NdjsonBody, headers: tuple[tuple[str, bytes], ...]
+    ) -> Response:
+        """NDJSON: no offsets to report, so the bulk path (no record objects, no
+        per-record acknowledgement callbacks) unless event times are to be set."""
+        self.ctx.metrics.read(body.received)
         try:
-            await self.ctx.send(records, offsets=False)
+            if body.timestamps is None:
+                await self.ctx.send_values(topic, body.values, headers, body.keys)
+            else:
+                keys = body.keys or [None] * len(body.values)
+                records = [
+                    SourceRecord(topic, v, k, t, headers)
+                    for v, k, t in zip(body.values, keys, body.timestamps, strict=True)
+                ]
+                await self.ctx.send(records, offsets=False)
         except DeliveryFailed as failed:
             retriable = all(d.retriable for d in failed.deliveries)
             status = 503 if retriable else 500
             return _error(status, 50002 if not retriable else 50003, str(failed))
-        await self._dead_letters(items, len(records))
-        return Response(fmt.ndjson_answer(items), 200, media_type=JSON_TYPE)
+        for _, rejected in body.rejected:
+            await self.ctx.dead_letter(rejected.raw, rejected.reason, {"http": "rejected"})
+        return Response(fmt.ndjson_answer(body), 200, media_type=JSON_TYPE)
 
     # ------------------------------------------------------------ v2 and NDJSON
 
@@ -259,10 +270,8 @@ class _Ingest:
         limit = self.config.max_record_bytes
         try:
             if kind in fmt.NDJSON:
-                items = fmt.parse_ndjson(
-                    body, topic, shape=self.shape, headers=headers, max_record_bytes=limit
-                )
-                return await self._write_ndjson(items)
+                parsed = fmt.parse_ndjson(body, shape=self.shape, max_record_bytes=limit)
+                return await self._write_ndjson(topic, parsed, headers)
             if kind in (fmt.JSON_V2, JSON_TYPE, fmt.BINARY_V2):
                 items = fmt.parse_v2(
                     body,

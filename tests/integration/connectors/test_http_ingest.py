@@ -246,3 +246,18 @@ def test_load_concurrent_ndjson_batches_arrive_exactly_once(
     got = read_all(broker.bootstrap, "events-load")
     seen = sorted((v["b"], v["i"]) for v in (json.loads(m.value()) for m in got))
     assert seen == [(b, i) for b in range(batches) for i in range(per_batch)]
+
+
+def test_records_kafka_refuses_get_their_own_error(
+    ingest: tuple[httpx.Client, ConnectRuntime], broker: Any
+) -> None:
+    client, _ = ingest
+    v2 = {"Content-Type": "application/vnd.kafka.json.v2+json"}
+    body = {"records": [{"value": 1}, {"value": 2, "partition": 99}, {"value": "x" * 20_000}]}
+    r = client.post("/topics/events-p", json=body, headers=v2)
+    assert r.status_code == 200
+    entries = r.json()["offsets"]
+    assert [e["error_code"] for e in entries] == [None, 50002, 42201]
+    assert "Unknown partition" in entries[1]["error"]
+    assert "over the limit" in entries[2]["error"]
+    assert [m.value() for m in read_all(broker.bootstrap, "events-p")] == [b"1"]

@@ -29,7 +29,11 @@ class Sender(Protocol):
     ) -> list[Delivery]: ...
 
     async def send_values(
-        self, topic: str, values: Sequence[bytes], headers: Sequence[tuple[str, bytes]] = ()
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
     ) -> None: ...
 
 
@@ -85,12 +89,16 @@ class ConnectorContext:
         return deliveries
 
     async def send_values(
-        self, topic: str, values: Sequence[bytes], headers: Sequence[tuple[str, bytes]] = ()
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
     ) -> None:
-        """Bulk form of :meth:`send` for values with no key, timestamp or partition that
-        share their headers (raw log lines): cheaper per record."""
+        """Bulk form of :meth:`send` for values (and keys) with no timestamp or partition
+        that share their headers (raw log lines, NDJSON): cheaper per record."""
         try:
-            await self._sender.send_values(topic, values, headers)
+            await self._sender.send_values(topic, values, headers, keys)
         except DeliveryFailed as failed:
             refused = len(failed.deliveries)
             self.metrics.written(len(values) - refused)
