@@ -9,7 +9,7 @@ the publisher is not what limits the figure).
   mosquitto takes them (2,000 unacknowledged at most).  The clock runs from the first
   PUBLISH until Kafka holds every record; then the topic is read back and every sequence
   number must be there (duplicates are counted and shown).
-- **Latency**: messages at a steady 5,000/s (2,000/s with ``--quick``), each carrying its
+- **Latency**: messages at a steady 1,000/s (500/s with ``--quick``), each carrying its
   send time; a Kafka consumer here notes when each one is readable, which is after Kafka
   acknowledged it (``acks=all``).  p50 and p99 of publish -> readable.
 """
@@ -165,7 +165,7 @@ def workload(bench: Bench, run_connector: RunConnector) -> dict[str, str]:
             cpu = connector.cpu_seconds()
             took, duplicates = _throughput(bench, mosq.port)
             cpu = connector.cpu_seconds() - cpu
-            rate = 2_000.0 if bench.quick else 5_000.0
+            rate = 500.0 if bench.quick else 1_000.0
             lat = _latency(bench, mosq.port, int(rate * 4), rate)
     finally:
         mosq.stop()
