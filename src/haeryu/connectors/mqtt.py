@@ -36,7 +36,8 @@ paho-mqtt reconnects by itself with back-off (``reconnect_min_s`` .. ``reconnect
 spends about 2.3 times as much per received MQTT 5 message (it builds a properties object
 for each) as per MQTT 3.1.1 message.  With 3.1.1 the MQTT broker's own limit on messages
 in flight to a client applies (mosquitto: ``max_inflight_messages``, 20 by default: set
-it to 0 or thousands); with MQTT 5 the connector's ``receive_maximum`` does.
+it in the thousands); with MQTT 5 the connector's ``receive_maximum`` does.  That limit
+is also what bounds the messages held in memory while Kafka is slow.
 """
 
 from __future__ import annotations
