@@ -203,11 +203,11 @@ def test_an_unreachable_store_makes_the_worker_wait_and_keeps_the_rows(tmp_path:
     }
     sink = DeltaSink("s3://lake/t", storage_options=options, commit_timeout=0.3)
     # At start: a clear error (a wrong endpoint is the likely cause), nothing written.
-    with pytest.raises(SinkError, match=r"at start: .*nothing answers at AWS_ENDPOINT_URL"):
+    with pytest.raises(SinkError, match=r"at start: .*cannot open the table .*AWS_ENDPOINT_URL"):
         sink.open(SinkContext("readings", "a", 0))
     # Later (a worker rejoining during an outage): the writes wait for the store.
     sink.open(SinkContext("readings", "a", 0))
-    with pytest.raises(Backpressure, match="Connection refused"):
+    with pytest.raises(Backpressure, match="cannot read the table"):
         sink.write(_frame(0, range(0, 10)))
     assert sink.retries > 0
     assert sink._rows == 0  # the worker calls write again with the same rows
