@@ -295,6 +295,8 @@ class DeltaSink(Sink):
         """Write the pending frames' data files in the background (no commit yet)."""
         if not self._pending:
             return
+        if self._schema is None:  # forgotten after a fence: the table may have changed
+            self._schema = self._table_schema(self._retry(self._load, "read the table"))
         frames, self._pending = self._pending, []
         if self._files is None:
             self._files = ThreadPoolExecutor(1, thread_name_prefix="lake-files")
