@@ -1,7 +1,8 @@
 """DeltaSink: append a pipeline's rows to a Delta Lake table, exactly once.
 
-Rows are buffered between checkpoints and written as one Delta commit when the
-checkpoint flushes the sink.  That commit also carries one application transaction per
+Rows are buffered between checkpoints; their Parquet data files are written in a
+background thread as they arrive (``files.py``), and the checkpoint's flush commits them
+as one Delta commit (only the log entry is written while the worker waits).  That commit also carries one application transaction per
 input partition whose version is the next input offset the table covers, so the rows
 and the positions land atomically.  On a replay (after a crash or a rewind) rows whose
 offset is below what the table, or the buffer, already holds are dropped.
