@@ -156,3 +156,22 @@ def _to_lake(readings: Stream, alerts: Stream, incidents: Stream, root: str) -> 
             "1m": DeltaSink("factory_rollup_1m", root=root),
         },
     )
+
+
+def monitor() -> Pipeline:
+    """``haeryu run haeryu.usecases.factory.pipeline:monitor``: the pipeline with default
+    detector settings, raw data and rollups to the lake under ``$HAERYU_LAKE`` (else
+    ``lake``), logs to the search index under ``$HAERYU_SEARCH`` (else ``data/search``),
+    and incidents to the webhook ``$HAERYU_FACTORY_WEBHOOK`` when it is set.
+    """
+    import os
+
+    from haeryu.usecases.factory.webhook import WebhookSink
+
+    hook = os.environ.get("HAERYU_FACTORY_WEBHOOK")
+    outputs = MonitorOutputs(
+        lake_root=os.environ.get("HAERYU_LAKE", "lake"),
+        search_root=os.environ.get("HAERYU_SEARCH", "data/search"),
+        webhook=WebhookSink(hook) if hook else None,
+    )
+    return factory_monitor(outputs=outputs)[0]
