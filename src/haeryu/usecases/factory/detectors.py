@@ -67,6 +67,7 @@ ALERT_SCHEMA = pl.Schema(
 # A gap of this many usual intervals between two readings of a key is missing data.
 _GAP_FACTOR = 5.0
 _NO_LIMIT = Limits()
+_LEVEL_ROWS = 512
 
 
 class _Hits:
@@ -376,9 +377,12 @@ class DetectorBank:
         # detectors had been running all along.
         a["last"][slot] = filled[-1]
         a["last_ts"][slot] = tts[-1]
-        a["z_level"][slot] = ewm(filled[None], cfg.z_alpha, filled[:1])[0, -1]
-        a["ewma_level"][slot] = ewm(filled[None], cfg.ewma_alpha, base.median[None])[0, -1]
-        dx = np.diff(filled, axis=0)[None]
+        # The last rows suffice: an EWMA with alpha >= 0.05 forgets 512 rows back to
+        # 1e-11, and the fits of all machines often land in the same batch.
+        recent = filled[-_LEVEL_ROWS:]
+        a["z_level"][slot] = ewm(recent[None], cfg.z_alpha, recent[:1])[0, -1]
+        a["ewma_level"][slot] = ewm(recent[None], cfg.ewma_alpha, base.median[None])[0, -1]
+        dx = np.diff(recent, axis=0)[None]
         a["roc_level"][slot] = ewm(np.abs(dx), cfg.roc_alpha, np.zeros((1, tx.shape[1])))[0, -1]
         a["noise_level"][slot] = ewm(dx**2, cfg.noise_alpha, base.dx2_mean[None])[0, -1]
         a["runs"][slot] = 0.0
