@@ -13,7 +13,9 @@ from rich.logging import RichHandler
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
+from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
 from haeryu.usecases.factory.cli import bench_skab, detect_app, eval_factory, simulate_factory
+from haeryu.usecases.fraud.cli import register as register_fraud
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -32,6 +34,9 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(eval_app, name="eval")
 simulate_app.command("factory")(simulate_factory)
 eval_app.command("factory")(eval_factory)
+batch_app = typer.Typer(help="Batch-layer jobs over the lake.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+register_fraud(app, simulate=simulate_app, batch=batch_app, evaluate=eval_app)
 console = Console(stderr=True)
 
 
@@ -272,6 +277,20 @@ def bench_search(
         print(line)
 
 
+@bench_app.command("search-api")
+def bench_search_api(
+    docs: Annotated[int, typer.Option(help="Log documents to bulk-index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+    batch: Annotated[int, typer.Option(help="Documents per _bulk request.")] = 5_000,
+) -> None:
+    """The search benchmark through the REST API: bulk docs/s, query p50/p99 over HTTP."""
+    from haeryu.bench.search_api import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries, batch=batch)):
+        print(line)
+
+
 @bench_app.command("sinks")
 def bench_sinks(
     rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,
@@ -282,6 +301,36 @@ def bench_sinks(
     from haeryu.bench import sinks as bench
 
     raise typer.Exit(bench.run(rows=rows, batch=batch, flush_every=flush_every))
+
+
+@bench_app.command("connect")
+def bench_connect(
+    only: Annotated[
+        list[str] | None, typer.Option(help="Workloads to run (http, files, mqtt); default all.")
+    ] = None,
+    records: Annotated[
+        int, typer.Option(help="HTTP records to post in batches; MQTT messages.")
+    ] = 200_000,
+    batch: Annotated[int, typer.Option(help="Records per NDJSON request.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+    lines: Annotated[int, typer.Option(help="Lines of the tailed file.")] = 1_000_000,
+    fsync: Annotated[str, typer.Option(help="Broker fsync policy.")] = "interval",
+    quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
+) -> None:
+    """Source connectors: HTTP ingest records/s and latency to the ack, file tail lines/s."""
+    from haeryu.bench import connectors as bench
+
+    raise typer.Exit(
+        bench.run(
+            only=only,
+            records=records,
+            batch=batch,
+            clients=clients,
+            lines=lines,
+            fsync=fsync,
+            quick=quick,
+        )
+    )
 
 
 @bench_app.command("log")
@@ -354,6 +403,17 @@ def bench_predict(
 
     code = bench.run(rows=rows, trees=trees, repeats=repeats, threads=threads, compiled=compiled)
     raise typer.Exit(code)
+
+
+@bench_app.command("dashboard")
+def bench_dashboard(
+    seconds: Annotated[float, typer.Option(help="How long to run the stack.")] = 120,
+    rate: Annotated[int, typer.Option(help="Demo events per second.")] = 200,
+) -> None:
+    """Page load and live update delay of the dashboard over `haeryu up --demo`; lag."""
+    from haeryu.bench import dashboard as bench
+
+    raise typer.Exit(bench.run(seconds=seconds, rate=rate, console=console))
 
 
 @app.command()
@@ -433,6 +493,57 @@ def query(
     from haeryu.stores.warehouse.query_command import run_query
 
     raise typer.Exit(run_query(sql, lake=lake, fmt=format, output=output, max_rows=max_rows))
+
+
+@app.command()
+def up(
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="haeryu.toml (default: ./haeryu.toml when it exists)."),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Also run the simulators [on when there is no config file]."),
+    ] = None,
+    web_port: Annotated[int | None, typer.Option(help="Dashboard port [8080].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where everything is kept [data].")] = None,
+) -> None:
+    """Run the whole stack (broker, pipelines, connectors, dashboard) until Ctrl-C."""
+    from haeryu.config import ConfigError, load_config
+    from haeryu.stack.up import UpError, run_up
+
+    if config_file is None and Path("haeryu.toml").exists():
+        config_file = Path("haeryu.toml")
+    try:
+        config = load_config(
+            config_file,
+            **{"web.port": web_port, "data_dir": None if data_dir is None else str(data_dir)},
+        )
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if demo is None:
+        demo = config.demo.enabled or config_file is None
+    try:
+        raise typer.Exit(run_up(config, demo, console))
+    except UpError as exc:
+        console.print(f"[red]cannot start:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("haeryu.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented haeryu.toml with every setting at its default."""
+    from haeryu.config import example_config
+
+    if path.exists() and not force:
+        console.print(f"[red]{path} exists[/]; --force overwrites it")
+        raise typer.Exit(1)
+    path.write_text(example_config())
+    console.print(f"wrote {path}; edit it, then `haeryu up --config {path}`")
 
 
 @app.command()

@@ -28,6 +28,14 @@ class Sender(Protocol):
         self, records: Sequence[SourceRecord], *, offsets: bool = True
     ) -> list[Delivery]: ...
 
+    async def send_values(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
+    ) -> None: ...
+
 
 class ConnectorContext:
     """The runtime's side of one connector run.
@@ -70,15 +78,36 @@ class ConnectorContext:
         them; the others were written.  ``offsets=False`` (cheaper) returns ``[]`` and
         the failure then lists only the refused records.
         """
+        # Dead letters sent along (dead_letter_record) count as errors, not as out.
+        dlq = self.dead_letter_topic
+        out = sum(1 for r in records if r.topic != dlq)
         try:
             deliveries = await self._sender.send(records, offsets=offsets)
         except DeliveryFailed as failed:
             refused = sum(1 for d in failed.deliveries if d.error is not None)
-            self.metrics.written(len(records) - refused)
+            self.metrics.written(max(0, out - refused))
             self.metrics.failed(refused)
             raise
-        self.metrics.written(len(records))
+        self.metrics.written(out)
         return deliveries
+
+    async def send_values(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
+    ) -> None:
+        """Bulk form of :meth:`send` for values (and keys) with no timestamp or partition
+        that share their headers (raw log lines, NDJSON): cheaper per record."""
+        try:
+            await self._sender.send_values(topic, values, headers, keys)
+        except DeliveryFailed as failed:
+            refused = len(failed.deliveries)
+            self.metrics.written(len(values) - refused)
+            self.metrics.failed(refused)
+            raise
+        self.metrics.written(len(values))
 
     async def dead_letter(self, raw: bytes, reason: str, origin: Mapping[str, str]) -> None:
         """Write ``raw`` to the dead-letter topic with ``reason`` and ``origin`` in headers.
@@ -86,7 +115,7 @@ class ConnectorContext:
         Returns once Kafka acknowledged it, so a position saved afterwards never skips
         an input that is in neither topic.
         """
-        await self._sender.send([self.dead_letter_record(raw, reason, origin)])
+        await self._sender.send([self.dead_letter_record(raw, reason, origin)], offsets=False)
 
     def dead_letter_record(
         self, raw: bytes, reason: str, origin: Mapping[str, str]
