@@ -13,6 +13,9 @@ from rich.logging import RichHandler
 from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
+from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
+from haeryu.usecases.factory.cli import bench_skab, detect_app, eval_factory, simulate_factory
+from haeryu.usecases.fraud.cli import register as register_fraud
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -23,6 +26,17 @@ bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 app.add_typer(search_app, name="search")
+app.add_typer(detect_app, name="detect")
+bench_app.command("skab")(bench_skab)
+simulate_app = typer.Typer(help="Simulated data sources of the use cases.", no_args_is_help=True)
+eval_app = typer.Typer(help="End-to-end evaluations of the use cases.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(eval_app, name="eval")
+simulate_app.command("factory")(simulate_factory)
+eval_app.command("factory")(eval_factory)
+batch_app = typer.Typer(help="Batch-layer jobs over the lake.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+register_fraud(app, simulate=simulate_app, batch=batch_app, evaluate=eval_app)
 console = Console(stderr=True)
 
 
@@ -263,6 +277,20 @@ def bench_search(
         print(line)
 
 
+@bench_app.command("search-api")
+def bench_search_api(
+    docs: Annotated[int, typer.Option(help="Log documents to bulk-index.")] = 1_000_000,
+    templates: Annotated[int, typer.Option(help="Distinct message templates.")] = 3000,
+    queries: Annotated[int, typer.Option(help="Queries of each kind.")] = 200,
+    batch: Annotated[int, typer.Option(help="Documents per _bulk request.")] = 5_000,
+) -> None:
+    """The search benchmark through the REST API: bulk docs/s, query p50/p99 over HTTP."""
+    from haeryu.bench.search_api import report, run
+
+    for line in report(run(docs=docs, n_templates=templates, queries=queries, batch=batch)):
+        print(line)
+
+
 @bench_app.command("sinks")
 def bench_sinks(
     rows: Annotated[int, typer.Option(help="Rows to write into each target.")] = 1_000_000,
@@ -273,6 +301,36 @@ def bench_sinks(
     from haeryu.bench import sinks as bench
 
     raise typer.Exit(bench.run(rows=rows, batch=batch, flush_every=flush_every))
+
+
+@bench_app.command("connect")
+def bench_connect(
+    only: Annotated[
+        list[str] | None, typer.Option(help="Workloads to run (http, files, mqtt); default all.")
+    ] = None,
+    records: Annotated[
+        int, typer.Option(help="HTTP records to post in batches; MQTT messages.")
+    ] = 200_000,
+    batch: Annotated[int, typer.Option(help="Records per NDJSON request.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+    lines: Annotated[int, typer.Option(help="Lines of the tailed file.")] = 1_000_000,
+    fsync: Annotated[str, typer.Option(help="Broker fsync policy.")] = "interval",
+    quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
+) -> None:
+    """Source connectors: HTTP ingest records/s and latency to the ack, file tail lines/s."""
+    from haeryu.bench import connectors as bench
+
+    raise typer.Exit(
+        bench.run(
+            only=only,
+            records=records,
+            batch=batch,
+            clients=clients,
+            lines=lines,
+            fsync=fsync,
+            quick=quick,
+        )
+    )
 
 
 @bench_app.command("log")

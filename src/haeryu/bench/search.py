@@ -79,8 +79,11 @@ def templates(count: int, seed: int = 1) -> list[str]:
     return out
 
 
+SPACING = timedelta(milliseconds=86)  # 1M documents span a day (two day partitions)
+
+
 def documents(count: int, n_templates: int, start: datetime, seed: int = 2) -> list[dict[str, Any]]:
-    """``count`` log documents, one per 10 ms from ``start``."""
+    """``count`` log documents, one per ``SPACING`` from ``start``."""
     rng = random.Random(seed)
     shapes = templates(n_templates)
     docs = []
@@ -91,7 +94,7 @@ def documents(count: int, n_templates: int, start: datetime, seed: int = 2) -> l
         )
         docs.append(
             {
-                "@timestamp": (start + timedelta(milliseconds=10 * i)).isoformat(),
+                "@timestamp": (start + SPACING * i).isoformat(),
                 "level": rng.choice(LEVELS),
                 "service": rng.choice(SERVICES),
                 "host": f"web-{rng.randint(1, 50)}",
@@ -137,7 +140,7 @@ def run(
     writer_threads: int = 1,
 ) -> SearchBenchResult:
     """Index ``docs`` generated log lines, then time ``queries`` of each kind."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = datetime(2026, 1, 1, 6, tzinfo=UTC)
     data = documents(docs, n_templates, start)
     directory = Path(tempfile.mkdtemp(prefix="bench-search-")) if root is None else root
     store = SearchStore(
@@ -153,7 +156,7 @@ def run(
             )
         store.refresh()
         result = SearchBenchResult(docs, time.perf_counter() - began, time.process_time() - cpu)
-        span = timedelta(milliseconds=10 * docs)
+        span = SPACING * docs
         rng = random.Random(3)
 
         def window(length: timedelta) -> tuple[str, str]:

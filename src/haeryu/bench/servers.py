@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL and InfluxDB servers on free ports, for benchmarks and tests.
+"""Throwaway PostgreSQL, InfluxDB and search API servers on free ports, for benchmarks
+and tests.
 
 PostgreSQL: initdb into a temp dir (as ``nobody`` when run as root, since initdb refuses
 root), password authentication, fsync off.  InfluxDB 1.x: its own config file, data in
@@ -14,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -246,3 +248,57 @@ class InfluxServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SearchApiServer:
+    """``haeryu search serve`` in its own process; :meth:`stop` kills it (a crash) and
+    :meth:`start` brings it back on the same port over the same data."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.starts = 0
+
+    def start(self, timeout: float = 60.0) -> SearchApiServer:
+        """Start the server; returns once ``GET /`` answers."""
+        cmd = [sys.executable, "-m", "haeryu", "search", "serve", "--port", str(self.port)]
+        cmd += ["--data-dir", str(self.data_dir), *self.args]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"search server exited:\n{self.output()}")
+            try:
+                if httpx.get(self.url, timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"search server not up after {timeout}s:\n{self.output()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGKILL and wait: the server gets no chance to flush anything."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout)
+        self.proc = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def output(self) -> str:
+        """What the server printed."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -129,7 +129,8 @@ class TailedFile:
             else:
                 self._partial = buf[cut + 1 :]
                 end = self.read_pos - len(self._partial)
-                self._lines(buf[:cut].split(b"\n"), end, entries)
+                complete = buf[:cut]
+                self._lines(complete.split(b"\n"), end, entries, cr=b"\r" in complete)
         idle = now - self._last_data >= self._flush_after
         final = final and len(chunk) < max_bytes  # at the end of the file
         if final and self._partial:
@@ -143,16 +144,20 @@ class TailedFile:
         return entries
 
     def _lines(
-        self, lines: list[bytes], end: int, out: list[bytes], *, terminated: bool = True
+        self,
+        lines: list[bytes],
+        end: int,
+        out: list[bytes],
+        *,
+        terminated: bool = True,
+        cr: bool = True,
     ) -> None:
         """Add ``lines`` (the last ending at byte ``end``; each followed by ``\n`` when
         ``terminated``) to ``out`` as entries."""
         if self._start is None:
-            for line in lines:
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if line:
-                    out.append(line)
+            if cr:
+                lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+            out.extend(filter(None, lines))  # empty lines carry nothing
             self.boundary = end
             return
         # Multi-line: know where each line starts, so the boundary can stop before the

@@ -37,7 +37,7 @@ import glob
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -191,8 +191,6 @@ class FileTail:
         headers = self._headers_of(ctx, tailed.path)
         parse = self._parse
         out: list[SourceRecord] = []
-        if self.config.format == "raw":
-            return [SourceRecord(topic, e, None, None, headers) for e in entries]
         for entry in entries:
             try:
                 value, key, stamp = parse(entry)
@@ -202,12 +200,12 @@ class FileTail:
             out.append(SourceRecord(topic, value, key, stamp, headers))
         return out
 
-    def _read_batch(self, ctx: ConnectorContext) -> tuple[list[SourceRecord], dict[FileId, int]]:
-        """Entries from every file, up to ``batch_entries``; with each file's new boundary."""
-        records: list[SourceRecord] = []
-        boundaries: dict[FileId, int] = {}
+    def _read_batch(self, ctx: ConnectorContext) -> _Outgoing:
+        """Entries from every file, up to ``batch_entries`` (boundaries move along)."""
+        out = _Outgoing(self.config.topic)
+        raw = self.config.format == "raw"
         now = time.monotonic()
-        for fid, tailed in list(self.files.items()):
+        for tailed in list(self.files.values()):
             if tailed.truncated():
                 ctx.log.info("%s shrank: reading it again from its start", tailed.path)
                 tailed.restart_from_zero()
@@ -215,15 +213,17 @@ class FileTail:
                 tailed.rotated_at is not None
                 and now - tailed.rotated_at >= self.config.rotated_close_after_s
             )
-            while len(records) < self.config.batch_entries:
+            while out.size < self.config.batch_entries:
                 before = tailed.read_pos
                 entries = tailed.read(self.config.read_bytes, final=final)
                 ctx.metrics.read(len(entries))
-                records.extend(self._records(ctx, tailed, entries))
+                if raw:
+                    out.add_values(self._headers_of(ctx, tailed.path), entries)
+                else:
+                    out.add_records(self._records(ctx, tailed, entries))
                 if tailed.read_pos == before:
                     break
-            boundaries[fid] = tailed.boundary
-        return records, boundaries
+        return out
 
     def _close_finished(self, ctx: ConnectorContext) -> bool:
         """Close rotated files read to their end; whether any was closed."""
@@ -254,7 +254,7 @@ class FileTail:
                 if time.monotonic() - last_glob >= self.config.glob_interval_s:
                     self._discover()
                     last_glob = time.monotonic()
-                records, _ = self._read_batch(ctx)
+                batch = self._read_batch(ctx)
                 # Position after this batch; stored once Kafka acknowledged it (and so
                 # every batch before it).
                 position = self._position()
@@ -262,8 +262,8 @@ class FileTail:
                     await in_flight
                     in_flight = None
                     await self._save(ctx, saved_position)
-                if records:
-                    in_flight = asyncio.create_task(ctx.send(records, offsets=False))
+                if batch.size:
+                    in_flight = asyncio.create_task(batch.send(ctx))
                     saved_position = position
                 else:
                     if self._close_finished(ctx) or position != saved_position:
@@ -284,6 +284,34 @@ class FileTail:
     async def _save(self, ctx: ConnectorContext, position: dict[str, Any] | None) -> None:
         if position is not None:
             await asyncio.to_thread(ctx.positions.save, position)
+
+
+class _Outgoing:
+    """One batch for Kafka: raw lines grouped by file (sent in bulk) and parsed records."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.values: list[tuple[tuple[tuple[str, bytes], ...], list[bytes]]] = []
+        self.records: list[SourceRecord] = []
+        self.size = 0
+
+    def add_values(self, headers: tuple[tuple[str, bytes], ...], values: list[bytes]) -> None:
+        if values:
+            self.values.append((headers, values))
+            self.size += len(values)
+
+    def add_records(self, records: list[SourceRecord]) -> None:
+        self.records.extend(records)
+        self.size += len(records)
+
+    async def send(self, ctx: ConnectorContext) -> None:
+        """Returns once Kafka acknowledged all of it."""
+        sends: list[Coroutine[Any, Any, object]] = [
+            ctx.send_values(self.topic, values, headers) for headers, values in self.values
+        ]
+        if self.records:
+            sends.append(ctx.send(self.records, offsets=False))
+        await asyncio.gather(*sends)
 
 
 def _find_inode(path: str, fid: FileId) -> str | None:

@@ -106,30 +106,57 @@ def _v2_record(
     return SourceRecord(topic, value, key, timestamp, headers, partition)
 
 
-def parse_ndjson(
-    body: bytes, topic: str, *, shape: RecordShape, headers: Headers, max_record_bytes: int
-) -> list[Item]:
+@dataclass
+class NdjsonBody:
+    """The records of an NDJSON body, column by column, and the lines rejected."""
+
+    values: list[bytes]
+    keys: list[bytes | None] | None
+    timestamps: list[int | None] | None
+    rejected: list[tuple[int, Rejected]]
+
+    @property
+    def received(self) -> int:
+        return len(self.values) + len(self.rejected)
+
+
+def parse_ndjson(body: bytes, *, shape: RecordShape, max_record_bytes: int) -> NdjsonBody:
     """One record per non-empty line; the line itself becomes the value, unchanged."""
-    out: list[Item] = []
-    keyed = shape.key_field is not None or shape.timestamp_field is not None
+    values: list[bytes] = []
+    keys: list[bytes | None] | None = [] if shape.key_field is not None else None
+    stamps: list[int | None] | None = [] if shape.timestamp_field is not None else None
+    rejected: list[tuple[int, Rejected]] = []
+    key_of = shape.key_getter()
+    # A top-level key field is read inline: a call per record costs as much as parsing.
+    flat_key = shape.key_field if shape.key_field and "." not in shape.key_field else None
+    loads = orjson.loads
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+    index = 0
     for line in body.split(b"\n"):
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line.strip():
+        if not line:
             continue
+        index += 1
         try:
-            doc = orjson.loads(line)
+            doc = loads(line)
             if len(line) > max_record_bytes:
                 raise ValueError(f"record of {len(line)} bytes over the limit {max_record_bytes}")
-            if keyed:
-                out.append(
-                    SourceRecord(topic, line, shape.key_of(doc), shape.timestamp_of(doc), headers)
-                )
+            if flat_key is not None and type(doc) is dict:
+                key = doc.get(flat_key)
+                if key is not None:
+                    key = key.encode() if type(key) is str else str(key).encode()
             else:
-                out.append(SourceRecord(topic, line, None, None, headers))
+                key = key_of(doc) if key_of is not None else None
+            stamp = shape.timestamp_of(doc) if stamps is not None else None
         except (orjson.JSONDecodeError, ValueError) as exc:
-            out.append(Rejected(line, str(exc)))
-    return out
+            rejected.append((index - 1, Rejected(line, str(exc))))
+            continue
+        values.append(line)
+        if keys is not None:
+            keys.append(key)
+        if stamps is not None:
+            stamps.append(stamp)
+    return NdjsonBody(values, keys, stamps, rejected)
 
 
 def iter_json_objects(buffer: bytearray) -> Iterator[Any]:
@@ -295,6 +322,13 @@ def offsets_answer(items: list[Item], deliveries: dict[int, Delivery]) -> bytes:
             code = RETRIABLE_KAFKA_ERROR if d.retriable else KAFKA_ERROR
             offsets.append(_error_entry(code, d.error))
     return orjson.dumps({"key_schema_id": None, "value_schema_id": None, "offsets": offsets})
+
+
+def ndjson_answer(body: NdjsonBody) -> bytes:
+    """The NDJSON answer: how many records came and were written, and the rejected
+    ones by their 0-based line number among the non-empty lines."""
+    errors = [{"index": i, "error_code": r.code, "error": r.reason} for i, r in body.rejected]
+    return orjson.dumps({"received": body.received, "written": len(body.values), "errors": errors})
 
 
 def _error_entry(code: int, reason: str) -> dict[str, Any]:

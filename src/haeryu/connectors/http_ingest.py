@@ -214,7 +214,7 @@ class _Ingest:
         records: list[SourceRecord] = []
         where: list[int] = []
         for i, item in enumerate(items):
-            if isinstance(item, SourceRecord):
+            if type(item) is SourceRecord:
                 records.append(item)
                 where.append(i)
         self.ctx.metrics.read(len(items))
@@ -222,10 +222,38 @@ class _Ingest:
             deliveries = await self.ctx.send(records)
         except DeliveryFailed as failed:
             deliveries = failed.deliveries
-        for item in items:
-            if isinstance(item, fmt.Rejected):
-                await self.ctx.dead_letter(item.raw, item.reason, {"http": "rejected"})
+        await self._dead_letters(items, len(records))
         return dict(zip(where, deliveries, strict=True))
+
+    async def _dead_letters(self, items: list[fmt.Item], good: int) -> None:
+        if good < len(items):
+            for item in items:
+                if isinstance(item, fmt.Rejected):
+                    await self.ctx.dead_letter(item.raw, item.reason, {"http": "rejected"})
+
+    async def _write_ndjson(
+        self, topic: str, body: fmt.NdjsonBody, headers: tuple[tuple[str, bytes], ...]
+    ) -> Response:
+        """NDJSON: no offsets to report, so the bulk path (no record objects, no
+        per-record acknowledgement callbacks) unless event times are to be set."""
+        self.ctx.metrics.read(body.received)
+        try:
+            if body.timestamps is None:
+                await self.ctx.send_values(topic, body.values, headers, body.keys)
+            else:
+                keys = body.keys or [None] * len(body.values)
+                records = [
+                    SourceRecord(topic, v, k, t, headers)
+                    for v, k, t in zip(body.values, keys, body.timestamps, strict=True)
+                ]
+                await self.ctx.send(records, offsets=False)
+        except DeliveryFailed as failed:
+            retriable = all(d.retriable for d in failed.deliveries)
+            status = 503 if retriable else 500
+            return _error(status, 50002 if not retriable else 50003, str(failed))
+        for _, rejected in body.rejected:
+            await self.ctx.dead_letter(rejected.raw, rejected.reason, {"http": "rejected"})
+        return Response(fmt.ndjson_answer(body), 200, media_type=JSON_TYPE)
 
     # ------------------------------------------------------------ v2 and NDJSON
 
@@ -242,10 +270,9 @@ class _Ingest:
         limit = self.config.max_record_bytes
         try:
             if kind in fmt.NDJSON:
-                items = fmt.parse_ndjson(
-                    body, topic, shape=self.shape, headers=headers, max_record_bytes=limit
-                )
-            elif kind in (fmt.JSON_V2, JSON_TYPE, fmt.BINARY_V2):
+                parsed = fmt.parse_ndjson(body, shape=self.shape, max_record_bytes=limit)
+                return await self._write_ndjson(topic, parsed, headers)
+            if kind in (fmt.JSON_V2, JSON_TYPE, fmt.BINARY_V2):
                 items = fmt.parse_v2(
                     body,
                     topic,

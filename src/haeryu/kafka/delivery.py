@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -40,8 +39,7 @@ class ProducerRecord(Protocol):
     def partition(self) -> int | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Kafka's answer for one record: where it was written, or why it was not."""
 
     topic: str
@@ -120,7 +118,10 @@ class AcknowledgingProducer:
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         config = producer_config(bootstrap, **{"delivery.report.only.error": False, "linger.ms": 2})
         config.update(overrides)
+        self._config = config
         self._producer = Producer(config)
+        self._bulk: Producer | None = None
+        self._bulk_lock: asyncio.Lock | None = None
         self._outstanding = 0
         self._wake: asyncio.Event | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -170,6 +171,67 @@ class AcknowledgingProducer:
         if any(d.error is not None for d in deliveries):
             raise DeliveryFailed(deliveries)
         return deliveries if offsets else []
+
+    async def send_values(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
+    ) -> None:
+        """Produce ``values`` (with ``keys`` if given; same headers for all) and return
+        once all are acknowledged.  Raises :class:`DeliveryFailed` with the refusals.
+
+        The bulk path (log lines, NDJSON): it runs on a second client that reports only
+        failed deliveries, so a written record costs no callback.  One batch at a time
+        uses that client: the batch is acknowledged when the client has nothing left.
+        """
+        if not values:
+            return
+        if self._bulk is None:
+            self._bulk = Producer({**self._config, "delivery.report.only.error": True})
+            self._bulk_lock = asyncio.Lock()
+        producer = self._bulk
+        assert self._bulk_lock is not None
+        refused: list[Delivery] = []
+
+        def failed(err: KafkaError, msg: Message) -> None:
+            partition = msg.partition()
+            refused.append(
+                Delivery(
+                    msg.topic() or topic,
+                    partition if partition is not None else -1,
+                    -1,
+                    err.str(),
+                    err.retriable(),
+                )
+            )
+
+        header_list = list(headers) if headers else None
+        produce = producer.produce
+        async with self._bulk_lock:
+            for index, value in enumerate(values):
+                key = keys[index] if keys is not None else None
+                while True:
+                    try:
+                        produce(topic, value, key, on_delivery=failed, headers=header_list)
+                        break
+                    except BufferError:
+                        producer.poll(0)
+                        await asyncio.sleep(self.POLL_IDLE_S)
+                    except Exception as exc:  # an invalid record fails alone
+                        refused.append(Delivery(topic, -1, -1, str(exc)))
+                        break
+                if index & 0x3FF == 0x3FF:
+                    await asyncio.sleep(0)
+            # Every record on this client is this batch's: acknowledged (or refused,
+            # reports served) once none is left.
+            while len(producer) > 0:
+                producer.poll(0)
+                await asyncio.sleep(self.POLL_IDLE_S)
+            producer.poll(0)
+        if refused:
+            raise DeliveryFailed(refused)
 
     async def _produce_all(
         self, records: Sequence[ProducerRecord], batch: _Batch, offsets: bool
@@ -222,6 +284,9 @@ class AcknowledgingProducer:
         Dropping it stops it reconnecting to a cluster that may be gone.
         """
         self._producer.flush(timeout)
+        if self._bulk is not None:
+            self._bulk.flush(timeout)
+            del self._bulk
         if self._poller is not None:
             self._poller.cancel()
         del self._producer

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,45 +14,15 @@ import pytest
 from haeryu.connectors.runtime import (
     ConfigError,
     ConnectorContext,
-    Delivery,
-    MemoryPositions,
     PositionStore,
     RecordShape,
-    RuntimeMetrics,
     SourceRecord,
     Supervised,
     Supervisor,
     known_types,
     parse_config,
 )
-
-
-class FakeSender:
-    """Keeps what was sent; answers offsets 0, 1, 2, ... per topic."""
-
-    def __init__(self) -> None:
-        self.sent: list[SourceRecord] = []
-
-    async def send(
-        self, records: Sequence[SourceRecord], *, offsets: bool = True
-    ) -> list[Delivery]:
-        out = []
-        for r in records:
-            n = sum(1 for s in self.sent if s.topic == r.topic)
-            self.sent.append(r)
-            out.append(Delivery(r.topic, 0, n))
-        return out if offsets else []
-
-
-def context(sender: FakeSender, stopping: asyncio.Event | None = None) -> ConnectorContext:
-    return ConnectorContext(
-        "c1",
-        sender,
-        dead_letter_topic="c1.dead-letters",
-        positions=MemoryPositions(),
-        metrics=RuntimeMetrics().for_connector("c1"),
-        stopping=stopping or asyncio.Event(),
-    )
+from support.fake_sender import FakeSender, context
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,14 @@ class Sender(Protocol):
         self, records: Sequence[SourceRecord], *, offsets: bool = True
     ) -> list[Delivery]: ...
 
+    async def send_values(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
+    ) -> None: ...
+
 
 class ConnectorContext:
     """The runtime's side of one connector run.
@@ -79,6 +87,24 @@ class ConnectorContext:
             raise
         self.metrics.written(len(records))
         return deliveries
+
+    async def send_values(
+        self,
+        topic: str,
+        values: Sequence[bytes],
+        headers: Sequence[tuple[str, bytes]] = (),
+        keys: Sequence[bytes | None] | None = None,
+    ) -> None:
+        """Bulk form of :meth:`send` for values (and keys) with no timestamp or partition
+        that share their headers (raw log lines, NDJSON): cheaper per record."""
+        try:
+            await self._sender.send_values(topic, values, headers, keys)
+        except DeliveryFailed as failed:
+            refused = len(failed.deliveries)
+            self.metrics.written(len(values) - refused)
+            self.metrics.failed(refused)
+            raise
+        self.metrics.written(len(values))
 
     async def dead_letter(self, raw: bytes, reason: str, origin: Mapping[str, str]) -> None:
         """Write ``raw`` to the dead-letter topic with ``reason`` and ``origin`` in headers.

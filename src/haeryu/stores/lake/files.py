@@ -50,16 +50,18 @@ def local_put(root: str) -> Put:
 
 def store_put(uri: str, storage_options: dict[str, str]) -> Put:
     """Write files through deltalake's object store (S3 and the like)."""
-    from deltalake.fs import DeltaStorageHandler
+    # deltalake's own object store handle (typed in its stubs): the same configuration
+    # (endpoint, keys, region, AWS_ALLOW_HTTP) as the commits that follow.
+    from deltalake._internal import DeltaFileSystemHandler
 
-    handler = DeltaStorageHandler(uri, storage_options or None)
+    handler = DeltaFileSystemHandler(uri, storage_options or None)
 
     def put(relative: str, data: memoryview) -> None:
         stream = handler.open_output_stream(relative)
         try:
-            stream.write(data)
+            stream.write(bytes(data))  # its stream takes bytes only
         finally:
-            stream.close()
+            stream.close()  # type: ignore[attr-defined]  # completes the upload; missing in the stubs
 
     return put
 

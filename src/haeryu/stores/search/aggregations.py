@@ -9,8 +9,10 @@ set (exact; tantivy's HyperLogLog sketches cannot be merged from their results).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from haeryu.stores.search.dates import epoch_millis, iso, parse_date
 from haeryu.stores.search.errors import SearchError, parsing
 from haeryu.stores.search.mapping import Mapping
 
@@ -111,6 +113,10 @@ def _path(name: str, mapping: Mapping, kind: str) -> str:
     return "_kw." + spec.name
 
 
+def _bound(value: Any) -> Any:
+    return value if isinstance(value, int | float) else epoch_millis(parse_date(value))
+
+
 def _date_histogram(opts: dict[str, Any], name: str) -> dict[str, Any]:
     interval = opts.get("fixed_interval") or opts.get("calendar_interval") or opts.get("interval")
     if interval is None:
@@ -123,9 +129,15 @@ def _date_histogram(opts: dict[str, Any], name: str) -> dict[str, Any]:
             f"calendar interval [{interval}] is not supported; use a fixed_interval",
         )
     out: dict[str, Any] = {"field": opts["field"], "fixed_interval": interval}
-    for key in ("min_doc_count", "offset", "extended_bounds", "hard_bounds"):
+    for key in ("min_doc_count", "offset"):
         if key in opts:
             out[key] = opts[key]
+    # ES only uses extended_bounds when empty buckets are wanted (min_doc_count 0);
+    # tantivy refuses the pair, so Kibana's (min_doc_count 1 + bounds) drops them.
+    for key in ("extended_bounds", "hard_bounds"):
+        bounds = opts.get(key)
+        if bounds and (key == "hard_bounds" or int(opts.get("min_doc_count", 0)) == 0):
+            out[key] = {k: _bound(v) for k, v in bounds.items() if v is not None}
     return out
 
 
@@ -178,7 +190,9 @@ def _merge_one(
         merged.append(bucket)
     if kind == "terms":
         size = int(opts.get("size", 10))
-        merged.sort(key=lambda b: (-b["doc_count"], str(b["key"])))
+        minimum = int(opts.get("min_doc_count", 1))
+        merged = [b for b in merged if b["doc_count"] >= minimum]
+        _order_terms(merged, opts.get("order"))
         other = sum(b["doc_count"] for b in merged[size:])
         return {
             "doc_count_error_upper_bound": 0,
@@ -188,14 +202,41 @@ def _merge_one(
     if kind in ("date_histogram", "histogram"):
         merged.sort(key=lambda b: b["key"])
         if kind == "date_histogram":
+            epoch = opts.get("format") == "epoch_millis"
             for b in merged:
                 b["key"] = int(b["key"])
+                b["key_as_string"] = str(b["key"]) if epoch else _iso_millis(b["key"])
         return {"buckets": merged}
     if kind == "range":
         order = [_range_key(r) for r in opts.get("ranges", [])]
         merged.sort(key=lambda b: order.index(b["key"]) if b["key"] in order else len(order))
         return {"buckets": merged}
     return {"buckets": merged}
+
+
+def _order_terms(buckets: list[dict[str, Any]], order: Any) -> None:
+    """Sort merged terms buckets as ES does: ``_count`` desc (ties by key) by default."""
+    entries = order if isinstance(order, list) else [order] if order else []
+    spec = (
+        next(iter(entries[0].items()))
+        if entries and isinstance(entries[0], dict)
+        else ("_count", "desc")
+    )
+    key, direction = spec
+    reverse = str(direction).lower() == "desc"
+    if key == "_key":
+        buckets.sort(key=lambda b: _sort_key(b["key"]), reverse=reverse)
+    else:
+        buckets.sort(key=lambda b: _sort_key(b["key"]))
+        buckets.sort(key=lambda b: b["doc_count"], reverse=reverse)
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int | float) else (1, str(value))
+
+
+def _iso_millis(millis: int) -> str:
+    return iso(datetime.fromtimestamp(millis / 1000, UTC))
 
 
 def _range_key(r: dict[str, Any]) -> str:

@@ -59,7 +59,7 @@ def query(
     from haeryu.stores.search.errors import SearchError
     from haeryu.stores.search.store import SearchStore
 
-    store = SearchStore(root or default_root(), writable=False)
+    store = SearchStore(root or default_root(), writable=False, preload_analysis=False)
     try:
         result = store.search(index, _body(text, since, size))
     except SearchError as exc:

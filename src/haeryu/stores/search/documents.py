@@ -25,13 +25,19 @@ class Prepared:
 def prepare_batch(mapping: Mapping, sources: list[dict[str, Any]]) -> None:
     """Analyze the Korean words of a batch at once (kiwi's threads, one call)."""
     by_analyzer: dict[str, list[str]] = {}
-    for source in sources:
-        for path, value in flatten(source):
-            spec = mapping.fields.get(path)
-            if spec is not None and spec.kind == "text" and isinstance(value, str):
-                by_analyzer.setdefault(spec.analyzer, []).append(value)
+    text_fields = [f for f in mapping.fields.values() if f.kind == "text"]
+    for spec in text_fields:
+        texts = by_analyzer.setdefault(spec.analyzer, [])
+        if "." not in spec.source:
+            texts.extend(
+                v for v in (source.get(spec.source) for source in sources) if isinstance(v, str)
+            )
+            continue
+        for source in sources:
+            texts.extend(v for p, v in flatten(source) if p == spec.source and isinstance(v, str))
     for name, texts in by_analyzer.items():
-        analyzer(name).prepare(texts)
+        if texts:
+            analyzer(name).prepare(texts)
 
 
 def prepare(mapping: Mapping, source: dict[str, Any]) -> Prepared:

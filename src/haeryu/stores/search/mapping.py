@@ -163,9 +163,8 @@ class Mapping:
                             self.index,
                         )
             return False
-        fields = self.fields
-        if all(k in fields and not isinstance(v, dict | list) for k, v in source.items()):
-            return False  # a flat document of known fields: nothing to infer
+        if source.keys() <= self.fields.keys():
+            return False  # only known leaf fields: nothing to infer
         changed = False
         for path, value in flatten(source):
             if path in self.fields or self._covered(path):

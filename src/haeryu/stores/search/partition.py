@@ -16,6 +16,7 @@ Every partition has the same fixed schema, so new fields never need a new schema
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import tantivy
 
-POSITIONS_ID = "\x00positions"
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 SEP = "\x1f"
 SPACE = "\ue000"  # stands for whitespace inside one keyword term of _text
 
@@ -60,6 +61,8 @@ class Partition:
         self.index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
         self.writer: Any = None
         self.dirty = False
+        self._searcher: Any = None
+        self._stamp = -1
         self.lock = threading.Lock()
 
     def open_writer(self, heap: int = 64_000_000, threads: int = 1) -> Any:
@@ -78,7 +81,8 @@ class Partition:
         if text:
             doc.add_text("_text", text)
         if kw:
-            doc.add_json("_kw", kw)
+            # A JSON string is parsed in Rust, cheaper than converting the dict.
+            doc.add_json("_kw", _encode(kw))
         if ts is not None:
             doc.add_date("_ts", ts)
         self.open_writer().add_document(doc)
@@ -95,12 +99,24 @@ class Partition:
             return False
         self.writer.commit()
         self.dirty = False
+        self._searcher = None  # the commit may land within the mtime's granularity
         return True
 
     def searcher(self) -> Any:
-        """A searcher on the latest commit."""
-        self.index.reload()
-        return self.index.searcher()
+        """A searcher on the latest commit.
+
+        Reloading costs about a millisecond, so it happens only when tantivy's
+        ``meta.json`` changed (a commit, by this process or the writer process).
+        """
+        try:
+            stamp = (self.path / "meta.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = 0
+        if self._searcher is None or stamp != self._stamp:
+            self.index.reload()
+            self._searcher = self.index.searcher()
+            self._stamp = stamp
+        return self._searcher
 
     def close(self) -> None:
         """Commit and release the writer lock."""

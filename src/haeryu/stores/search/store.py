@@ -40,6 +40,7 @@ from typing import Any, Literal
 import tantivy
 
 from haeryu.stores.search import aggregations
+from haeryu.stores.search.analysis import kiwi
 from haeryu.stores.search.dates import epoch_millis, parse_date
 from haeryu.stores.search.documents import prepare, prepare_batch
 from haeryu.stores.search.errors import (
@@ -87,6 +88,9 @@ class SearchStore:
         Bytes of indexing memory per partition writer (tantivy's minimum is 15 MB).
     writer_threads
         Indexing threads per partition writer.
+    preload_analysis
+        Load kiwi's Korean model on a thread right away (it takes seconds), so the
+        first request with Korean text does not wait for it.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class SearchStore:
         refresh_interval: float | None = 1.0,
         writer_heap: int = 64_000_000,
         writer_threads: int = 1,
+        preload_analysis: bool = True,
     ) -> None:
         self.root = Path(root)
         self.writable = writable
@@ -109,6 +114,9 @@ class SearchStore:
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._refresher: threading.Thread | None = None
+        if preload_analysis:
+            # Loading kiwi's model takes seconds: start now, not in the first request.
+            threading.Thread(target=kiwi, name="kiwi-load", daemon=True).start()
         if writable and refresh_interval is not None:
             self._refresher = threading.Thread(
                 target=self._refresh_loop, name="search-refresh", daemon=True
@@ -244,7 +252,7 @@ class SearchStore:
                 end = datetime.fromisoformat(key).replace(tzinfo=UTC) + timedelta(days=1)
                 if end <= older_than:
                     part.writer = None
-                    handle.partitions.pop(key, None)
+                    handle.partitions = {k: p for k, p in handle.partitions.items() if k != key}
                     shutil.rmtree(part.path, ignore_errors=True)
                     dropped.append(key)
         return dropped
@@ -344,7 +352,7 @@ class SearchStore:
                         "_id": doc_id,
                         "_version": 2 if present else 1,
                         "result": "updated" if present else "created",
-                        "_shards": {"total": 1, "successful": 1, "failed": 0},
+                        "_shards": _SHARDS,
                         "_seq_no": 0,
                         "_primary_term": 1,
                         "status": 200 if present else 201,
@@ -467,14 +475,17 @@ class SearchStore:
                 for key, addr in hits:
                     candidates.append((key, name, searcher, addr, translation))
                 if tantivy_aggs:
-                    agg_results.append(searcher.aggregate(query, tantivy_aggs))
+                    try:
+                        agg_results.append(searcher.aggregate(query, tantivy_aggs))
+                    except ValueError as exc:
+                        raise illegal_argument(f"aggregation refused: {exc}") from exc
         candidates = self._order(candidates, sort)
         page = candidates[offset : offset + size]
         hits_out = []
         scored = not sort or sort[0][0] == "_score"
         for key, name, searcher, addr, translation in page:
             doc = searcher.doc(addr)
-            source = json.loads(bytes(doc.get_first("_source")))
+            source = json.loads(bytes(doc.get_first("_source")).decode())
             hit: dict[str, Any] = {
                 "_index": name,
                 "_id": doc.get_first("_id"),
@@ -483,6 +494,10 @@ class SearchStore:
             filtered = _filter_source(source, request.get("_source", True))
             if filtered is not None:
                 hit["_source"] = filtered
+            if request.get("version"):
+                hit["_version"] = 1
+            if request.get("fields"):
+                hit["fields"] = _fields(source, request["fields"])
             if sort:
                 hit["sort"] = [
                     _sort_value(key, s, source, self._indexes[name].mapping) for s in sort
@@ -610,7 +625,8 @@ class SearchStore:
             part = Partition(handle.path / key, create=create and self.writable)
             if self.writable:
                 part.open_writer(self.writer_heap, self.writer_threads)
-            handle.partitions[key] = part
+            # Copy on write: searches iterate the old dict without the writer's lock.
+            handle.partitions = {**handle.partitions, key: part}
         return part
 
     def _existing_ids(self, part: Partition, ids: list[str]) -> set[str]:
@@ -689,7 +705,7 @@ class SearchStore:
         assert spec is not None
         keyed = []
         for _, addr in result.hits:
-            source = json.loads(bytes(searcher.doc(addr).get_first("_source")))
+            source = json.loads(bytes(searcher.doc(addr).get_first("_source")).decode())
             values = [v for p, v in flatten(source) if p == spec.source]
             keyed.append((_sortable(values[0] if values else None, spec.kind), addr))
         return keyed, result.count
@@ -815,9 +831,8 @@ def _sort_value(key: Any, sort: tuple[str, str], source: dict[str, Any], mapping
     if name == "_score":
         return key if isinstance(key, float) else None
     spec = mapping.field(name)
-    if name in ("_time",) or (spec and name == mapping.time_field):
-        values = [v for p, v in flatten(source) if spec and p == spec.source]
-        return epoch_millis(parse_date(values[0])) if values else None
+    if name == "_time" or (spec and name == mapping.time_field):
+        return key if isinstance(key, int) else None  # millis of _ts
     if spec is None:
         return key
     values = [v for p, v in flatten(source) if p == spec.source]
@@ -880,6 +895,16 @@ def _pick(
     return out
 
 
+def _fields(source: dict[str, Any], wanted: Any) -> dict[str, list[Any]]:
+    """ES's ``fields`` of a hit: flattened leaf values of the fields matching ``wanted``."""
+    patterns = [w["field"] if isinstance(w, dict) else str(w) for w in wanted]
+    out: dict[str, list[Any]] = {}
+    for path, value in flatten(source):
+        if any(fnmatch.fnmatchcase(path, p) for p in patterns):
+            out.setdefault(path, []).append(value)
+    return out
+
+
 def _check_name(name: str) -> None:
     if not _NAME.match(name) or name in (".", ".."):
         raise SearchError(
@@ -909,4 +934,5 @@ def _item_error(index: str, doc_id: str | None, exc: SearchError) -> dict[str, A
     return {"_index": index, "_id": doc_id, "status": exc.status, "error": exc.cause()}
 
 
+_SHARDS = {"total": 1, "successful": 1, "failed": 0}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -183,7 +183,7 @@ def test_source_filtering_upsert_and_delete(store: SearchStore) -> None:
     assert item["result"] == "updated"
     store.refresh()
     assert store.count("logs") == 4
-    assert store.get_document("logs", "3")["value"] == 31  # type: ignore[index]
+    assert store.get_document("logs", "3")["value"] == 31
     assert store.delete_document("logs", "3")["result"] == "deleted"
     store.refresh()
     assert store.count("logs") == 3
@@ -251,3 +251,55 @@ def test_a_reader_process_sees_new_commits(store: SearchStore, tmp_path: Path) -
     )
     store.refresh()
     assert reader.count("logs") == 5
+
+
+def test_what_kibana_and_grafana_send(store: SearchStore) -> None:
+    body = {
+        "size": 1,
+        "_source": False,
+        "fields": [{"field": "*", "include_unmapped": "true"}],
+        "version": True,
+        "stored_fields": ["*"],
+        "script_fields": {},
+        "runtime_mappings": {},
+        "sort": [{"@timestamp": {"order": "desc", "unmapped_type": "boolean"}}],
+        "query": {
+            "bool": {
+                "filter": [
+                    {
+                        "range": {
+                            "@timestamp": {
+                                "gte": 1767225600000,
+                                "lte": 1767398400000,
+                                "format": "epoch_millis",
+                            }
+                        }
+                    }
+                ]
+            }
+        },
+        "aggs": {
+            "histogram": {
+                "date_histogram": {
+                    "field": "@timestamp",
+                    "fixed_interval": "12h",
+                    "min_doc_count": 1,
+                    "extended_bounds": {"min": 1767225600000, "max": 1767398400000},
+                    "time_zone": "UTC",
+                    "format": "epoch_millis",
+                }
+            },
+            "levels": {"terms": {"field": "level", "order": {"_key": "desc"}, "min_doc_count": 1}},
+        },
+    }
+    answer = store.search("logs", body)
+    hit = answer["hits"]["hits"][0]
+    assert "_source" not in hit and hit["_version"] == 1
+    assert hit["fields"]["level"] == ["INFO"] and hit["_id"] == "4"
+    buckets = answer["aggregations"]["histogram"]["buckets"]
+    assert [(b["key_as_string"], b["doc_count"]) for b in buckets] == [
+        ("1767225600000", 2),
+        ("1767312000000", 2),
+    ]
+    levels = answer["aggregations"]["levels"]["buckets"]
+    assert [b["key"] for b in levels] == ["WARN", "INFO", "ERROR"]
