@@ -164,7 +164,12 @@ class SearchSink(Sink):
     def _positions(self, committed: dict[str, int], pending: dict[str, int]) -> None:
         assert self.store is not None
         everything = self.store.positions(self.index)
-        everything[self.pipeline] = {"committed": committed, "pending": pending}
+        mine = everything.get(self.pipeline) or {}
+        # Merged, never replaced: partitions absent from this run keep their positions.
+        everything[self.pipeline] = {
+            "committed": {**(mine.get("committed") or {}), **committed},
+            "pending": {**(mine.get("pending") or {}), **pending},
+        }
         self.store.set_positions(self.index, everything)
 
     def _document(self, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -186,20 +191,12 @@ class SearchSink(Sink):
         return doc_id, source
 
     def commit(self, positions: SourcePositions) -> None:
-        """Forget partitions this worker no longer owns (read afresh if they come back)."""
-        owned = {f"{t}|{p}" for t, p in positions}
-        for key in [k for k in self._taken if k not in owned]:
-            self._taken.pop(key, None)
-            self._floor.pop(key, None)
-            self._maybe.pop(key, None)
-        if self.store is not None and len(owned) > len(self._taken):
-            committed = self._committed()
-            pending = self._committed("pending")
-            for key in owned - set(self._taken):
-                if key in committed:
-                    self._taken[key] = self._floor[key] = committed[key]
-                if key in pending:
-                    self._maybe[key] = pending[key]
+        """Nothing to do: :meth:`flush` recorded the positions with the documents.
+
+        Positions of every input partition are kept, also of those this worker does not
+        read now: an index has one writer process (tantivy's lock), so nobody else
+        advances them meanwhile.
+        """
 
     def close(self) -> None:
         """Close the store (buffered rows were not checkpointed: they are replayed)."""

@@ -124,3 +124,17 @@ def test_retention_drops_whole_day_partitions(tmp_path: Path) -> None:
     assert store.drop_partitions("orders", datetime(2026, 1, 2, tzinfo=UTC)) == ["2026-01-01"]
     sink.close()
     assert count(tmp_path) == 24
+
+
+def test_positions_of_partitions_not_read_now_are_kept(tmp_path: Path) -> None:
+    sink = SearchSink("orders", root=tmp_path)
+    sink.open(CONTEXT)
+    sink.write(pl.concat([frame(range(0, 5), partition=0), frame(range(0, 7), partition=1)]))
+    sink.flush()
+    sink.commit({("orders", 0): 5, ("orders", 1): 7})
+    sink.write(frame(range(5, 9), partition=0))
+    sink.flush()
+    sink.commit({("orders", 0): 9})  # partition 1 had nothing new
+    sink.close()
+    committed = SearchStore(tmp_path, writable=False).positions("orders")["p"]["committed"]
+    assert committed == {"orders|0": 9, "orders|1": 7}
