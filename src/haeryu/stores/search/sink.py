@@ -29,6 +29,7 @@ Use: ``stream.to_sink(SearchSink("logs", mapping={...}, root="data/search"))``.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ from haeryu.stores.search.errors import SearchError
 from haeryu.stores.search.store import SearchStore
 from haeryu.stream.sinks import Sink, SinkContext, SinkError, SourcePositions
 
+log = logging.getLogger(__name__)
 TOPIC, PARTITION, OFFSET, EVENT_TIME = "_topic", "_partition", "_offset", "_event_time"
 
 
@@ -101,6 +103,7 @@ class SearchSink(Sink):
         self._floor = self._committed()
         self._taken = dict(self._floor)
         self._maybe = self._committed("pending")
+        log.info("search sink %s: committed %s, pending %s", self.index, self._floor, self._maybe)
 
     def _committed(self, which: str = "committed") -> dict[str, int]:
         assert self.store is not None
@@ -146,8 +149,18 @@ class SearchSink(Sink):
             # 3. the positions they cover.  A crash before 3 replays rows from the
             #    committed positions; those below the intent are upserted (their ids
             #    are deterministic), the others added.
+            log.debug(
+                "search sink %s: %d rows (%d fresh), positions %s -> %s",
+                self.index,
+                len(docs),
+                sum(fresh) if fresh is not None else 0,
+                self._floor,
+                taken,
+            )
             self._positions(self._floor, taken)
-            self._maybe = taken  # a failure from here on leaves rows in the writer
+            self._maybe = _highest(
+                self._maybe, taken
+            )  # a failure from here on leaves rows in the writer
             results = self.store._write(self.index, docs, "index", fresh=fresh)
             self.store.refresh(self.index)
             self._positions(taken, taken)
@@ -168,7 +181,9 @@ class SearchSink(Sink):
         # Merged, never replaced: partitions absent from this run keep their positions.
         everything[self.pipeline] = {
             "committed": {**(mine.get("committed") or {}), **committed},
-            "pending": {**(mine.get("pending") or {}), **pending},
+            # Never lowered: rows a crashed flush left past the committed positions
+            # stay upserts until a checkpoint covers them.
+            "pending": _highest(mine.get("pending") or {}, pending),
         }
         self.store.set_positions(self.index, everything)
 
@@ -204,6 +219,10 @@ class SearchSink(Sink):
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def _highest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: max(a.get(k, 0), b.get(k, 0)) for k in {*a, *b}}
 
 
 def _plain(value: Any) -> Any:

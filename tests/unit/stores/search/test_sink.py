@@ -138,3 +138,26 @@ def test_positions_of_partitions_not_read_now_are_kept(tmp_path: Path) -> None:
     sink.close()
     committed = SearchStore(tmp_path, writable=False).positions("orders")["p"]["committed"]
     assert committed == {"orders|0": 9, "orders|1": 7}
+
+
+def test_a_crash_leaves_upserts_pending_until_a_checkpoint_covers_them(tmp_path: Path) -> None:
+    # The crashed flush indexed partition 0 up to 30; the next flush reads only
+    # partition 1, so partition 0's rows 10..29 must stay upserts for later replays.
+    first = CrashAfterCommit("orders", root=tmp_path)
+    first.open(CONTEXT)
+    first.write(frame(range(0, 30)))
+    with pytest.raises(KeyboardInterrupt):
+        first.flush()
+    first.store = None
+    second = SearchSink("orders", root=tmp_path)
+    second.open(CONTEXT)
+    second.write(frame(range(0, 5), partition=1))
+    second.flush()
+    second.close()
+    third = SearchSink("orders", root=tmp_path)
+    third.open(CONTEXT)
+    assert third._maybe["orders|0"] == 30
+    third.write(frame(range(0, 35)))
+    third.flush()
+    third.close()
+    assert count(tmp_path) == 40
