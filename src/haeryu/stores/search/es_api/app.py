@@ -267,18 +267,7 @@ class Api:
     async def async_search(self, request: Request) -> Response:
         """``_async_search`` (Kibana's discover): answered at once, never left running."""
         body = await json_body(request, self.limit)
-        params = {
-            k: v
-            for k, v in request.query_params.items()
-            if k
-            not in (
-                "wait_for_completion_timeout",
-                "keep_on_completion",
-                "keep_alive",
-                "batched_reduce_size",
-                "ccs_minimize_roundtrips",
-            )
-        }
+        params = dict(request.query_params)  # the store ignores wait_for_completion_timeout & co
         answer = await self.searcher.search(request.path_params.get("index"), body, params)
         return es_json(
             {
