@@ -30,7 +30,7 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	$(VENV)/bin/haeryu demo
+	$(VENV)/bin/haeryu up --demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -14,6 +14,8 @@ from haeryu.broker.config import BrokerConfig
 from haeryu.stores.models.cli import model_app
 from haeryu.stores.search.cli import search_app
 from haeryu.stores.search.es_api import cli as _search_serve  # noqa: F401 - adds `search serve`
+from haeryu.usecases.factory.cli import bench_skab, detect_app, eval_factory, simulate_factory
+from haeryu.usecases.fraud.cli import register as register_fraud
 
 app = typer.Typer(
     help="haeryu: a real-time data streaming platform -- broker, stream engine, lake, dashboards.",
@@ -24,6 +26,17 @@ bench_app = typer.Typer(help="Benchmarks that print their figures.", no_args_is_
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 app.add_typer(search_app, name="search")
+app.add_typer(detect_app, name="detect")
+bench_app.command("skab")(bench_skab)
+simulate_app = typer.Typer(help="Simulated data sources of the use cases.", no_args_is_help=True)
+eval_app = typer.Typer(help="End-to-end evaluations of the use cases.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(eval_app, name="eval")
+simulate_app.command("factory")(simulate_factory)
+eval_app.command("factory")(eval_factory)
+batch_app = typer.Typer(help="Batch-layer jobs over the lake.", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+register_fraud(app, simulate=simulate_app, batch=batch_app, evaluate=eval_app)
 console = Console(stderr=True)
 
 
@@ -290,6 +303,36 @@ def bench_sinks(
     raise typer.Exit(bench.run(rows=rows, batch=batch, flush_every=flush_every))
 
 
+@bench_app.command("connect")
+def bench_connect(
+    only: Annotated[
+        list[str] | None, typer.Option(help="Workloads to run (http, files, mqtt); default all.")
+    ] = None,
+    records: Annotated[
+        int, typer.Option(help="HTTP records to post in batches; MQTT messages.")
+    ] = 200_000,
+    batch: Annotated[int, typer.Option(help="Records per NDJSON request.")] = 1000,
+    clients: Annotated[int, typer.Option(help="Concurrent HTTP clients.")] = 4,
+    lines: Annotated[int, typer.Option(help="Lines of the tailed file.")] = 1_000_000,
+    fsync: Annotated[str, typer.Option(help="Broker fsync policy.")] = "interval",
+    quick: Annotated[bool, typer.Option(help="Smaller runs.")] = False,
+) -> None:
+    """Source connectors: HTTP ingest records/s and latency to the ack, file tail lines/s."""
+    from haeryu.bench import connectors as bench
+
+    raise typer.Exit(
+        bench.run(
+            only=only,
+            records=records,
+            batch=batch,
+            clients=clients,
+            lines=lines,
+            fsync=fsync,
+            quick=quick,
+        )
+    )
+
+
 @bench_app.command("log")
 def bench_log(
     mb: Annotated[int, typer.Option(help="Data volume to append, MB.")] = 512,
@@ -362,6 +405,17 @@ def bench_predict(
     raise typer.Exit(code)
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    seconds: Annotated[float, typer.Option(help="How long to run the stack.")] = 120,
+    rate: Annotated[int, typer.Option(help="Demo events per second.")] = 200,
+) -> None:
+    """Page load and live update delay of the dashboard over `haeryu up --demo`; lag."""
+    from haeryu.bench import dashboard as bench
+
+    raise typer.Exit(bench.run(seconds=seconds, rate=rate, console=console))
+
+
 @app.command()
 def run(
     spec: Annotated[str, typer.Argument(help="MODULE:PIPELINE, e.g. myapp.pipelines:monitor")],
@@ -401,6 +455,25 @@ def run(
 
 
 @app.command()
+def connect(
+    config: Annotated[
+        Path, typer.Argument(help="TOML file: [kafka], [runtime], [connectors.NAME].")
+    ],
+    status: Annotated[bool, typer.Option(help="Show the live status line.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Run source connectors (HTTP ingest, files, MQTT, OPC UA, syslog) into Kafka topics.
+
+    Each connector is supervised: one that fails is restarted with back-off.  See
+    docs/sources.md for the config file and each connector's settings.
+    """
+    from haeryu.connectors.runtime.command import run_connect
+
+    _logging(verbose)
+    raise typer.Exit(run_connect(config, status=status))
+
+
+@app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="The SQL; every lake table is a view by its name.")],
     lake: Annotated[
@@ -420,6 +493,57 @@ def query(
     from haeryu.stores.warehouse.query_command import run_query
 
     raise typer.Exit(run_query(sql, lake=lake, fmt=format, output=output, max_rows=max_rows))
+
+
+@app.command()
+def up(
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="haeryu.toml (default: ./haeryu.toml when it exists)."),
+    ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Also run the simulators [on when there is no config file]."),
+    ] = None,
+    web_port: Annotated[int | None, typer.Option(help="Dashboard port [8080].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where everything is kept [data].")] = None,
+) -> None:
+    """Run the whole stack (broker, pipelines, connectors, dashboard) until Ctrl-C."""
+    from haeryu.config import ConfigError, load_config
+    from haeryu.stack.up import UpError, run_up
+
+    if config_file is None and Path("haeryu.toml").exists():
+        config_file = Path("haeryu.toml")
+    try:
+        config = load_config(
+            config_file,
+            **{"web.port": web_port, "data_dir": None if data_dir is None else str(data_dir)},
+        )
+    except ConfigError as exc:
+        console.print(f"[red]config error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if demo is None:
+        demo = config.demo.enabled or config_file is None
+    try:
+        raise typer.Exit(run_up(config, demo, console))
+    except UpError as exc:
+        console.print(f"[red]cannot start:[/] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("haeryu.toml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented haeryu.toml with every setting at its default."""
+    from haeryu.config import example_config
+
+    if path.exists() and not force:
+        console.print(f"[red]{path} exists[/]; --force overwrites it")
+        raise typer.Exit(1)
+    path.write_text(example_config())
+    console.print(f"wrote {path}; edit it, then `haeryu up --config {path}`")
 
 
 @app.command()

@@ -9,9 +9,11 @@ See docs/warehouse.md, "Rollups".
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import polars as pl
 
+from haeryu.stores.lake import DeltaSink
 from haeryu.stream import Aggregated, PlanError, Sink, Stream, windows
 
 DEFAULT_RESOLUTIONS: tuple[str, ...] = ("1s", "1m")
@@ -46,6 +48,8 @@ def rollups(
     topics: Mapping[str, str] | None = None,
     allowed_lateness: str = "0s",
     emit: str = "close",
+    lake: str | None = None,
+    lake_root: str | Path | None = None,
 ) -> dict[str, Aggregated]:
     """Maintain per-key rollups of ``stream`` at each resolution (tumbling windows).
 
@@ -54,6 +58,11 @@ def rollups(
     ``sinks`` and ``topics`` map a resolution (``"1s"``, ``"1m"``) to where its rows go;
     the returned streams can be used further (``.late()`` for readings that came too
     late for their window).
+
+    ``lake="readings"`` also writes each resolution to the lake's Delta table
+    ``readings_<resolution>`` (``readings_1s``, ``readings_1m``) under ``lake_root``
+    (default ``$HAERYU_LAKE``, else ``lake``), partitioned by the date of
+    ``window_start``, where ``haeryu query`` and dashboards read it.
 
     >>> rollups(readings, key="sensor", value="temperature",      # doctest: +SKIP
     ...         sinks={"1s": lake_sink_1s, "1m": lake_sink_1m})
@@ -79,6 +88,10 @@ def rollups(
         ).agg(**rollup_aggregates(values))
         if sinks and resolution in sinks:
             aggregated.to_sink(sinks[resolution])
+        if lake is not None:
+            aggregated.to_sink(
+                DeltaSink(f"{lake}_{resolution}", root=lake_root, time_column="window_start")
+            )
         if topics and resolution in topics:
             aggregated.to_topic(topics[resolution])
         out[resolution] = aggregated

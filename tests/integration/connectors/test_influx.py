@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import polars as pl
@@ -27,13 +26,6 @@ def server() -> Iterator[InfluxServer]:
     srv.start()
     yield srv
     srv.close()
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def readings(n: int) -> list[dict[str, object]]:

@@ -6,7 +6,7 @@ One server per module; every test writes its own table.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -39,13 +39,6 @@ def server() -> Iterator[PostgresServer]:
 def rows(server: PostgresServer, query: str) -> list[tuple[object, ...]]:
     with psycopg.connect(server.dsn) as conn:
         return conn.execute(query).fetchall()
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def pipeline(name: str, sink: PostgresSink) -> Pipeline:

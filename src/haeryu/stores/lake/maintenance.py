@@ -6,7 +6,9 @@ file in one commit; the writer's appends are blind, so neither conflicts with th
 A failed round (a conflict, a store outage) is logged and tried again next round; it
 never reaches the writer.  Vacuum only deletes files unreferenced for ``retention_hours``
 (at least one hour), so a file a writer has written but not yet committed, or one a
-reader of an older version still reads, is never deleted.
+reader of an older version still reads, is never deleted.  It deletes both files that
+commits removed (compaction) and files no commit ever added (data files of a writer
+killed or fenced before its commit), once old enough.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ class Maintenance:
             table = DeltaTable(self.uri, storage_options=dict(self.storage_options or {}) or None)
             metrics = table.optimize.compact()
             self.compacted_files += int(metrics.get("numFilesRemoved", 0))
+            # full: also files no commit ever added (a writer killed or fenced after
+            # writing its data files), by their age on the store
             removed = table.vacuum(
-                self.retention_hours, dry_run=False, enforce_retention_duration=False
+                self.retention_hours, dry_run=False, enforce_retention_duration=False, full=True
             )
             self.vacuumed_files += len(removed)
             self.rounds += 1

@@ -13,21 +13,34 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from haeryu.stores.lake import positions as pos
+from haeryu.stores.lake.files import Put, local_put, remove_quietly, store_put, write_files
 from haeryu.stores.lake.frames import EVENT_DATE, EVENT_HOUR, conform, to_table_frame
 from haeryu.stores.lake.maintenance import Maintenance
 from haeryu.stores.lake.positions import TopicPartition
+from haeryu.stores.lake.store_errors import (
+    StoreUnavailableError,
+    classify,
+    first_line,
+    outage_hint,
+)
 from haeryu.stream.sinks import Backpressure, Sink, SinkContext, SinkError, SourcePositions
 
 log = logging.getLogger(__name__)
+
+Staged = tuple[list[AddAction], list[pl.DataFrame]]
+"""Data files written for some frames, and their rows that do not fit the table."""
 
 TOPIC, PARTITION, OFFSET = "_topic", "_partition", "_offset"
 ORIGIN = (TOPIC, PARTITION, OFFSET)
@@ -39,10 +52,6 @@ class FencedError(SinkError):
     This sink lost the partition (a rebalance moved it) and must not write it again;
     its buffered rows of that partition are dropped, the new owner writes them.
     """
-
-
-class StoreUnavailableError(SinkError):
-    """The table's store did not answer within ``commit_timeout`` (retried by the worker)."""
 
 
 class DeltaSink(Sink):
@@ -71,6 +80,9 @@ class DeltaSink(Sink):
         early (still exactly once: the commit records the offsets of its rows).
     maintain_every
         Seconds between background rounds of compaction and vacuum (``None``: none).
+    stage_rows
+        Rows gathered before their data files are written (in a background thread,
+        ahead of the commit that adds them).
     retention_hours
         Vacuum deletes files unreferenced for this long (at least 1).
     commit_timeout
@@ -92,6 +104,7 @@ class DeltaSink(Sink):
         commit_timeout: float = 15.0,
         maintain_every: float | None = 300.0,
         retention_hours: int = 24,
+        stage_rows: int = 100_000,
     ) -> None:
         text = str(table)
         if root is None:
@@ -117,8 +130,17 @@ class DeltaSink(Sink):
             )
         self.dead_letters_uri = f"{self.uri}_dead_letters"
         self._table: DeltaTable | None = None
-        self._buffer: list[pl.DataFrame] = []
+        self.stage_rows = stage_rows
+        self._frames: list[pl.DataFrame] = []  # rows since the last commit (for their origin)
+        self._pending: list[pl.DataFrame] = []  # of those, rows with no data file yet
+        self._jobs: list[tuple[list[pl.DataFrame], Future[Staged]]] = []
+        self._adds: list[AddAction] = []  # data files written, not committed yet
+        self._dead: list[pl.DataFrame] = []  # rows that do not fit the table's types
+        self._schema: dict[str, pl.DataType] | None = None  # the table's, plus new columns
+        self._files: ThreadPoolExecutor | None = None
+        self._putter: Put | None = None
         self._rows = 0
+        self._opened = False
         self._known: dict[TopicPartition, int] = {}  # next offset the table holds
         self._taken: dict[TopicPartition, int] = {}  # next offset the table or buffer holds
 
@@ -127,8 +149,8 @@ class DeltaSink(Sink):
     def open(self, context: SinkContext) -> None:
         """Reset the buffer and learn the pipeline (its name makes the app ids)."""
         self.pipeline = context.pipeline
-        self._buffer.clear()
-        self._rows = 0
+        self._discard()
+        self._check_store()
         self._known.clear()
         self._taken.clear()
         if self.maintenance is not None:
@@ -139,15 +161,23 @@ class DeltaSink(Sink):
         if not batch.height:
             return
         try:
+            if self._schema is None:
+                self._schema = self._table_schema(self._retry(self._load, "read the table"))
             batch = self._fresh(batch)
         except StoreUnavailableError as exc:  # the table cannot be read now: the worker waits
             raise Backpressure(str(exc), retry_after=1.0) from exc
         if not batch.height:
             return
-        self._buffer.append(batch)
+        self._frames.append(batch)
+        self._pending.append(batch)
         self._rows += batch.height
+        if sum(f.height for f in self._pending) >= self.stage_rows:
+            self._submit()
         if self._rows > self.max_buffer_rows:
-            self._write()
+            try:
+                self._write()
+            except StoreUnavailableError as exc:
+                raise Backpressure(str(exc), retry_after=1.0) from exc
 
     def flush(self) -> None:
         """Write the buffered rows, and the input offsets they cover, as one Delta commit.
@@ -175,10 +205,41 @@ class DeltaSink(Sink):
 
     def close(self) -> None:
         """Drop what is buffered (it was not checkpointed, so it will be replayed)."""
-        self._buffer.clear()
-        self._rows = 0
+        self._discard()
+        if self._files is not None:
+            self._files.shutdown(wait=True)
+            self._files = None
         if self.maintenance is not None:
             self.maintenance.stop()
+
+    def _check_store(self) -> None:
+        """Read the table at start: a store that cannot be used is said at once.
+
+        A broken log or refused credentials fail every open.  An unreachable store fails
+        only the first (a typo in the endpoint); later opens (a worker rejoining during
+        an outage) leave it to the writes, which wait for the store to come back.
+        """
+        first, self._opened = not self._opened, True
+        try:
+            self._schema = self._table_schema(self._retry(self._load, "open the table"))
+        except StoreUnavailableError as exc:
+            if first:
+                raise StoreUnavailableError(f"at start: {exc}") from exc
+            log.warning("%s", exc)
+
+    def _discard(self) -> None:
+        """Forget every row since the last commit; delete their uncommitted files."""
+        for _, job in self._jobs:
+            try:
+                adds, _ = job.result()
+            except Exception:
+                continue
+            remove_quietly(self.uri, adds)
+        remove_quietly(self.uri, self._adds)
+        self._jobs, self._adds, self._dead = [], [], []
+        self._frames, self._pending = [], []
+        self._rows = 0
+        self._schema = None
 
     # ------------------------------------------------------------------ reading
 
@@ -230,23 +291,77 @@ class DeltaSink(Sink):
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self) -> None:
-        """One Delta commit: the buffer and, per input partition, the offset after its rows."""
-        if not self._buffer:
+    def _submit(self) -> None:
+        """Write the pending frames' data files in the background (no commit yet)."""
+        if not self._pending:
             return
-        origins = [f.select(ORIGIN) for f in self._buffer if set(ORIGIN) <= set(f.columns)]
+        frames, self._pending = self._pending, []
+        if self._files is None:
+            self._files = ThreadPoolExecutor(1, thread_name_prefix="lake-files")
+        self._jobs.append((frames, self._files.submit(self._stage, frames)))
+
+    def _stage(self, frames: list[pl.DataFrame]) -> tuple[list[AddAction], list[pl.DataFrame]]:
+        """Data files of ``frames`` in the table's types; rows that do not fit them apart.
+
+        Runs in the background thread (one at a time, in order): a new column of one
+        frame is the type the next ones are held to.
+        """
+        assert self._schema is not None
+        goods, deads = [], []
+        for frame in frames:
+            shaped = to_table_frame(frame, self._partition_columns(), self.time_column)
+            good, dead = conform(shaped, self._schema)
+            for name, dtype in good.schema.items():
+                self._schema.setdefault(name, dtype)
+            goods.append(good)
+            if dead.height:
+                deads.append(dead)
+        good = pl.concat(goods, how="diagonal") if len(goods) > 1 else goods[0]
+        return write_files(good, self._partition_columns(), self._put()), deads
+
+    def _put(self) -> Put:
+        if self._putter is None:
+            self._putter = (
+                store_put(self.uri, self.storage_options)
+                if "://" in self.uri
+                else local_put(self.uri)
+            )
+        return self._putter
+
+    def _collect(self) -> None:
+        """Wait for the background files; a job that failed is done again here."""
+        while self._jobs:
+            frames, job = self._jobs[0]
+            try:
+                adds, dead = job.result()
+            except SinkError:
+                raise  # a mistake in the rows (no event time): retrying cannot help
+            except Exception as exc:
+                log.warning("%s: writing data files failed (%s); writing them again", self.uri, exc)
+                adds, dead = self._retry(lambda f=frames: self._stage(f), "write data files")
+            self._jobs.pop(0)
+            self._adds.extend(adds)
+            self._dead.extend(dead)
+
+    def _write(self) -> None:
+        """One Delta commit: the staged files and, per input partition, the next offset."""
+        if not self._frames:
+            return
+        started = time.perf_counter()
+        self._submit()
+        self._collect()
+        origins = [f.select(ORIGIN) for f in self._frames if set(ORIGIN) <= set(f.columns)]
         versions: dict[TopicPartition, int] = {}
         if origins:
             ends = pl.concat(origins).group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max())
             for t, p, end in ends.rows():
                 versions[(str(t), int(p))] = int(end) + 1
-        started = time.perf_counter()
         table = self._retry(self._load, "read the table")
         txns = self._check(table, versions)
-        good, dead = self._conformed(table)
-        if dead.height:
+        if self._dead:
+            dead = pl.concat(self._dead, how="diagonal")
             self._retry(lambda: self._write_dead(dead), "write dead letters")
-        arrow = good.to_arrow()
+            self._dead = []
 
         attempts = 0
 
@@ -262,36 +377,18 @@ class DeltaSink(Sink):
                 ):
                     return  # an earlier attempt committed, only its answer was lost
                 txns = self._check(current, versions)
-            self._append(current, arrow, txns)
+            self._commit(current, self._adds, txns)
 
         self._retry(attempt, "commit to the table")
         for tp, version in txns.items():
             self._known[tp] = version
             self._taken[tp] = max(self._taken.get(tp, 0), version)
-        self._buffer.clear()
+        self._frames.clear()
+        self._adds = []
         rows, self._rows = self._rows, 0
         self.commits += 1
         self.commit_rows.append(rows)
         self.commit_seconds.append(time.perf_counter() - started)
-
-    def _conformed(self, table: DeltaTable | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """The buffer in the table's column types, and the rows that do not fit them."""
-        schema: dict[str, pl.DataType] = {}
-        if table is not None:
-            empty = pa.schema(table.schema().to_arrow()).empty_table()
-            schema = dict(pl.DataFrame(pl.from_arrow(empty)).schema)
-        goods, deads = [], []
-        for frame in self._buffer:
-            shaped = to_table_frame(frame, self._partition_columns(), self.time_column)
-            good, dead = conform(shaped, schema)
-            for name, dtype in good.schema.items():
-                schema.setdefault(name, dtype)  # a new column: later frames follow it
-            goods.append(good)
-            if dead.height:
-                deads.append(dead)
-        good = pl.concat(goods, how="diagonal")
-        dead = pl.concat(deads, how="diagonal") if deads else pl.DataFrame()
-        return good, dead
 
     def _write_dead(self, dead: pl.DataFrame) -> None:
         """Rows whose types conflict with the table, to ``<table>_dead_letters``, once."""
@@ -366,19 +463,39 @@ class DeltaSink(Sink):
             )
         return txns
 
-    def _append(
-        self, table: DeltaTable | None, data: pa.Table, txns: dict[TopicPartition, int]
+    def _commit(
+        self, table: DeltaTable | None, adds: list[AddAction], txns: dict[TopicPartition, int]
     ) -> None:
+        """Commit ``adds`` (files already written) and the positions ``txns`` atomically."""
+        assert self._schema is not None
+        schema = pl.DataFrame(schema=self._schema).to_arrow().schema
         props = CommitProperties(app_transactions=pos.transactions(self.pipeline, txns))
-        target: DeltaTable | str = table if table is not None else self.uri
-        try:
-            write_deltalake(
-                target,
-                data,
-                mode="append",
+        if table is None:
+            # The table's first commit holds its first rows (mode "error": if another
+            # writer created it meanwhile, the retry reads it and commits on top).
+            create_table_with_add_actions(
+                self.uri,
+                DeltaSchema.from_arrow(schema),
+                list(adds),
+                mode="error",
                 partition_by=self._partition_columns() or None,
-                schema_mode="merge",
-                storage_options=self.storage_options or None if table is None else None,
+                storage_options=self.storage_options or None,
+                commit_properties=props,
+            )
+            return
+        known = set(table.schema().to_arrow().names)
+        new = [field for field in DeltaSchema.from_arrow(schema).fields if field.name not in known]
+        if new:
+            # A new field becomes a nullable column (its own commit, before the rows).
+            table.alter.add_columns(new)
+            self._check(table, {tp: v for tp, v in txns.items()})
+        try:
+            actions: list[AddAction | RemoveAction] = list(adds)
+            table.create_write_transaction(
+                actions,
+                "append",
+                table.schema(),
+                partition_by=self._partition_columns() or None,
                 commit_properties=props,
             )
         except CommitFailedError as exc:
@@ -394,15 +511,18 @@ class DeltaSink(Sink):
         """Forget partitions another writer owns; their rows here are not ours to write."""
         lost = set(fenced)
         keep = []
-        for frame in self._buffer:
+        for frame in self._frames:
             if {TOPIC, PARTITION} <= set(frame.columns):
                 mask = pl.Series(
                     [(t, p) not in lost for t, p in frame.select(TOPIC, PARTITION).rows()]
                 )
                 frame = frame.filter(mask)
             keep.append(frame)
-        self._buffer = [f for f in keep if f.height]
-        self._rows = sum(f.height for f in self._buffer)
+        # The written files mix partitions: write the rows that are still ours again.
+        self._discard()
+        self._frames = [f for f in keep if f.height]
+        self._pending = list(self._frames)
+        self._rows = sum(f.height for f in self._frames)
         for tp in lost:
             self._known.pop(tp, None)
             self._taken.pop(tp, None)
@@ -415,22 +535,31 @@ class DeltaSink(Sink):
         while True:
             try:
                 return action()
-            except (FencedError, TableNotFoundError):
-                raise
+            except (SinkError, TableNotFoundError):
+                raise  # not an outage: retrying cannot help
             except Exception as exc:  # deltalake raises OSError and its own DeltaError
+                refused = classify(self.uri, exc, what)
+                if refused is not None:
+                    raise refused from exc  # a broken log or wrong credentials stay so
                 if time.monotonic() + delay > deadline:
-                    hint = (
-                        " (check AWS_ENDPOINT_URL, the credentials and AWS_REGION in "
-                        "storage_options)"
-                        if "://" in self.uri
-                        else ""
-                    )
-                    raise StoreUnavailableError(f"{self.uri}: cannot {what}{hint}: {exc}") from exc
+                    hint = outage_hint(self.uri, exc)
+                    raise StoreUnavailableError(
+                        f"{self.uri}: cannot {what}{hint}: {first_line(exc)}"
+                    ) from exc
                 self.retries += 1
-                log.warning("%s: cannot %s (%s); retrying in %.2fs", self.uri, what, exc, delay)
+                log.warning(
+                    "%s: cannot %s (%s); retrying in %.2fs", self.uri, what, first_line(exc), delay
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 self._table = None
+
+    @staticmethod
+    def _table_schema(table: DeltaTable | None) -> dict[str, pl.DataType]:
+        if table is None:
+            return {}
+        empty = pa.schema(table.schema().to_arrow()).empty_table()
+        return dict(pl.DataFrame(pl.from_arrow(empty)).schema)
 
     def _partition_columns(self) -> list[str]:
         if self.partition_by is None:

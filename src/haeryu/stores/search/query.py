@@ -24,7 +24,7 @@ from haeryu.stores.search.analysis import analyzer
 from haeryu.stores.search.dates import iso, parse_date
 from haeryu.stores.search.errors import SearchError, parsing
 from haeryu.stores.search.mapping import FieldSpec, Mapping
-from haeryu.stores.search.partition import PARSER, POSITIONS_ID, SCHEMA, SEP, term
+from haeryu.stores.search.partition import PARSER, SCHEMA, SEP, term
 
 Q = tantivy.Query
 Occur = tantivy.Occur
@@ -90,11 +90,8 @@ class Translator:
         }
 
     def translate(self, dsl: dict[str, Any] | None) -> Translation:
-        """The tantivy query of a DSL ``query`` (match_all when None); the positions
-        document of the stream sink is never matched."""
-        inner = self.query(dsl) if dsl else Q.all_query()
-        hide = Q.term_query(SCHEMA, "_id", POSITIONS_ID)
-        query = Q.boolean_query([(Occur.Must, inner), (Occur.MustNot, hide)])
+        """The tantivy query of a DSL ``query`` (match_all when None)."""
+        query = self.query(dsl) if dsl else Q.all_query()
         return Translation(query, self.terms, self.time)
 
     def query(self, dsl: Any) -> Any:

@@ -14,8 +14,10 @@ positions are skipped on replay.
 several day partitions committed one after the other, and a partition created by the
 batch has no older positions to fall back on after a crash between the commits.)
 
-Columns ``_topic``, ``_partition``, ``_offset`` (where a row came from) are not indexed;
-``_event_time`` (epoch milliseconds) becomes ``@timestamp`` when the row has none.
+Columns whose name starts with ``_`` (the engine's: ``_topic``, ``_partition``,
+``_offset``, ``_key``, ``_timestamp``, ...) are not indexed; ``_event_time`` (epoch
+milliseconds), else the Kafka ``_timestamp``, becomes ``@timestamp`` when the row has
+none.
 
 Use: ``stream.to_sink(SearchSink("logs", mapping={...}, root="data/search"))``.
 """
@@ -145,12 +147,15 @@ class SearchSink(Sink):
             doc_id = f"{row[TOPIC]}-{row[PARTITION]}-{row[OFFSET]}"
         else:
             raise SinkError("SearchSink needs id= or the _topic/_partition/_offset columns")
-        source = {
-            k: _plain(v) for k, v in row.items() if k not in (TOPIC, PARTITION, OFFSET, EVENT_TIME)
-        }
-        event = row.get(EVENT_TIME)
-        if event is not None and "@timestamp" not in source:
-            source["@timestamp"] = datetime.fromtimestamp(int(event) / 1000, UTC).isoformat()
+        # Columns starting with "_" are the engine's (origin, key, Kafka timestamp,
+        # headers, event time); Elasticsearch reserves such names too.
+        source = {k: _plain(v) for k, v in row.items() if not k.startswith("_")}
+        if "@timestamp" not in source:
+            event = row.get(EVENT_TIME)
+            if event is not None:
+                source["@timestamp"] = datetime.fromtimestamp(int(event) / 1000, UTC).isoformat()
+            elif isinstance(row.get("_timestamp"), datetime):
+                source["@timestamp"] = _plain(row["_timestamp"])
         return doc_id, source
 
     def commit(self, positions: SourcePositions) -> None:

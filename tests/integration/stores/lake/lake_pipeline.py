@@ -17,16 +17,16 @@ class MarkedCommitSink(DeltaSink):
     """A DeltaSink that marks, with a file, the time it spends in a Delta commit.
 
     The marker lets the test kill the worker inside the sink's commit step: after the
-    fence check, with the rows taken out of the buffer's accounting but before the Delta
-    log entry exists.  The pause widens that window so the kill reliably lands in it.
+    fence check, with the data files written but before the Delta log entry that adds
+    them exists.  The pause widens that window so the kill reliably lands in it.
     """
 
-    def _append(self, *args: Any, **kwargs: Any) -> None:
+    def _commit(self, *args: Any, **kwargs: Any) -> None:
         marker = Path(self.uri).with_suffix(".committing")
         marker.touch()
         try:
             time.sleep(0.1)
-            super()._append(*args, **kwargs)
+            super()._commit(*args, **kwargs)
         finally:
             marker.unlink(missing_ok=True)
 

@@ -37,8 +37,11 @@ def _free_ports(n: int) -> list[int]:
 class SeaweedFS:
     """``weed mini`` with every port chosen here (its volume server likes 8080)."""
 
-    def __init__(self, directory: Path, bucket: str = "lake") -> None:
+    def __init__(
+        self, directory: Path, bucket: str = "lake", s3_config: Path | None = None
+    ) -> None:
         self.directory = directory
+        self.s3_config = s3_config  # identities: then the credentials are checked
         self.bucket = bucket
         self.ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
@@ -63,7 +66,8 @@ class SeaweedFS:
         log = open(self.directory / "weed.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
             [binary, "mini", f"-dir={self.directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-             "-admin.ui=false", f"-bucket={self.bucket}", *flags],
+             "-admin.ui=false", f"-bucket={self.bucket}", *flags,
+             *([f"-s3.config={self.s3_config}"] if self.s3_config else [])],
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from deltalake import DeltaTable
 
+from support.delta_shim import build_shim
 from support.kafka import create_topic, wait_for
 
 HERE = Path(__file__).parent
@@ -25,9 +26,13 @@ PARTITIONS = 3
 KILLS = 20
 
 
-def standby_worker(bootstrap: str, table: Path, log: Path) -> subprocess.Popen[bytes]:
+def standby_worker(
+    bootstrap: str, table: Path, log: Path, shim: Path | None = None
+) -> subprocess.Popen[bytes]:
     """A worker process that has imported everything and starts on "go"."""
     env = dict(os.environ, LAKE_TABLE=str(table))
+    if shim is not None:  # holds a commit while <table>.hold/hold exists
+        env.update(LD_PRELOAD=str(shim), HAERYU_HOLD_COMMIT=str(table.with_suffix(".hold")))
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), str(HERE), env.get("PYTHONPATH", "")])
     out = open(log, "ab")  # noqa: SIM115 - owned by the child
     return subprocess.Popen(
@@ -82,18 +87,24 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
     table = tmp_path / "readings"
     create_topic(bootstrap, "lake-in", PARTITIONS)
     rng = random.Random(8)
+    shim = build_shim(tmp_path)
+    hold = table.with_suffix(".hold")
+    hold.mkdir()
     producing = SteadyProducer(bootstrap)
     producing.start()
-    worker = standby_worker(bootstrap, table, tmp_path / "w.log")
+    worker = standby_worker(bootstrap, table, tmp_path / "w.log", shim)
     go(worker)
-    standby = standby_worker(bootstrap, table, tmp_path / "w.log")
-    in_commit = 0
+    standby = standby_worker(bootstrap, table, tmp_path / "w.log", shim)
+    in_commit = in_deltalake = 0
+    began = time.monotonic()
     try:
         marker = table.with_suffix(".committing")
         for round_ in range(KILLS):
-            # Wait until the worker has committed something new, then kill it: on odd
-            # rounds at a random moment of the next 0.3 s (checkpoints run every 100 ms),
-            # on even rounds inside a Delta commit (MarkedCommitSink marks it).
+            # Wait until the worker has committed something new, then kill it, by turns:
+            # inside the sink's commit step (MarkedCommitSink marks it), at a random
+            # moment of the next 0.3 s (checkpoints run every 100 ms), and inside
+            # deltalake's own commit: the log entry written to a staging file, not yet
+            # linked into place (the shim holds the link while hold/hold exists).
             before = len(list((table / "_delta_log").glob("*.json"))) if table.exists() else 0
             wait_for(
                 lambda b=before: (
@@ -102,15 +113,23 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
                 30,
                 "a new Delta commit",
             )
-            if round_ % 2:
+            if round_ % 3 == 1:
                 time.sleep(rng.uniform(0.0, 0.3))
-            else:
+            elif round_ % 3 == 0:
                 wait_for(marker.exists, 30, "a commit under way")
                 time.sleep(rng.uniform(0.0, 0.09))
                 in_commit += marker.exists()
+            else:
+                (hold / "hold").touch()
+                wait_for((hold / "inside").exists, 30, "deltalake inside its commit")
+                time.sleep(rng.uniform(0.0, 0.3))
+                in_deltalake += (hold / "inside").exists()
+            print(f"kill {round_} at {time.monotonic() - began:.1f}s", flush=True)
             worker.kill()  # SIGKILL: no final checkpoint, no leaving the group
             worker.wait(10)
-            worker, standby = standby, standby_worker(bootstrap, table, tmp_path / "w.log")
+            (hold / "hold").unlink(missing_ok=True)
+            (hold / "inside").unlink(missing_ok=True)
+            worker, standby = standby, standby_worker(bootstrap, table, tmp_path / "w.log", shim)
             go(worker)
         producing.stopped.set()
         producing.join(60)
@@ -125,8 +144,12 @@ def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
         ids = pl.read_delta(str(table))["id"]
         live = {Path(u).resolve() for u in DeltaTable(str(table)).file_uris()}
         orphans = [f for f in table.rglob("*.parquet") if f.resolve() not in live]
-        print(f"{in_commit} kills inside a commit; {len(orphans)} data files they left")
+        print(
+            f"{in_commit} kills inside the sink's commit, {in_deltalake} inside deltalake's;"
+            f" {len(orphans)} data files they left"
+        )
         assert in_commit >= 3, "too few kills landed inside a commit"
+        assert in_deltalake >= 3, "too few kills landed inside deltalake's commit"
         assert ids.len() == n, f"{ids.len() - ids.n_unique()} duplicates, table has {ids.len()}"
         assert ids.sort().to_list() == list(range(n))
     finally:

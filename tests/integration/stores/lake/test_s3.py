@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,9 +12,12 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 from lake_s3 import SeaweedFS, weed_binary
+from pyarrow import fs
 
 from haeryu.stores.lake import DeltaSink
+from haeryu.stores.lake.store_errors import StoreRefusedError
 from haeryu.stream import Pipeline
+from haeryu.stream.sinks import SinkContext
 from haeryu.testing import LocalCluster, run_local
 from support.kafka import wait_for
 
@@ -85,3 +89,39 @@ def test_a_restart_of_the_s3_server_mid_stream_loses_and_repeats_nothing(s3: Sea
     )
     assert ids.len() == len(records)
     assert ids.sort().to_list() == list(range(len(records)))
+
+
+def test_wrong_credentials_are_a_clear_error_at_start(tmp_path: Path) -> None:
+    config = tmp_path / "s3.json"
+    identity = {
+        "name": "haeryu",
+        "credentials": [{"accessKey": "haeryu", "secretKey": "haeryu-secret"}],
+        "actions": ["Admin", "Read", "Write", "List"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    server = SeaweedFS(tmp_path / "seaweedfs", s3_config=config)
+    server.start()
+    try:
+        # With identities the bucket is created by a client that has the keys.
+        fs.S3FileSystem(
+            access_key="haeryu",
+            secret_key="haeryu-secret",
+            endpoint_override=server.endpoint,
+            scheme="http",
+            allow_bucket_creation=True,
+        ).create_dir("lake")
+        uri = "s3://lake/readings"
+        wrong = {**server.storage_options, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+        sink = DeltaSink(uri, storage_options=wrong, commit_timeout=3.0, maintain_every=None)
+        with pytest.raises(StoreRefusedError, match="check AWS_ACCESS_KEY_ID and AWS_SECRET"):
+            sink.open(SinkContext("readings", "a", 0))
+        # The server does check: the right keys open the table and write to it.
+        right = DeltaSink(
+            uri, storage_options=server.storage_options, time_column="ts", maintain_every=None
+        )
+        right.open(SinkContext("readings", "a", 0))
+        right.write(pl.DataFrame({"id": [1, 2], "ts": [1_700_000_000_000] * 2}))
+        right.flush()
+        assert sorted(_read_ids(uri, server.storage_options)[0].to_list()) == [1, 2]
+    finally:
+        server.stop()

@@ -18,7 +18,7 @@ from support.standby import SteadyProducer, go, standby_worker
 
 HERE = Path(__file__).parent
 PARTITIONS = 3
-KILLS = 12
+KILLS = 10
 TOPIC = "search-in"
 
 
@@ -52,7 +52,7 @@ def indexed(root: Path) -> int:
     return reader.count("readings")
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(400)
 def test_kill_9_at_random_moments_leaves_every_record_searchable_once(
     broker: Any, tmp_path: Path
 ) -> None:
@@ -72,11 +72,11 @@ def test_kill_9_at_random_moments_leaves_every_record_searchable_once(
             # Wait until the worker has indexed something new, then kill it: on odd
             # rounds at a random moment, on even rounds while it indexes and commits.
             before = indexed(root)
-            wait_for(partial(more_than, root, before), 30, "new documents searchable")
+            wait_for(partial(more_than, root, before), 90, "new documents searchable")
             if round_ % 2:
                 time.sleep(rng.uniform(0.0, 0.3))
             else:
-                wait_for(marker.exists, 30, "a commit under way")
+                wait_for(marker.exists, 60, "a commit under way")
                 time.sleep(rng.uniform(0.0, 0.05))
                 in_commit += marker.exists()
             worker.kill()  # SIGKILL: no final checkpoint, no leaving the group

@@ -1,90 +1,22 @@
 """The checkpointer against an in-memory log: first manifests, bounded suppression.
 
-``MemoryLog`` fakes the three small protocols the checkpointer needs (the producer, the
-end offsets, the restore reader) over per-partition lists, the way Kafka keeps them.
+``MemoryLog`` (the one ``haeryu.testing`` uses) plays the three small protocols the
+checkpointer needs: the producer, the end offsets and the restore reader.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 from haeryu.stream import Pipeline, col
 from haeryu.stream.formats.base import RawBatch
 from haeryu.stream.runtime.executor import Executor
-from haeryu.stream.runtime.topic_output import Headers, ids_in_record
 from haeryu.stream.state.checkpoint import TP, Checkpointer
+from haeryu.stream.state.memory import MemoryLog
 
-Record = tuple[bytes | str | None, bytes | str, Headers]
 
-
-@dataclass
-class MemoryLog:
-    """Partitions as lists: offsets are list positions."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    logs: dict[TP, list[Record]] = field(default_factory=dict)
-    written: set[str] = field(default_factory=set)
-
-    def send(
-        self,
-        topic: str,
-        values: Sequence[bytes | str],
-        keys: Sequence[bytes | str | None] | None,
-        headers: Sequence[Headers] | None = None,
-        partition: int | None = None,
-    ) -> None:
-        self.written.add(topic)
-        for i, value in enumerate(values):
-            key = keys[i] if keys is not None else None
-            q = partition if partition is not None else hash(key) % self.partitions(topic)
-            item = (key, value, list(headers[i]) if headers is not None else [])
-            self.logs.setdefault((topic, q), []).append(item)
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def partitions(self, topic: str) -> int:
-        return self.counts.get(topic, 1)
-
-    def end_offsets(self, partitions: Iterable[TP], timeout: float = 10.0) -> dict[TP, int]:
-        return {tp: len(self.logs.get(tp, [])) for tp in partitions}
-
-    def reader(self) -> MemoryLog:
-        return self
-
-    def read_to_end(
-        self, starts: dict[TP, int | None]
-    ) -> dict[TP, list[tuple[bytes | None, bytes | None]]]:
-        out: dict[TP, list[tuple[bytes | None, bytes | None]]] = {}
-        for tp, start in starts.items():
-            for key, value, _ in self.logs.get(tp, [])[start or 0 :]:
-                k = key.encode() if isinstance(key, str) else key
-                v = value.encode() if isinstance(value, str) else value
-                out.setdefault(tp, []).append((k, v))
-        return out
-
-    def scan_ids(self, starts: dict[TP, int], prefixes: set[str], chunked: set[str]) -> set[str]:
-        found: set[str] = set()
-        for tp, start in starts.items():
-            for _, value, headers in self.logs.get(tp, [])[start:]:
-                data = value.encode() if isinstance(value, str) else value
-                found.update(
-                    ids_in_record(data, headers, chunked=tp[0] in chunked, prefixes=tuple(prefixes))
-                )
-        return found
-
-    def close(self) -> None:
-        pass
-
-    def values(self, topic: str) -> list[dict]:
-        return [
-            json.loads(v)
-            for (t, _), items in sorted(self.logs.items())
-            if t == topic
-            for _, v, _ in items
-        ]
+def values(log: MemoryLog, topic: str) -> list[dict]:
+    return [json.loads(value) for _, value, _, _ in log.records.get(topic, [])]
 
 
 def pipeline() -> Pipeline:
@@ -122,7 +54,7 @@ def test_a_crash_before_the_first_checkpoint_is_replayed_exactly_once() -> None:
     assert restorer.restore([("in", 0)], 1.0) == {("in", 0): None}
     assert len(second.seen) == 5
     second.process(batch(0, 20), 1.0)
-    assert [r["a"] for r in log.values("out")] == list(range(0, 20, 2))
+    assert [r["a"] for r in values(log, "out")] == list(range(0, 20, 2))
 
 
 def test_suppressed_ids_are_dropped_once_the_replay_has_passed_them() -> None:
@@ -144,7 +76,7 @@ def test_suppressed_ids_are_dropped_once_the_replay_has_passed_them() -> None:
     second.process(batch(20, 30), 1.0)
     restorer.advance("in", [0] * 10, list(range(20, 30)))
     assert len(second.seen) == 0, "past the input's end at restore nothing can repeat"
-    assert [r["a"] for r in log.values("out")] == list(range(0, 30, 2))
+    assert [r["a"] for r in values(log, "out")] == list(range(0, 30, 2))
 
 
 def test_revoking_a_partition_drops_its_ids() -> None:
@@ -174,12 +106,12 @@ def test_a_second_crash_during_the_replay_still_suppresses_the_rest() -> None:
     third, last = worker(log)
     assert last.restore([("in", 0)], 2.0) == {("in", 0): 20}
     third.process(batch(20, 30), 2.0)
-    assert [r["a"] for r in log.values("out")] == list(range(0, 30, 2))
+    assert [r["a"] for r in values(log, "out")] == list(range(0, 30, 2))
 
 
 def test_a_partition_that_does_not_move_keeps_its_noted_ends_current() -> None:
     """Otherwise a restore scans everything written since it last moved."""
-    log = MemoryLog(counts={"in": 2})
+    log = MemoryLog(partition_counts={"in": 2})
     executor, checkpointer = worker(log)
     checkpointer.restore([("in", 0), ("in", 1)], 0.0)
     for start in range(0, 40, 10):

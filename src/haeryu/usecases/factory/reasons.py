@@ -1,0 +1,75 @@
+"""Human-readable reasons of alerts, in English and Korean, built for a whole frame at once."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+SENSOR_KO: dict[str, str] = {
+    "temperature": "온도",
+    "vibration": "진동",
+    "pressure": "압력",
+    "current": "전류",
+    "rpm": "회전수",
+    "flow": "유량",
+    "torque": "토크",
+    "speed": "속도",
+    "*": "전체 센서",
+}
+
+_EN: dict[str, str] = {
+    "limit": "{sensor} at {value} is outside its operating limits",
+    "spike": "{sensor} jumped to {value}, {score}x the spike threshold away from its recent level",
+    "shift": "{sensor} at {value} has moved away from its normal level ({score}x the threshold)",
+    "rate_of_change": "{sensor} is changing too fast ({score}x the usual rate)",
+    "noise": "{sensor} has become noisy ({score}x the alarm level)",
+    "stuck": "{sensor} has been stuck at {value} ({score}x the usual longest repeat)",
+    "missing": "{sensor} reading is missing",
+    "correlation": "{sensor} no longer move together ({score}x the threshold)",
+    "multivariate": "sensors together look unlike normal operation (score {score}); most off: {sensor}",
+}
+_KO: dict[str, str] = {
+    "limit": "{sensor} 값 {value}이(가) 운전 한계를 벗어났습니다",
+    "spike": "{sensor} 값이 {value}(으)로 급변했습니다 (임계값의 {score}배)",
+    "shift": "{sensor} 값 {value}이(가) 정상 수준에서 벗어났습니다 (임계값의 {score}배)",
+    "rate_of_change": "{sensor} 값이 너무 빠르게 변하고 있습니다 (평소의 {score}배)",
+    "noise": "{sensor} 신호의 잡음이 커졌습니다 (경보 수준의 {score}배)",
+    "stuck": "{sensor} 값이 {value}에 고정되어 있습니다 (평소 최대 반복의 {score}배)",
+    "missing": "{sensor} 측정값이 누락되었습니다",
+    "correlation": "{sensor} 사이의 상관관계가 깨졌습니다 (임계값의 {score}배)",
+    "multivariate": "센서 조합이 정상 운전 패턴과 다릅니다 (점수 {score}); 가장 벗어난 센서: {sensor}",
+}
+
+
+def _sensor_ko() -> pl.Expr:
+    parts = pl.col("sensor").str.split("|").list.eval(pl.element().replace(SENSOR_KO))
+    return parts.list.join("와(과) ")
+
+
+def _template(templates: dict[str, str], sensor: pl.Expr) -> pl.Expr:
+    fields = {
+        "sensor": sensor,
+        "value": pl.col("value").round_sig_figs(4).cast(pl.String).fill_null("-"),
+        "score": pl.col("score").round(1).cast(pl.String),
+    }
+    expr: pl.Expr = pl.lit(None, pl.String)
+    for kind, text in templates.items():
+        # "{sensor} at {value}" -> ["", "sensor", " at ", "value", ""]: odd items are fields.
+        pieces = re.split(r"\{(sensor|value|score)\}", text)
+        parts = [fields[p] if i % 2 else pl.lit(p) for i, p in enumerate(pieces) if p]
+        expr = pl.when(pl.col("kind") == kind).then(pl.concat_str(parts)).otherwise(expr)
+    return expr
+
+
+def with_reasons(alerts: pl.DataFrame) -> pl.DataFrame:
+    """Add ``severity``, ``reason_en`` and ``reason_ko`` to a frame of alerts."""
+    sensor_en = pl.col("sensor").str.replace_all("|", " and ", literal=True)
+    return alerts.with_columns(
+        pl.when(pl.col("score") >= 2.0)
+        .then(pl.lit("critical"))
+        .otherwise(pl.lit("warning"))
+        .alias("severity"),
+        _template(_EN, sensor_en).alias("reason_en"),
+        _template(_KO, _sensor_ko()).alias("reason_ko"),
+    )

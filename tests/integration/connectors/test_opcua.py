@@ -1,0 +1,123 @@
+"""OPC UA connector against an asyncua server started by the test, read back from Kafka."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from haeryu.testing import EmbeddedBroker, embedded_broker
+from support.connect import running_connectors
+from support.kafka import read_all, wait_for
+from support.opcua_server import OpcUaServer
+
+T0 = datetime(2026, 1, 1, 8, 0, 0, tzinfo=UTC)
+T0_MS = int(T0.timestamp() * 1000)
+
+
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    with embedded_broker(tmp_path / "kafka") as broker:
+        yield broker
+
+
+@pytest.fixture
+def server() -> Iterator[OpcUaServer]:
+    srv = OpcUaServer().start()
+    yield srv
+    srv.stop()
+
+
+def config(kafka: EmbeddedBroker, server: OpcUaServer, state: Path) -> dict[str, Any]:
+    return {
+        "kafka": {"bootstrap": kafka.bootstrap},
+        "runtime": {"state_dir": str(state)},
+        "connectors": {
+            "press": {
+                "type": "opcua",
+                "endpoint": server.endpoint,
+                "topic": "machine-values",
+                "nodes": ["ns=2;s=Temperature"],
+                "browse_paths": ["0:Objects/2:Plant/2:Mode"],
+                "publishing_interval_ms": 50,
+                "reconnect_max_s": 1,
+            }
+        },
+    }
+
+
+def values(kafka: EmbeddedBroker) -> list[dict[str, Any]]:
+    try:
+        if sum(kafka.end_offsets("machine-values")) == 0:
+            return []
+    except Exception:  # not created yet
+        return []
+    return [json.loads(m.value()) for m in read_all(kafka.bootstrap, "machine-values")]
+
+
+def test_data_changes_by_node_id_and_browse_path_with_quality_and_source_time(
+    kafka: EmbeddedBroker, server: OpcUaServer, tmp_path: Path
+) -> None:
+    server.write("Temperature", 20.5, T0)
+    server.write("Mode", "idle", T0)
+    with running_connectors(config(kafka, server, tmp_path / "state")):
+        # the subscription reports each node's current value first
+        wait_for(lambda: len(values(kafka)) == 2, what="initial values")
+        server.write("Temperature", 71.25, T0 + timedelta(seconds=1))
+        server.write("Temperature", -1.0, T0 + timedelta(seconds=2), uncertain=True)
+        server.write("Mode", "running", T0 + timedelta(seconds=3))
+        wait_for(lambda: len(values(kafka)) == 5, what="3 changes")
+    msgs = read_all(kafka.bootstrap, "machine-values")
+    temps = [(json.loads(m.value()), m) for m in msgs if m.key() == b"ns=2;s=Temperature"]
+    assert [(d["value"], d["status"], d["source_timestamp"]) for d, _ in temps] == [
+        (20.5, "Good", T0_MS),
+        (71.25, "Good", T0_MS + 1000),
+        (-1.0, "UncertainLastUsableValue", T0_MS + 2000),
+    ]
+    assert [m.timestamp()[1] for _, m in temps] == [T0_MS, T0_MS + 1000, T0_MS + 2000]
+    first, m = temps[0]
+    assert first["name"] == "Temperature" and first["server_timestamp"] is not None
+    assert dict(m.headers())["haeryu.origin.opcua.node"] == b"ns=2;s=Temperature"
+    modes = [json.loads(m.value())["value"] for m in msgs if m.key() == b"ns=2;s=Mode"]
+    assert modes == ["idle", "running"]
+
+
+def test_server_restart_reconnects_and_resubscribes(
+    kafka: EmbeddedBroker, server: OpcUaServer, tmp_path: Path
+) -> None:
+    server.write("Temperature", 1.0, T0)
+    server.write("Mode", "idle", T0)
+    with running_connectors(config(kafka, server, tmp_path / "state")) as runtime:
+        wait_for(lambda: len(values(kafka)) == 2, what="initial values")
+        server.stop()
+        server.start()  # same port and node ids, a fresh address space
+        server.write("Temperature", 2.0, T0 + timedelta(seconds=5))
+        server.write("Mode", "idle", T0)  # unchanged since before the restart
+        wait_for(
+            lambda: any(v["value"] == 2.0 for v in values(kafka)), timeout=60, what="new value"
+        )
+        server.write("Temperature", 3.0, T0 + timedelta(seconds=6))
+        wait_for(lambda: any(v["value"] == 3.0 for v in values(kafka)), what="next value")
+        assert runtime.per_connector["press"].restarts == 0
+    # A new run of the connector (same state directory) is told the current values again
+    # by its new subscription, and writes none of them: they are in Kafka already.
+    before = len(values(kafka))
+    with running_connectors(config(kafka, server, tmp_path / "state")) as runtime:
+        wait_for(lambda: runtime.per_connector["press"].records_in >= 2, what="re-reported values")
+        server.write("Temperature", 4.0, T0 + timedelta(seconds=7))
+        wait_for(lambda: len(values(kafka)) == before + 1, what="only the new value")
+    got = [(v["node"], v["value"]) for v in values(kafka)]
+    # The unchanged Mode, re-reported by the new subscription, is not written twice.
+    assert sorted(got) == sorted(
+        [
+            ("ns=2;s=Temperature", 1.0),
+            ("ns=2;s=Mode", "idle"),
+            ("ns=2;s=Temperature", 2.0),
+            ("ns=2;s=Temperature", 3.0),
+            ("ns=2;s=Temperature", 4.0),
+        ]
+    )
