@@ -144,8 +144,8 @@ class Api:
             await self.caller.write(self.store.delete_index, name)
             return es_json({"acknowledged": True})
         names = await self._existing(name)
-        if request.method == "HEAD":
-            return Response(status_code=200)
+        if request.method == "HEAD":  # a pattern matching nothing does not exist either
+            return Response(status_code=200 if names else 404)
         mapping = await self.caller.read(self.store.get_mapping, name)
         return es_json(
             {
