@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from support.search_api import LOG_MAPPING, served_store
-from support.search_server_process import SearchServerProcess
 
 LIMIT = 64 * 1024
 
@@ -127,15 +125,3 @@ def test_garbage_everywhere_gets_4xx_and_the_server_keeps_serving(http: httpx.Cl
             assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
     assert http.get("/").status_code == 200
     assert http.post("/logs/_count", json={}).json()["count"] >= 2
-
-
-def test_the_served_limit_comes_from_the_command_line(tmp_path: Path) -> None:
-    server = SearchServerProcess(tmp_path / "search", "--max-content-length", "1kb").start()
-    try:
-        big = httpx.post(f"{server.url}/_bulk", content=b" " * 2000, timeout=30)
-        assert big.status_code == 413
-        assert "over the limit of 1024 bytes" in big.json()["error"]["reason"]
-        small = httpx.put(f"{server.url}/small", json={}, timeout=30)
-        assert small.status_code == 200
-    finally:
-        server.stop()
