@@ -49,10 +49,18 @@ def go(worker: subprocess.Popen[bytes]) -> None:
 
 
 class SteadyProducer(threading.Thread):
-    """Produces ``record(i)`` for i = 0, 1, 2, ... (about 1000/s) until stopped."""
+    """Produces ``record(i)`` for i = 0, 1, 2, ..., ``per_tick`` every 50 ms (1000/s by
+    default) until stopped."""
 
-    def __init__(self, bootstrap: str, topic: str, record: Callable[[int], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        record: Callable[[int], dict[str, Any]],
+        per_tick: int = 50,
+    ) -> None:
         super().__init__()
+        self.per_tick = per_tick
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
         self.topic = topic
         self.record = record
@@ -61,9 +69,9 @@ class SteadyProducer(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            for i in range(self.count, self.count + 50):
+            for i in range(self.count, self.count + self.per_tick):
                 self.producer.produce(self.topic, json.dumps(self.record(i)).encode(), key=str(i))
-            self.count += 50
+            self.count += self.per_tick
             self.producer.poll(0)
             time.sleep(0.05)
         assert self.producer.flush(30) == 0

@@ -17,6 +17,7 @@ from haeryu.stream.kafka.worker import Worker, WorkerConfig
 module_name, bootstrap, name = sys.argv[1:4]
 module = importlib.import_module(module_name)
 logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s")
+logging.getLogger("haeryu.stores.search").setLevel(logging.DEBUG)
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 config = WorkerConfig(bootstrap, name=name, consumer=module.CONSUMER, session_timeout_ms=6000)

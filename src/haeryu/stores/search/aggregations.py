@@ -51,6 +51,8 @@ def translate(aggs: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
         if "field" not in opts:
             raise parsing(f"aggregation [{name}] requires a [field]")
         opts["field"] = _path(opts["field"], mapping, kind)
+        if kind == "date_histogram" and opts["field"] == f"_kw.{mapping.time_field}":
+            opts["field"] = "_ts"  # the time field's own fast column: several times faster
         sub = body.get("aggs") or body.get("aggregations")
         if kind == "avg":
             kind = "stats"

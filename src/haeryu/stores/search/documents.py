@@ -46,35 +46,57 @@ def prepare(mapping: Mapping, source: dict[str, Any]) -> Prepared:
     kw: dict[str, Any] = {}
     present: list[str] = []
     ts: datetime | None = None
-    subfields = _subfields(mapping)
+    plan = _plan(mapping)
     time_field = mapping.time_field
     for path, value in _leaves(source):
-        specs = subfields.get(path)
-        if not specs:
+        steps = plan.get(path)
+        if not steps:
             continue
         present.append(path)
-        for spec in specs:
+        for spec, prefix, text_analyzer in steps:
             kind = spec.kind
-            if kind == "text":
-                prefix = spec.name + SEP
+            if text_analyzer is not None:
                 text = value if isinstance(value, str) else str(value)
-                words.extend([prefix + t for t in analyzer(spec.analyzer).terms(text)])
+                words.extend([prefix + t for t in text_analyzer.terms(text)])
+                continue
+            if kind == "keyword" and isinstance(value, str):
+                if spec.ignore_above is not None and len(value) > spec.ignore_above:
+                    continue
+                words.append(prefix + value.replace(" ", SPACE)[:4000])
+                _put(kw, spec.name, value)
                 continue
             if kind == "date":
                 moment = _date(value, spec.name, mapping)
                 if spec.name == time_field and ts is None:
                     ts = moment
-                _put(kw, spec.name, iso(moment))
+                rfc3339 = isinstance(value, str) and value[10:11] == "T" and moment.tzinfo
+                _put(kw, spec.name, value if rfc3339 and value[-1] != "z" else iso(moment))
                 continue
             typed = _typed(spec, value, mapping)
             if typed is None:
                 continue
             if kind in ("keyword", "ip"):
-                words.append(spec.name + SEP + typed.replace(" ", SPACE)[:4000])
+                words.append(prefix + typed.replace(" ", SPACE)[:4000])
             _put(kw, spec.name, typed)
     if present:
         kw["_f"] = present
     return Prepared(" ".join(words), kw, ts)
+
+
+Step = tuple[FieldSpec, str, Any]
+
+
+def _plan(mapping: Mapping) -> dict[str, list[Step]]:
+    """Per ``_source`` path: the fields it feeds, their term prefix and analyzer."""
+    cached = getattr(mapping, "_plan", None)
+    if cached is None or cached[0] != len(mapping.fields):
+        by: dict[str, list[Step]] = {}
+        for spec in mapping.fields.values():
+            text = analyzer(spec.analyzer) if spec.kind == "text" else None
+            by.setdefault(spec.source, []).append((spec, spec.name + SEP, text))
+        cached = (len(mapping.fields), by)
+        mapping._plan = cached  # type: ignore[attr-defined]
+    return cached[1]
 
 
 def _leaves(source: dict[str, Any]) -> Any:
@@ -100,17 +122,6 @@ def _date(value: Any, name: str, mapping: Mapping) -> datetime:
             f"failed to parse field [{name}] of type [date] in document: {exc.reason}",
             mapping.index,
         ) from exc
-
-
-def _subfields(mapping: Mapping) -> dict[str, list[FieldSpec]]:
-    cached = getattr(mapping, "_by_source", None)
-    if cached is None or cached[0] != len(mapping.fields):
-        by: dict[str, list[FieldSpec]] = {}
-        for spec in mapping.fields.values():
-            by.setdefault(spec.source, []).append(spec)
-        cached = (len(mapping.fields), by)
-        mapping._by_source = cached  # type: ignore[attr-defined]
-    return cached[1]
 
 
 def _typed(spec: FieldSpec, value: Any, mapping: Mapping) -> Any:

@@ -65,6 +65,7 @@ class _Parser:
         should: list[dict[str, Any]] = []
         must_not: list[dict[str, Any]] = []
         pending_or = False
+        and_next = False
         clauses: list[tuple[str, dict[str, Any]]] = []
         while (token := self.peek()) is not None and token[0] != "rp":
             if token[0] == "op" and token[1] in ("AND", "&&"):
@@ -72,7 +73,7 @@ class _Parser:
                 if clauses and clauses[-1][0] == "should":
                     clauses[-1] = ("must", clauses[-1][1])
                 pending_or = False
-                self._and_next = True
+                and_next = True
                 continue
             if token[0] == "op" and token[1] in ("OR", "||"):
                 self.position += 1
@@ -80,13 +81,13 @@ class _Parser:
                 continue
             occur, query = self.clause()
             if occur == "default":
-                if getattr(self, "_and_next", False):
+                if and_next:
                     occur = "must"
                 elif pending_or:
                     occur = "should"
                 else:
                     occur = "must" if self.op == "AND" else "should"
-            self._and_next = False
+            and_next = False
             pending_or = False
             clauses.append((occur, query))
         if not clauses:
@@ -142,11 +143,21 @@ class _Parser:
                 return {"exists": {"field": target[1]}}
             return self.primary(name)
         if kind == "phrase":
-            return self.leaf(field, "phrase", _unescape(value[1:-1]))
+            slop = 0
+            following = self.peek()
+            if following and following[0] == "word" and re.fullmatch(r"~\d*", following[1]):
+                self.position += 1
+                slop = int(following[1][1:] or 2)
+            return self.each(
+                field,
+                lambda f: {"match_phrase": {f: {"query": _unescape(value[1:-1]), "slop": slop}}},
+            )
         if kind == "range":
             return self.range(field, value)
+        if kind == "word" and value[0] in "[{]}":
+            raise _error(value, "a range needs [from TO to] with its closing bracket")
         if kind == "word":
-            return self.leaf(field, "word", value)
+            return self.leaf(field, "word", re.sub(r"(?<!\\)~\d*(\.\d+)?$", "", value) or value)
         raise _error("", f"unexpected [{value}]")
 
     def range(self, field: str | None, text: str) -> dict[str, Any]:

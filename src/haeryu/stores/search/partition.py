@@ -54,8 +54,12 @@ def term(field: str, value: str) -> str:
 class Partition:
     """A tantivy index on disk; writes need :meth:`open_writer` (one process only)."""
 
-    def __init__(self, path: Path, *, create: bool) -> None:
+    def __init__(
+        self, path: Path, *, create: bool, heap: int = 64_000_000, threads: int = 1
+    ) -> None:
         self.path = path
+        self.heap = heap
+        self.threads = threads
         if create:
             path.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
@@ -65,10 +69,11 @@ class Partition:
         self._stamp = -1
         self.lock = threading.Lock()
 
-    def open_writer(self, heap: int = 64_000_000, threads: int = 1) -> Any:
-        """The writer (takes tantivy's lock: a second writer process fails here)."""
+    def open_writer(self) -> Any:
+        """The writer, opened on the first write (takes tantivy's lock: a second writer
+        process fails here)."""
         if self.writer is None:
-            self.writer = self.index.writer(heap, threads)
+            self.writer = self.index.writer(self.heap, self.threads)
         return self.writer
 
     def add(

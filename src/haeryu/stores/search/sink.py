@@ -2,13 +2,18 @@
 
 Each row becomes a document whose id is either a user column (``id="order_id"``) or
 derived from where the row came from (``<topic>-<partition>-<offset>``), so a replay
-overwrites instead of duplicating (an upsert: tantivy deletes the old id and adds the
-new document in the same commit).  At every checkpoint, :meth:`SearchSink.flush`
-indexes the buffer, commits every partition index it touched, and only then replaces
-the positions file (``positions.json``, written atomically) with the input positions
-the documents cover.  A crash before the positions file is replaced replays those rows;
-their ids are the same, so they overwrite themselves.  Rows below the recorded
-positions are skipped on replay.
+overwrites instead of duplicating.  At every checkpoint, :meth:`SearchSink.flush`
+
+1. records its intent in the positions file (``positions.json``, replaced atomically):
+   rows up to the buffer's end may be in the index from now on;
+2. indexes the buffer and commits every partition index it touched;
+3. records the positions the documents cover.
+
+On replay rows below the committed positions are skipped.  Rows between the committed
+positions and the intent (a crash between 1 and 3) are upserts: tantivy deletes their
+id and adds the document in one commit, so they overwrite themselves.  Rows past the
+intent were never indexed and are simply added, without a lookup: the common case
+costs nothing extra.  With ``id=`` (a user column) every row is an upsert.
 
 (Positions stored inside each partition's tantivy commit would not do: a batch spans
 several day partitions committed one after the other, and a partition created by the
@@ -24,6 +29,7 @@ Use: ``stream.to_sink(SearchSink("logs", mapping={...}, root="data/search"))``.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +41,7 @@ from haeryu.stores.search.errors import SearchError
 from haeryu.stores.search.store import SearchStore
 from haeryu.stream.sinks import Sink, SinkContext, SinkError, SourcePositions
 
+log = logging.getLogger(__name__)
 TOPIC, PARTITION, OFFSET, EVENT_TIME = "_topic", "_partition", "_offset", "_event_time"
 
 
@@ -77,6 +84,7 @@ class SearchSink(Sink):
         self._buffer: list[pl.DataFrame] = []
         self._floor: dict[str, int] = {}  # "topic|partition" -> offsets below are indexed
         self._taken: dict[str, int] = {}  # next offset buffered or indexed
+        self._maybe: dict[str, int] = {}  # offsets below may be indexed (a crashed flush)
 
     def open(self, context: SinkContext) -> None:
         """Open the store (taking the writer lock); learn the committed positions."""
@@ -94,13 +102,13 @@ class SearchSink(Sink):
         self._buffer.clear()
         self._floor = self._committed()
         self._taken = dict(self._floor)
+        self._maybe = self._committed("pending")
+        log.info("search sink %s: committed %s, pending %s", self.index, self._floor, self._maybe)
 
-    def _committed(self) -> dict[str, int]:
+    def _committed(self, which: str = "committed") -> dict[str, int]:
         assert self.store is not None
-        return {
-            k: int(v)
-            for k, v in (self.store.positions(self.index).get(self.pipeline) or {}).items()
-        }
+        mine = self.store.positions(self.index).get(self.pipeline) or {}
+        return {k: int(v) for k, v in (mine.get(which) or {}).items()}
 
     def write(self, batch: pl.DataFrame) -> None:
         """Buffer the rows not already indexed."""
@@ -129,16 +137,55 @@ class SearchSink(Sink):
         docs: list[tuple[str | None, dict[str, Any]]] = [
             self._document(row) for row in frame.iter_rows(named=True)
         ]
-        positions = {self.pipeline: dict(self._taken)}
+        taken = dict(self._taken)
+        fresh = (
+            [self._fresh(row) for row in frame.select(TOPIC, PARTITION, OFFSET).iter_rows()]
+            if self.id_column is None and OFFSET in frame.columns
+            else None
+        )
         try:
-            results = self.store.index_documents(self.index, docs, "index")
+            # 1. intent: rows up to `taken` may be in the index from here on;
+            # 2. the documents, committed in every partition they touch;
+            # 3. the positions they cover.  A crash before 3 replays rows from the
+            #    committed positions; those below the intent are upserted (their ids
+            #    are deterministic), the others added.
+            log.debug(
+                "search sink %s: %d rows (%d fresh), positions %s -> %s",
+                self.index,
+                len(docs),
+                sum(fresh) if fresh is not None else 0,
+                self._floor,
+                taken,
+            )
+            self._positions(self._floor, taken)
+            self._maybe = _highest(
+                self._maybe, taken
+            )  # a failure from here on leaves rows in the writer
+            results = self.store._write(self.index, docs, "index", fresh=fresh)
             self.store.refresh(self.index)
-            self.store.set_positions(self.index, positions)
+            self._positions(taken, taken)
         except SearchError as exc:
             raise SinkError(f"indexing into [{self.index}] failed: {exc.reason}") from exc
         self.rejected.extend(r for r in results if "error" in r)
         self._buffer.clear()
         self._floor = dict(self._taken)
+
+    def _fresh(self, origin: tuple[Any, ...]) -> bool:
+        topic, partition, offset = origin
+        return offset is not None and int(offset) >= self._maybe.get(f"{topic}|{partition}", 0)
+
+    def _positions(self, committed: dict[str, int], pending: dict[str, int]) -> None:
+        assert self.store is not None
+        everything = self.store.positions(self.index)
+        mine = everything.get(self.pipeline) or {}
+        # Merged, never replaced: partitions absent from this run keep their positions.
+        everything[self.pipeline] = {
+            "committed": {**(mine.get("committed") or {}), **committed},
+            # Never lowered: rows a crashed flush left past the committed positions
+            # stay upserts until a checkpoint covers them.
+            "pending": _highest(mine.get("pending") or {}, pending),
+        }
+        self.store.set_positions(self.index, everything)
 
     def _document(self, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if self.id_column is not None:
@@ -159,16 +206,12 @@ class SearchSink(Sink):
         return doc_id, source
 
     def commit(self, positions: SourcePositions) -> None:
-        """Forget partitions this worker no longer owns (read afresh if they come back)."""
-        owned = {f"{t}|{p}" for t, p in positions}
-        for key in [k for k in self._taken if k not in owned]:
-            self._taken.pop(key, None)
-            self._floor.pop(key, None)
-        if self.store is not None and len(owned) > len(self._taken):
-            committed = self._committed()
-            for key in owned - set(self._taken):
-                if key in committed:
-                    self._taken[key] = committed[key]
+        """Nothing to do: :meth:`flush` recorded the positions with the documents.
+
+        Positions of every input partition are kept, also of those this worker does not
+        read now: an index has one writer process (tantivy's lock), so nobody else
+        advances them meanwhile.
+        """
 
     def close(self) -> None:
         """Close the store (buffered rows were not checkpointed: they are replayed)."""
@@ -176,6 +219,10 @@ class SearchSink(Sink):
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+def _highest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: max(a.get(k, 0), b.get(k, 0)) for k in {*a, *b}}
 
 
 def _plain(value: Any) -> Any:

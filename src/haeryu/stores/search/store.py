@@ -281,7 +281,11 @@ class SearchStore:
         index: str,
         docs: list[tuple[str | None, dict[str, Any]]],
         op_type: OpType,
+        *,
+        fresh: list[bool] | None = None,
     ) -> list[dict[str, Any]]:
+        # fresh[i]: the caller knows docs[i]'s id is not in the index (the stream sink,
+        # for offsets past any earlier attempt), so it is added without a lookup.
         self._need_writable()
         with self._lock:
             if not self.exists(index):
@@ -321,8 +325,8 @@ class SearchStore:
                     results[i] = _item_error(index, doc_id, exc)
                     continue
                 key = _day(prepared.ts) if prepared.ts else NO_TIME
-                given = doc_id is not None
-                final_id = str(doc_id) if given else _new_id()
+                given = doc_id is not None and not (fresh is not None and fresh[i])
+                final_id = str(doc_id) if doc_id is not None else _new_id()
                 body = _encode(source).encode()
                 staged.setdefault(key, []).append((i, final_id, body, prepared))
                 results[i] = {"_given": given}
@@ -622,9 +626,12 @@ class SearchStore:
     def _partition(self, handle: _Index, key: str, *, create: bool) -> Partition:
         part = handle.partitions.get(key)
         if part is None:
-            part = Partition(handle.path / key, create=create and self.writable)
-            if self.writable:
-                part.open_writer(self.writer_heap, self.writer_threads)
+            part = Partition(
+                handle.path / key,
+                create=create and self.writable,
+                heap=self.writer_heap,
+                threads=self.writer_threads,
+            )
             # Copy on write: searches iterate the old dict without the writer's lock.
             handle.partitions = {**handle.partitions, key: part}
         return part

@@ -60,7 +60,7 @@ def test_kill_9_at_random_moments_leaves_every_record_searchable_once(
     root = tmp_path / "search"
     create_topic(bootstrap, TOPIC, PARTITIONS)
     rng = random.Random(9)
-    producing = SteadyProducer(bootstrap, TOPIC, record)
+    producing = SteadyProducer(bootstrap, TOPIC, record, per_tick=10)  # 200/s
     producing.start()
     worker = search_worker(bootstrap, root, tmp_path / "w.log")
     go(worker)
@@ -87,7 +87,7 @@ def test_kill_9_at_random_moments_leaves_every_record_searchable_once(
         producing.stopped.set()
         producing.join(60)
         n = producing.count
-        wait_for(lambda: committed(bootstrap) >= n and indexed(root) >= n, 60, "all input indexed")
+        wait_for(lambda: committed(bootstrap) >= n and indexed(root) >= n, 180, "all input indexed")
         reader = SearchStore(root, writable=False, preload_analysis=False)
         body = {
             "size": 0,

@@ -183,7 +183,7 @@ def test_source_filtering_upsert_and_delete(store: SearchStore) -> None:
     assert item["result"] == "updated"
     store.refresh()
     assert store.count("logs") == 4
-    assert store.get_document("logs", "3")["value"] == 31
+    assert (store.get_document("logs", "3") or {})["value"] == 31
     assert store.delete_document("logs", "3")["result"] == "deleted"
     store.refresh()
     assert store.count("logs") == 3
