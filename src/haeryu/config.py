@@ -57,6 +57,13 @@ class PostgresSection(_Section):
     dsn: str = Field(default="", description="PostgreSQL DSN; empty: none.")
 
 
+class ConnectSection(_Section):
+    config: str = Field(
+        default="",
+        description="A `haeryu connect` file whose connectors run under up (stack's Kafka).",
+    )
+
+
 class WebSection(_Section):
     host: str = Field(default="127.0.0.1", description="Address the dashboard listens on.")
     port: int = Field(default=8080, ge=0, le=65535, description="Dashboard port (0: a free one).")
@@ -81,6 +88,7 @@ class HaeryuConfig(_Section):
     search: SearchSection = Field(default_factory=SearchSection)
     influxdb: InfluxSection = Field(default_factory=InfluxSection)
     postgres: PostgresSection = Field(default_factory=PostgresSection)
+    connect: ConnectSection = Field(default_factory=ConnectSection)
     web: WebSection = Field(default_factory=WebSection)
     demo: DemoSection = Field(default_factory=DemoSection)
 

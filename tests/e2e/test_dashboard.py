@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from haeryu.stack.running import RunningStack
+from haeryu.stack.up import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -28,7 +29,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    up = RunningStack(tmp_path_factory.mktemp("stack"), rate=200).start()
+    root = tmp_path_factory.mktemp("stack")
+    # An HTTP ingest connector runs under `haeryu up` too (connect.config).
+    (root / "connect.toml").write_text(
+        f'[connectors.app-events]\ntype = "http"\nport = {free_port()}\ntopics = ["ingest-*"]\n'
+    )
+    extra = f'[connect]\nconfig = "{root / "connect.toml"}"\n'
+    up = RunningStack(root, rate=200, extra=extra).start()
     yield up
     up.stop()
 
@@ -176,6 +183,31 @@ def test_the_korean_switch(page: Page, stack: RunningStack) -> None:
     p.screenshot(path=str(SHOTS / "overview-ko.png"), full_page=True)
 
 
+def test_a_connector_runs_under_up_and_its_records_reach_the_topic(stack: RunningStack) -> None:
+    import re
+
+    import httpx
+
+    port = re.search(r"port = (\d+)", (stack.root / "connect.toml").read_text())
+    assert port is not None
+    body = '{"user": "u1", "action": "로그인"}\n{"user": "u2", "action": "결제"}\n'
+    answer = httpx.post(
+        f"http://127.0.0.1:{port.group(1)}/topics/ingest-events",
+        content=body.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    records = httpx.get(
+        f"{stack.url}/api/topics/ingest-events/records",
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=30,
+    ).json()
+    assert sorted(r["value"] for r in records) == sorted(
+        ['{"user": "u1", "action": "로그인"}', '{"user": "u2", "action": "결제"}']
+    )
+
+
 def test_create_an_alert_rule_see_it_fire_and_acknowledge_it(
     page: Page, stack: RunningStack
 ) -> None:
@@ -207,6 +239,7 @@ def test_ctrl_c_stops_in_order_and_a_second_up_continues_with_nothing_lost(
     assert stops == [
         "sensor-simulator",
         "log-simulator",
+        "connectors",
         "lake-sensors",
         "search-logs",
         "alerts",

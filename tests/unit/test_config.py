@@ -50,7 +50,7 @@ def test_external_parts_and_command_line_overrides(tmp_path: Path) -> None:
         (
             "[kafak]\n",
             "cfg.toml:1: kafak: unknown key; expected one of: data_dir, kafka, lake, search, "
-            "influxdb, postgres, web, demo",
+            "influxdb, postgres, connect, web, demo",
         ),
         (
             "[demo]\nrate = 'fast'\n",

@@ -26,7 +26,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 #: Each page and the element that shows it is drawn with live data.
-PAGES = {"/": "#kpi-events_in", "/topics": "#topics-table tbody tr", "/sql": "#sql-tables"}
+PAGES = {
+    "/": "#kpi-events_in",
+    "/topics": "#topics-table tbody tr",
+    "/explore": "#explore-hits",
+    "/sql": "#sql-tables",
+    "/alerts": "#alert-history",
+}
 
 
 def _p(values: list[float], q: float) -> float:

@@ -262,6 +262,7 @@ class FileTail:
                     await in_flight
                     in_flight = None
                     await self._save(ctx, saved_position)
+                ctx.metrics.behind(sum(t.lag() for t in self.files.values()))
                 if batch.size:
                     in_flight = asyncio.create_task(batch.send(ctx))
                     saved_position = position
@@ -269,7 +270,6 @@ class FileTail:
                     if self._close_finished(ctx) or position != saved_position:
                         await self._save(ctx, position)
                         saved_position = position
-                    ctx.metrics.behind(sum(t.lag() for t in self.files.values()))
                     await _wait(ctx.stopping, self.config.poll_interval_s)
             if in_flight is not None:
                 await in_flight

@@ -113,7 +113,7 @@ class HttpIngest:
                 limit_concurrency=1000,
             )
         )
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(self._serve(server))
         stopping = asyncio.create_task(ctx.stopping.wait())
         try:
             while not server.started and not serving.done():
@@ -122,15 +122,24 @@ class HttpIngest:
                 self.bound_port = server.servers[0].sockets[0].getsockname()[1]
                 ctx.log.info("HTTP ingest on http://%s:%d", self.config.host, self.bound_port)
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if serving.done():
-                serving.result()  # a failure to bind raises here
-                if not ctx.stopping.is_set():
-                    raise RuntimeError("HTTP server exited")
+            if serving.done() and not ctx.stopping.is_set():
+                serving.result()  # raises why it stopped
+                raise RuntimeError("HTTP server stopped")
         finally:
             server.should_exit = True
             stopping.cancel()
-            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
                 await serving
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:
+            # uvicorn exits the process when it cannot listen; here that is a failure
+            # of this connector, retried by the supervisor.  (A SystemExit escaping a
+            # task would stop the whole event loop.)
+            where = f"{self.config.host}:{self.config.port}"
+            raise RuntimeError(f"HTTP server cannot listen on {where} (address in use?)") from None
 
 
 @connector_type("http", HttpIngestConfig)

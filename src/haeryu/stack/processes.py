@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from haeryu.config import HaeryuConfig
 from haeryu.stack.child import Context
@@ -119,6 +120,40 @@ def lake_sensors_main(ctx: Context) -> None:
     )
     ctx.ready()
     run(pipeline, bootstrap=ctx.settings["bootstrap"], stop=ctx.stop)
+
+
+def connect_file(config: HaeryuConfig, bootstrap: str) -> Any:
+    """The ``connect.config`` file, its Kafka replaced by the stack's and its positions
+    kept in the data dir unless the file says where (raises its ConfigError)."""
+    import dataclasses
+
+    from haeryu.connectors.runtime.config import RuntimeSettings, load_config
+
+    loaded = load_config(Path(config.connect.config))
+    runtime = loaded.runtime
+    if runtime.state_dir == RuntimeSettings().state_dir:
+        runtime = runtime.model_copy(update={"state_dir": config.data_path / "connect"})
+    kafka = loaded.kafka.model_copy(update={"bootstrap": bootstrap})
+    return dataclasses.replace(loaded, kafka=kafka, runtime=runtime)
+
+
+def connectors_main(ctx: Context) -> None:
+    """The source connectors of ``connect.config``, until SIGTERM (each one supervised)."""
+    import asyncio
+    import signal
+
+    from haeryu.connectors.runtime.service import ConnectRuntime
+
+    runtime = ConnectRuntime(connect_file(config_of(ctx), ctx.settings["bootstrap"]))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.stop)
+        ctx.ready()
+        await runtime.run()
+
+    asyncio.run(main())
 
 
 def web_main(ctx: Context) -> None:

@@ -32,6 +32,10 @@ def _embedded_broker(config: HaeryuConfig) -> bool:
     return config.embedded_broker
 
 
+def _connectors(config: HaeryuConfig) -> bool:
+    return bool(config.connect.config)
+
+
 def _embedded_search(config: HaeryuConfig) -> bool:
     return not config.search.url
 
@@ -80,6 +84,13 @@ PROCESSES: list[ProcessSpec] = [
         "haeryu.stack.processes:broker_main",
         enabled=_embedded_broker,
         description="Kafka-compatible broker",
+    ),
+    ProcessSpec(
+        "connectors",
+        "connector",
+        "haeryu.stack.processes:connectors_main",
+        enabled=_connectors,
+        description="source connectors of connect.config (HTTP, files, MQTT, OPC UA, syslog)",
     ),
     ProcessSpec(
         "sensor-simulator",

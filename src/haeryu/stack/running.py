@@ -18,13 +18,13 @@ class RunningStack:
     :meth:`start` returns once every process is ready; :meth:`stop` is Ctrl-C.
     """
 
-    def __init__(self, root: Path, *, demo: bool = True, rate: int = 200) -> None:
+    def __init__(self, root: Path, *, demo: bool = True, rate: int = 200, extra: str = "") -> None:
         self.root = root
         self.data_dir = root / "data"
         self.config = root / "haeryu.toml"
         self.config.write_text(
             f'data_dir = "{self.data_dir}"\n[kafka]\nbroker_port = 0\n'
-            f"[web]\nport = 0\n[demo]\nrate = {rate}\n"
+            f"[web]\nport = 0\n[demo]\nrate = {rate}\n{extra}"
         )
         self.demo = demo
         self.proc: subprocess.Popen[str] | None = None

@@ -151,6 +151,14 @@ def _run(config: HaeryuConfig, demo: bool, console: Console, data_dir: Path) -> 
     web_port = config.web.port or free_port(config.web.host)
     if _port_taken(config.web.host, web_port):
         raise UpError(f"port {web_port} for the dashboard is taken; use --web-port")
+    if config.connect.config:
+        from haeryu.connectors.runtime.config import ConfigError as ConnectConfigError
+        from haeryu.stack.processes import connect_file
+
+        try:
+            connect_file(config, bootstrap)
+        except ConnectConfigError as exc:
+            raise UpError(f"connect.config: {exc}") from None
     token = ensure_token(data_dir, config.web.token)
     url = f"http://{config.web.host}:{web_port}"
     specs = plan(config, demo)

@@ -38,6 +38,40 @@ def api_router(state: WebState) -> APIRouter:
             "sampled_at": sample.at,
         }
 
+    @router.get("/pipelines", tags=["stack"], summary="Pipelines: topics, group, stores, health")
+    def pipelines() -> list[dict[str, Any]]:
+        running = {p["name"]: p for p in state.status().get("processes", [])}
+        sample = state.sampler.latest
+        return [
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "reads": list(spec.reads),
+                "writes": list(spec.writes),
+                "group": spec.group,
+                "stores": list(spec.stores),
+                "state": running.get(spec.name, {}).get("state", "not running"),
+                "restarts": running.get(spec.name, {}).get("restarts", 0),
+                "events_per_s": sample.process_rate(spec),
+                "lag": sample.process_lag(spec),
+            }
+            for spec in state.specs
+            if spec.kind == "pipeline"
+        ]
+
+    @router.get("/search/indices", tags=["search"], summary="Indexes of the search store")
+    def search_indices() -> list[str]:
+        return list(state.search_store().indices())
+
+    @router.post("/search/{index}", tags=["search"], summary="Search (Elasticsearch body)")
+    def search(index: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        from haeryu.stores.search.errors import SearchError
+
+        try:
+            return dict(state.search_store().search(index, body or {}))
+        except SearchError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+
     @router.get("/topics", tags=["topics"], summary="Topics with partitions, records and events/s")
     def topics() -> list[dict[str, Any]]:
         rates = state.sampler.latest.topic_rate

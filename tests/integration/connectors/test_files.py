@@ -88,9 +88,12 @@ def test_json_lines_bad_lines_go_to_dead_letters_with_reason(broker: Any, tmp_pa
         key_field="dev",
         timestamp_field="ts",
     )
-    with running_connectors(cfg):
+    with running_connectors(cfg) as runtime:
         wait_for(lambda: len(read_all(broker.bootstrap, "events")) == 2, 20, "good lines")
         dead = wait_for(lambda: read_all(broker.bootstrap, "logs.dead-letters"), 20, "dead letter")
+        metrics = runtime.per_connector["logs"]
+        wait_for(lambda: metrics.lag == 0, 10, "lag 0 once the file is read")
+        assert (metrics.records_in, metrics.records_out, metrics.errors) == (3, 2, 1)
     good = read_all(broker.bootstrap, "events")
     assert [m.key() for m in good] == [b"d1", b"d2"]
     assert good[0].timestamp()[1] == 1_700_000_000_000

@@ -261,3 +261,30 @@ def test_records_kafka_refuses_get_their_own_error(
     assert "Unknown partition" in entries[1]["error"]
     assert "over the limit" in entries[2]["error"]
     assert [m.value() for m in read_all(broker.bootstrap, "events-p")] == [b"1"]
+
+
+def test_a_port_in_use_is_retried_until_it_is_free(broker: Any, tmp_path: Any) -> None:
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    config = {
+        "kafka": {"bootstrap": broker.bootstrap},
+        "runtime": {"state_dir": str(tmp_path / "state")},
+        "connectors": {"web": {"type": "http", "port": port, "restart_backoff_max_s": 0.2}},
+    }
+    with running_connectors(config) as runtime:
+        status = runtime.status["web"]
+        wait_for(lambda: runtime.per_connector["web"].restarts >= 2, 20, "restarts")
+        assert status.last_error is not None and "address in use" in status.last_error
+        blocker.close()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            wait_for(lambda: _healthy(client), 20, "HTTP ingest listening once the port is free")
+            r = client.post(
+                "/topics/late",
+                content=b'{"a": 1}\n',
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            assert r.status_code == 200 and r.json()["written"] == 1

@@ -25,8 +25,10 @@ def kafka(tmp_path: Path) -> Iterator[EmbeddedBroker]:
         yield broker
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server() -> Iterator[OpcUaServer]:
+    # One server for the module (starting one takes seconds); each test writes the
+    # values it starts from, and the restart test leaves it running.
     srv = OpcUaServer().start()
     yield srv
     srv.stop()

@@ -118,3 +118,34 @@ def test_saved_queries_survive_a_restart_and_bad_names_are_refused(
         assert again.get("/api/sql/saved", headers=AUTH).json() == {"all": "SELECT 1"}
         assert again.delete("/api/sql/saved/all", headers=AUTH).json() == {}
         assert again.delete("/api/sql/saved/all", headers=AUTH).status_code == 404
+
+
+def test_search_with_an_elasticsearch_body_and_korean_analysis(
+    client: TestClient, tmp_path: Path
+) -> None:
+    from haeryu.stores.search.store import SearchStore
+
+    writer = SearchStore(tmp_path / "search")
+    writer.create_index("logs", {"mappings": {"properties": {"message": {"type": "text"}}}})
+    writer.index_documents(
+        "logs",
+        [("1", {"message": "카드 승인 서버 응답 시간 초과"}), ("2", {"message": "로그인 성공"})],
+    )
+    writer.refresh()
+    assert client.get("/api/search/indices", headers=AUTH).json() == ["logs"]
+    body = {"query": {"query_string": {"query": "승인"}}, "highlight": {"fields": {"message": {}}}}
+    result = client.post("/api/search/logs", headers=AUTH, json=body).json()
+    assert [h["_id"] for h in result["hits"]["hits"]] == ["1"]
+    assert result["hits"]["hits"][0]["highlight"]["message"] == [
+        "카드 <em>승인</em> 서버 응답 시간 초과"
+    ]
+    missing = client.post("/api/search/nope", headers=AUTH, json={})
+    assert missing.status_code == 404
+    writer.close()
+
+
+def test_pipelines_lists_the_stack_pipelines_with_their_topics(client: TestClient) -> None:
+    pipelines = {p["name"]: p for p in client.get("/api/pipelines", headers=AUTH).json()}
+    assert pipelines["lake-sensors"]["reads"] == ["sensor-readings"]
+    assert pipelines["lake-sensors"]["stores"] == ["lake"]
+    assert pipelines["lake-sensors"]["state"] == "not running"  # no `haeryu up` here

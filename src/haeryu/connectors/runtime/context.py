@@ -78,14 +78,17 @@ class ConnectorContext:
         them; the others were written.  ``offsets=False`` (cheaper) returns ``[]`` and
         the failure then lists only the refused records.
         """
+        # Dead letters sent along (dead_letter_record) count as errors, not as out.
+        dlq = self.dead_letter_topic
+        out = sum(1 for r in records if r.topic != dlq)
         try:
             deliveries = await self._sender.send(records, offsets=offsets)
         except DeliveryFailed as failed:
             refused = sum(1 for d in failed.deliveries if d.error is not None)
-            self.metrics.written(len(records) - refused)
+            self.metrics.written(max(0, out - refused))
             self.metrics.failed(refused)
             raise
-        self.metrics.written(len(records))
+        self.metrics.written(out)
         return deliveries
 
     async def send_values(
@@ -112,7 +115,7 @@ class ConnectorContext:
         Returns once Kafka acknowledged it, so a position saved afterwards never skips
         an input that is in neither topic.
         """
-        await self._sender.send([self.dead_letter_record(raw, reason, origin)])
+        await self._sender.send([self.dead_letter_record(raw, reason, origin)], offsets=False)
 
     def dead_letter_record(
         self, raw: bytes, reason: str, origin: Mapping[str, str]

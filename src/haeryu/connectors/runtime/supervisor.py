@@ -84,7 +84,7 @@ class Supervisor:
                 await connector.run(ctx)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # any failure is logged and retried
+            except (Exception, SystemExit) as exc:  # any failure is logged and retried
                 if self.stopping.is_set():
                     break
                 if time.monotonic() - started > HEALTHY_AFTER_S:

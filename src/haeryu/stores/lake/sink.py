@@ -1,7 +1,8 @@
 """DeltaSink: append a pipeline's rows to a Delta Lake table, exactly once.
 
-Rows are buffered between checkpoints and written as one Delta commit when the
-checkpoint flushes the sink.  That commit also carries one application transaction per
+Rows are buffered between checkpoints; their Parquet data files are written in a
+background thread as they arrive (``files.py``), and the checkpoint's flush commits them
+as one Delta commit (only the log entry is written while the worker waits).  That commit also carries one application transaction per
 input partition whose version is the next input offset the table covers, so the rows
 and the positions land atomically.  On a replay (after a crash or a rewind) rows whose
 offset is below what the table, or the buffer, already holds are dropped.
@@ -263,30 +264,32 @@ class DeltaSink(Sink):
         """Drop rows whose input offset the table or the buffer already holds."""
         if not {TOPIC, PARTITION, OFFSET} <= set(batch.columns):
             return batch  # rows without an origin (aggregates): at-least-once
-        seen = batch.select(TOPIC, PARTITION).unique().rows()
-        unknown = [(str(t), int(p)) for t, p in seen if (t, p) not in self._taken]
+        spans = _offset_spans(batch)
+        unknown = [tp for tp, _, _ in spans if tp not in self._taken]
         if unknown:
             table = self._retry(self._load, "read the table")
             for tp in unknown:
                 self._known[tp] = self._taken[tp] = pos.committed(table, self.pipeline, tp)
-        floors = pl.DataFrame(
-            {
-                TOPIC: [str(t) for t, _ in seen],
-                PARTITION: [int(p) for _, p in seen],
-                "__floor": [self._taken[(str(t), int(p))] for t, p in seen],
-            },
-            schema_overrides={PARTITION: batch.schema[PARTITION]},
-        )
-        fresh = (
-            batch.join(floors, on=[TOPIC, PARTITION], how="left", maintain_order="left")
-            .filter(pl.col(OFFSET) >= pl.col("__floor"))
-            .drop("__floor")
-        )
-        if fresh.height:
-            ends = fresh.group_by(TOPIC, PARTITION).agg(pl.col(OFFSET).max()).rows()
-            for t, p, end in ends:
-                tp = (str(t), int(p))
-                self._taken[tp] = max(self._taken[tp], int(end) + 1)
+        if all(low >= self._taken[tp] for tp, low, _ in spans):
+            fresh = batch  # the usual case: nothing replayed, no row to look at
+            ends = [(tp, high) for tp, _, high in spans]
+        else:
+            floors = pl.DataFrame(
+                {
+                    TOPIC: [t for (t, _), _, _ in spans],
+                    PARTITION: [p for (_, p), _, _ in spans],
+                    "__floor": [self._taken[tp] for tp, _, _ in spans],
+                },
+                schema_overrides={PARTITION: batch.schema[PARTITION]},
+            )
+            fresh = (
+                batch.join(floors, on=[TOPIC, PARTITION], how="left", maintain_order="left")
+                .filter(pl.col(OFFSET) >= pl.col("__floor"))
+                .drop("__floor")
+            )
+            ends = [(tp, high) for tp, _, high in _offset_spans(fresh)]
+        for tp, high in ends:
+            self._taken[tp] = max(self._taken[tp], high + 1)
         return fresh
 
     # ------------------------------------------------------------------ writing
@@ -295,6 +298,8 @@ class DeltaSink(Sink):
         """Write the pending frames' data files in the background (no commit yet)."""
         if not self._pending:
             return
+        if self._schema is None:  # forgotten after a fence: the table may have changed
+            self._schema = self._table_schema(self._retry(self._load, "read the table"))
         frames, self._pending = self._pending, []
         if self._files is None:
             self._files = ThreadPoolExecutor(1, thread_name_prefix="lake-files")
@@ -571,3 +576,21 @@ class DeltaSink(Sink):
         if isinstance(self.partition_by, str):
             return [self.partition_by]
         return list(self.partition_by)
+
+
+def _offset_spans(batch: pl.DataFrame) -> list[tuple[TopicPartition, int, int]]:
+    """Per input partition of ``batch``: the lowest and highest offset."""
+    if not batch.height:
+        return []
+    topics = batch[TOPIC]
+    first = topics[0]
+    if topics.null_count() == 0 and bool((topics == first).all()):
+        # One topic (a source's batch): group by the integer partition only.
+        rows = batch.group_by(PARTITION).agg(
+            pl.col(OFFSET).min().alias("low"), pl.col(OFFSET).max().alias("high")
+        )
+        return [((str(first), int(p)), int(lo), int(hi)) for p, lo, hi in rows.rows()]
+    rows = batch.group_by(TOPIC, PARTITION).agg(
+        pl.col(OFFSET).min().alias("low"), pl.col(OFFSET).max().alias("high")
+    )
+    return [((str(t), int(p)), int(lo), int(hi)) for t, p, lo, hi in rows.rows()]

@@ -74,6 +74,9 @@ class DetectorConfig:
     model_factor: float = 1.0
     #: rolling mean of the model score over this many readings before the threshold.
     model_window: int = 5
+    #: a gap between two readings of a key longer than 5 usual intervals, and than
+    #: this, is missing data (shorter ones are the jitter of out-of-order delivery).
+    min_gap_ms: int = 1_000
     #: per-sensor hard limits, e.g. {"temperature": Limits(high=95)}.
     limits: Mapping[str, Limits] = field(default_factory=dict)
 

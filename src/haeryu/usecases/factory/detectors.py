@@ -26,7 +26,6 @@ Detectors and the kind of alert they raise (see docs/factory.md):
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,6 +67,7 @@ ALERT_SCHEMA = pl.Schema(
 # A gap of this many usual intervals between two readings of a key is missing data.
 _GAP_FACTOR = 5.0
 _NO_LIMIT = Limits()
+_LEVEL_ROWS = 512
 
 
 class _Hits:
@@ -156,6 +156,7 @@ class DetectorBank:
             "m_thr": ((width,), np.inf),
         }
         self._a: dict[str, np.ndarray] = {}
+        self._flat: np.ndarray
         self.slots: dict[str, int] = {}
         self._seen: list[int] = []
         self._train_x: list[list[np.ndarray]] = []
@@ -168,13 +169,21 @@ class DetectorBank:
     # -- slots ---------------------------------------------------------------------
 
     def _grow(self, capacity: int) -> None:
-        for name, (shape, fill) in self._fields.items():
-            dtype = bool if isinstance(fill, bool) else np.float64
-            new = np.full((capacity, *shape), fill, dtype=dtype)
-            old = self._a.get(name)
-            if old is not None:
-                new[: len(old)] = old
-            self._a[name] = new
+        # Every field is a view into one (keys x values) float matrix, so one key's
+        # whole state is one contiguous row: a snapshot is that row's bytes.
+        widths = [int(np.prod(shape)) for shape, _ in self._fields.values()]
+        flat = np.zeros((capacity, sum(widths)))
+        old = getattr(self, "_flat", None)
+        fresh = slice(0 if old is None else len(old), capacity)
+        if old is not None:
+            flat[: len(old)] = old
+        self._flat = flat
+        offset = 0
+        for (name, (shape, fill)), width in zip(self._fields.items(), widths, strict=True):
+            view = flat[:, offset : offset + width].reshape(capacity, *shape)
+            view[fresh] = float(fill)  # type: ignore[arg-type]
+            self._a[name] = view
+            offset += width
 
     def _slot(self, key: str) -> int:
         slot = self.slots.get(key)
@@ -197,8 +206,7 @@ class DetectorBank:
         slot = self.slots.get(key)
         if slot is None or not self._a["fitted"][slot]:
             return b""
-        arrays = {name: self._a[name][slot] for name in self._fields}
-        return pickle.dumps(arrays, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._flat[slot].tobytes()
 
     def restore(self, key: str, blob: bytes) -> None:
         """Put back a key's state taken by :meth:`snapshot` (replacing what is there)."""
@@ -209,10 +217,18 @@ class DetectorBank:
             for name, (_, fill) in self._fields.items():
                 self._a[name][slot] = fill
             return
-        arrays = pickle.loads(blob)  # our own changelog
+        row = np.frombuffer(blob, dtype=np.float64)
+        if row.shape != self._flat[slot].shape:
+            raise ValueError(
+                f"state of {key!r} has {row.size} values, this bank keeps {self._flat.shape[1]}"
+            )
+        self._flat[slot] = row
         self._seen[slot] = self.config.train_rows
-        for name, value in arrays.items():
-            self._a[name][slot] = value
+
+    def latest(self, key: str) -> float:
+        """The latest event time seen for ``key`` (NaN if none)."""
+        slot = self.slots.get(key)
+        return float("nan") if slot is None else float(self._a["last_ts"][slot])
 
     # -- a batch -------------------------------------------------------------------
 
@@ -230,10 +246,12 @@ class DetectorBank:
         flagged = np.zeros(n, dtype=bool)
         if n == 0:
             return ALERT_SCHEMA.to_frame(), flagged
-        key_list = pl.Series(keys, dtype=pl.String)
-        unique = key_list.unique(maintain_order=True).to_list()
+        # One Polars pass maps keys to codes; slots are then looked up per distinct key.
+        codes = pl.Series(keys, dtype=pl.String).rank("dense").to_numpy().astype(np.int64) - 1
+        first = np.unique(codes, return_index=True)[1]
+        unique = [str(keys[i]) for i in first]
         slot_of = {k: self._slot(k) for k in unique}
-        slots = key_list.replace_strict(slot_of, return_dtype=pl.Int64).to_numpy()
+        slots = np.array([slot_of[k] for k in unique], dtype=np.int64)[codes]
         order = np.lexsort((ts, slots))
         hits = _Hits()
         self._stateless(hits, order, slots, ts, x)
@@ -248,22 +266,28 @@ class DetectorBank:
             return ALERT_SCHEMA.to_frame(), flagged
         rows = np.concatenate(hits.rows)
         flagged[rows] = True
+        by_time = np.argsort(ts[rows], kind="stable")
+        rows = rows[by_time]
         names = np.array(unique, dtype=object)
-        index_of = np.empty(len(self.slots), dtype=np.int64)
-        index_of[[slot_of[k] for k in unique]] = np.arange(len(unique))
+        detectors = np.concatenate(hits.detectors)[by_time]
         alerts = pl.DataFrame(
             {
-                "key": names[index_of[slots[rows]]],
+                "key": names[codes[rows]],
                 "ts": ts[rows],
-                "detector": np.concatenate(hits.detectors),
-                "sensor": np.concatenate(hits.sensors),
-                "value": np.concatenate(hits.values),
-                "score": np.concatenate(hits.scores),
+                "detector": detectors,
+                "kind": np.vectorize(KINDS.__getitem__, otypes=[object])(detectors),
+                "sensor": np.concatenate(hits.sensors)[by_time],
+                "value": np.concatenate(hits.values)[by_time],
+                "score": np.concatenate(hits.scores)[by_time],
             },
-            schema_overrides={"key": pl.String, "detector": pl.String, "sensor": pl.String},
-        ).with_columns(pl.col("detector").replace_strict(KINDS).alias("kind"))
-        alerts = alerts.sort("ts", "key", maintain_order=True)
-        return with_reasons(alerts).select(ALERT_SCHEMA.names()), flagged
+            schema_overrides={
+                "key": pl.String,
+                "detector": pl.String,
+                "kind": pl.String,
+                "sensor": pl.String,
+            },
+        )
+        return with_reasons(alerts), flagged
 
     def _stateless(
         self, hits: _Hits, order: np.ndarray, slots: np.ndarray, ts: np.ndarray, x: np.ndarray
@@ -290,8 +314,8 @@ class DetectorBank:
         prev = np.where(first, self._a["last_ts"][s], np.r_[t[:1], t[:-1]].astype(np.float64))
         usual = self._a["dt_median"][s]
         with np.errstate(invalid="ignore", divide="ignore"):
-            gap = (t - prev) / (_GAP_FACTOR * usual)
-        gaps = np.flatnonzero((usual > 0) & (gap > 1.0) & self._a["fitted"][s])
+            gap = (t - prev) / np.maximum(_GAP_FACTOR * usual, cfg.min_gap_ms)
+        gaps = np.flatnonzero((usual > 0) & (gap > 1.0) & (self._a["fitted"][s] > 0))
         hits.add(
             "missing",
             order[gaps],
@@ -305,7 +329,7 @@ class DetectorBank:
     ) -> np.ndarray:
         """Feed untrained keys their training rows; returns the rows left to score, in order."""
         s = slots[order]
-        fitted = self._a["fitted"][s]
+        fitted = self._a["fitted"][s] > 0
         if fitted.all():
             return order
         keep = np.ones(len(order), dtype=bool)
@@ -353,9 +377,12 @@ class DetectorBank:
         # detectors had been running all along.
         a["last"][slot] = filled[-1]
         a["last_ts"][slot] = tts[-1]
-        a["z_level"][slot] = ewm(filled[None], cfg.z_alpha, filled[:1])[0, -1]
-        a["ewma_level"][slot] = ewm(filled[None], cfg.ewma_alpha, base.median[None])[0, -1]
-        dx = np.diff(filled, axis=0)[None]
+        # The last rows suffice: an EWMA with alpha >= 0.05 forgets 512 rows back to
+        # 1e-11, and the fits of all machines often land in the same batch.
+        recent = filled[-_LEVEL_ROWS:]
+        a["z_level"][slot] = ewm(recent[None], cfg.z_alpha, recent[:1])[0, -1]
+        a["ewma_level"][slot] = ewm(recent[None], cfg.ewma_alpha, base.median[None])[0, -1]
+        dx = np.diff(recent, axis=0)[None]
         a["roc_level"][slot] = ewm(np.abs(dx), cfg.roc_alpha, np.zeros((1, tx.shape[1])))[0, -1]
         a["noise_level"][slot] = ewm(dx**2, cfg.noise_alpha, base.dx2_mean[None])[0, -1]
         a["runs"][slot] = 0.0
@@ -439,7 +466,7 @@ class DetectorBank:
             equal = (raw == raw_prev) & ~np.isnan(raw)
             runs = run_lengths(equal, a["runs"][keyed])
             r = (runs + 1) / a["stuck_after"][keyed][:, None]
-            cells("stuck", (r >= 1.0) & a["watched"][keyed][:, None], r)
+            cells("stuck", (r >= 1.0) & (a["watched"][keyed][:, None] > 0), r)
             a["runs"][keyed] = at(runs, end)
         if "correlation" in on and len(self._pa):
             self._correlation(hits, keyed, filled, raw, valid, where, end)
@@ -465,7 +492,7 @@ class DetectorBank:
         level = ewm(resid, self.config.corr_alpha, a["corr_level"][keyed])
         a["corr_level"][keyed] = at(level, end)
         score = np.abs(level) / self.config.corr_threshold
-        mask = (score > 1.0) & a["pair_watch"][keyed][:, None] & valid[:, :, None]
+        mask = (score > 1.0) & (a["pair_watch"][keyed][:, None] > 0) & valid[:, :, None]
         k, r, c = np.nonzero(mask)
         hits.add("correlation", where[k, r], self._pair_names[c], score[k, r, c], raw[k, r, pb[c]])
 

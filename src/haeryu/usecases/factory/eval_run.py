@@ -41,7 +41,7 @@ class EvalSettings:
     machines: int = 200
     anomaly_rate: float = 0.005
     warmup_s: float = 30.0
-    partitions: int = 4
+    partitions: int = 2
     truth_file: Path | None = None
     #: write truth, alerts and incidents here as Parquet, to look into the figures
     dump_dir: Path | None = None

@@ -8,7 +8,7 @@
                        │                                                                 (+ lake, webhook)
                        ├─ lake (raw readings)            [lake_root]
                        └─ 1 s and 1 min rollups ──> lake [lake_root]
-    factory.logs ──> search index                        [log_sink]
+    factory.logs ──> search index factory-logs          [search_root or log_sink]
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class MonitorOutputs:
 
     lake_root: str | None = None
     webhook: Sink | None = None
+    #: machine logs go to this sink; with ``search_root`` (and no ``log_sink``), to the
+    #: search index ``factory-logs`` there (Korean analyzed with ``nori``).
     log_sink: Sink | None = None
+    search_root: str | None = None
     alert_sinks: list[Sink] = field(default_factory=list)
     incident_sinks: list[Sink] = field(default_factory=list)
 
@@ -88,7 +91,10 @@ def factory_monitor(
     incidents = results.filter(col("record") == "incident").select(
         *[col(c) for c in _columns("incident")]
     )
-    alerts.to_topic(t.alerts, key=col("machine"))
+    # Alerts at least once: a replayed alert is the same fact (machine, ts, detector,
+    # sensor) again, and skipping the exactly-once tag per record saves a good share of
+    # the worker's time at tens of thousands of alerts a minute.  Incidents stay exact.
+    alerts.to_topic(t.alerts, key=col("machine"), exactly_once=False)
     incidents.to_topic(t.incidents, key=col("machine"))
     for sink in out.alert_sinks:
         alerts.to_sink(sink)
@@ -98,9 +104,9 @@ def factory_monitor(
         incidents.to_sink(out.webhook)
     if out.lake_root is not None:
         _to_lake(readings, alerts, incidents, out.lake_root)
-    if out.log_sink is not None:
-        # TODO(search): haeryu.stores.search.sink.SearchSink from wt/search-core goes here.
-        p.source(t.logs, schema=LOG_SCHEMA, timestamp="ts").to_sink(out.log_sink)
+    log_sink = out.log_sink or (_search_sink(out.search_root) if out.search_root else None)
+    if log_sink is not None:
+        p.source(t.logs, schema=LOG_SCHEMA, timestamp="ts").to_sink(log_sink)
     return p, state
 
 
@@ -122,6 +128,22 @@ def _columns(record: str) -> list[str]:
     return [c for c in OUTPUT_SCHEMA if c not in ("record", "detector", "value", "score")]
 
 
+LOG_MAPPING = {
+    "properties": {
+        "ts": {"type": "date", "format": "epoch_millis"},
+        "machine": {"type": "keyword"},
+        "level": {"type": "keyword"},
+        "message": {"type": "text", "analyzer": "nori"},
+    }
+}
+
+
+def _search_sink(root: str) -> Sink:
+    from haeryu.stores.search.sink import SearchSink
+
+    return SearchSink("factory-logs", mapping=LOG_MAPPING, root=root)
+
+
 def _to_lake(readings: Stream, alerts: Stream, incidents: Stream, root: str) -> None:
     from haeryu.stores.lake.sink import DeltaSink
 
@@ -137,3 +159,22 @@ def _to_lake(readings: Stream, alerts: Stream, incidents: Stream, root: str) -> 
             "1m": DeltaSink("factory_rollup_1m", root=root),
         },
     )
+
+
+def monitor() -> Pipeline:
+    """``haeryu run haeryu.usecases.factory.pipeline:monitor``: the pipeline with default
+    detector settings, raw data and rollups to the lake under ``$HAERYU_LAKE`` (else
+    ``lake``), logs to the search index under ``$HAERYU_SEARCH`` (else ``data/search``),
+    and incidents to the webhook ``$HAERYU_FACTORY_WEBHOOK`` when it is set.
+    """
+    import os
+
+    from haeryu.usecases.factory.webhook import WebhookSink
+
+    hook = os.environ.get("HAERYU_FACTORY_WEBHOOK")
+    outputs = MonitorOutputs(
+        lake_root=os.environ.get("HAERYU_LAKE", "lake"),
+        search_root=os.environ.get("HAERYU_SEARCH", "data/search"),
+        webhook=WebhookSink(hook) if hook else None,
+    )
+    return factory_monitor(outputs=outputs)[0]

@@ -13,7 +13,6 @@ import pickle
 import time
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import polars as pl
 
 from haeryu.stream.api.state_functions import StateFn
@@ -82,43 +81,34 @@ class FactoryState:
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Score the batch; returns (alerts and incident events, new state rows)."""
         self._restore(state)
-        batch = batch.sort(self.time_col, maintain_order=True)
+        # (The bank itself takes each machine's rows in event-time order.)
         # One bank for every type unless some type has settings of its own.
         by_type = bool(self.configs) and "type" in batch.columns
         groups = batch.partition_by("type", as_dict=True) if by_type else {("*",): batch}
         alerts = []
+        now: dict[str, int] = {}
         for (kind, *_), rows in groups.items():
             kind = str(kind)
             machines = rows[self.key].cast(pl.String).to_numpy()
             bank = self._bank(kind)
-            for m in np.unique(machines):
-                self.bank_of[str(m)] = kind
             found, _ = bank.process(
                 machines,
                 rows[self.time_col].to_numpy(),
                 rows.select(pl.col(self.sensors).cast(pl.Float64)).to_numpy(),
             )
+            for m in set(machines.tolist()):
+                self.bank_of[m] = kind
+                now[m] = int(bank.latest(m))
             alerts.append(found)
-        found = pl.concat(alerts) if alerts else ALERT_SCHEMA.to_frame()
-        now = dict(
-            batch.group_by(pl.col(self.key).cast(pl.String))
-            .agg(pl.col(self.time_col).max())
-            .iter_rows()
+        found = (
+            pl.concat(alerts)
+            if len(alerts) > 1
+            else alerts[0]
+            if alerts
+            else ALERT_SCHEMA.to_frame()
         )
         incidents = self.tracker.process(found, now)
-        out = pl.concat(
-            [
-                found.with_columns(pl.lit("alert").alias("record")),
-                incidents.with_columns(pl.lit("incident").alias("record")),
-            ],
-            how="diagonal_relaxed",
-        ).rename({"key": "machine"})
-        out = out.select(
-            [
-                pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
-                for c, t in OUTPUT_SCHEMA.items()
-            ]
-        )
+        out = pl.concat([_shape(found, "alert"), _shape(incidents, "incident")], how="vertical")
         return out, self._snapshot(list(now), batch.schema[self.key])
 
     def _snapshot(self, machines: list[str], key_type: pl.DataType) -> pl.DataFrame:
@@ -160,6 +150,21 @@ class FactoryState:
             self.tracker.open.update(incidents)
             self.versions[machine] = version
             self._blobs.pop(machine, None)
+
+
+def _shape(frame: pl.DataFrame, record: str) -> pl.DataFrame:
+    """``frame`` with the columns of OUTPUT_SCHEMA, in its order, in one select."""
+    have = set(frame.columns)
+    exprs = []
+    for name, dtype in OUTPUT_SCHEMA.items():
+        source = "key" if name == "machine" else name
+        if name == "record":
+            exprs.append(pl.lit(record, dtype).alias(name))
+        elif source in have:
+            exprs.append(pl.col(source).cast(dtype).alias(name))
+        else:
+            exprs.append(pl.lit(None, dtype).alias(name))
+    return frame.select(exprs)
 
 
 def factory_state_fn(sensors: Sequence[str], **kwargs: object) -> StateFn:

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from haeryu.usecases.fraud.report import _fail, err, print_report
+
 out = Console()
-err = Console(stderr=True)
 fraud_app = typer.Typer(
     help="Fraud detection (use case B): train, run, replay a file.", no_args_is_help=True
 )
@@ -29,11 +30,6 @@ def parse_duration(text: str, option: str) -> float:
             f"{text!r} is not a duration such as 90d, 10m, 30s", param_hint=option
         )
     return sum(float(a) * _UNITS[b] for a, b in parts)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/] {exc}", highlight=False)
-    return typer.Exit(1)
 
 
 Bootstrap = Annotated[str, typer.Option(help="Kafka bootstrap servers.")]
@@ -192,45 +188,6 @@ def eval_fraud(
     print_report(result)
     if as_json:
         print(json.dumps(result))
-
-
-def print_report(result: dict[str, Any]) -> None:
-    """The headline figures and the per-pattern table."""
-    from rich.table import Table
-
-    def fmt(v: Any) -> str:
-        return (
-            "-"
-            if v is None
-            else f"{v:.4f}"
-            if isinstance(v, float)
-            else f"{v:,}"
-            if isinstance(v, int)
-            else str(v)
-        )
-
-    table = Table("metric", "value")
-    for key in (
-        "precision",
-        "recall",
-        "false_positive_rate",
-        "roc_auc",
-        "average_precision",
-        "card_precision_at_100",
-        "latency_p50_ms",
-        "latency_p99_ms",
-        "transactions",
-        "frauds",
-    ):
-        if key in result:
-            table.add_row(key, fmt(result[key]))
-    err.print(table)
-    if "per_pattern" in result:
-        patterns = Table("pattern", "transactions", "recall / false-positive rate")
-        for name, row in result["per_pattern"].items():
-            value = row.get("recall", row.get("false_positive_rate"))
-            patterns.add_row(name, fmt(row["transactions"]), fmt(value))
-        err.print(patterns)
 
 
 @fraud_app.command("train")

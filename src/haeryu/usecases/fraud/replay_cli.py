@@ -30,9 +30,9 @@ def fraud_replay(
     ] = False,
 ) -> None:
     """Score recorded transactions with the fraud features and model; report the metrics."""
-    from haeryu.usecases.fraud.cli import _fail, print_report
     from haeryu.usecases.fraud.pipeline import FraudConfig
     from haeryu.usecases.fraud.replay import ReplayError, parse_column_map, replay
+    from haeryu.usecases.fraud.report import _fail, print_report
 
     until_ms = None
     if train_until is not None:

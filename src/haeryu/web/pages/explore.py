@@ -139,15 +139,19 @@ def register(state: WebState) -> None:
                     "_source": json.dumps(source, ensure_ascii=False, indent=1),
                 }
                 for key, value in source.items():
+                    if key.startswith("_"):  # engine metadata: in the detail, not the table
+                        continue
                     if key not in fields:
                         fields.append(key)
                     row[key] = html.escape(str(value))
-                if "@timestamp" in source and isinstance(source["@timestamp"], int | float):
-                    row["@timestamp"] = datetime.fromtimestamp(
-                        source["@timestamp"] / 1000, UTC
-                    ).strftime("%H:%M:%S")
+                stamp = source.get("@timestamp")
+                if isinstance(stamp, int | float):
+                    stamp = datetime.fromtimestamp(stamp / 1000, UTC).isoformat()
+                if stamp is not None:
+                    row["@timestamp"] = str(stamp)[:23].replace("T", " ")
                 for key, fragments in hit.get("highlight", {}).items():
-                    row[key] = " … ".join(_marked(f) for f in fragments)
+                    if key in row:
+                        row[key] = " … ".join(_marked(f) for f in fragments)
                 rows.append(row)
             fields.sort(key=lambda f: f != "@timestamp")  # time first, as Discover shows it
             table.columns = [{"name": f, "label": f, "field": f, "align": "left"} for f in fields]

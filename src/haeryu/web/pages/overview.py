@@ -18,6 +18,15 @@ __all__ = ["register"]
 
 _COLUMNS = {"source": 0, "connector": 0, "topic": 1, "pipeline": 2, "store": 3}
 _HEALTH_COLOR = {"ok": "#16a34a", "down": "#dc2626", "idle": "#94a3b8"}
+# Processes are circles, topics bars (logs), stores diamonds: the same name (the alerts
+# process and its topic) stays two things.
+_SYMBOL = {
+    "source": "circle",
+    "connector": "circle",
+    "pipeline": "circle",
+    "topic": "rect",
+    "store": "diamond",
+}
 
 
 def architecture(state: WebState) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -88,7 +97,8 @@ def architecture(state: WebState) -> tuple[list[dict[str, Any]], list[dict[str, 
                 "value": item["label"],
                 "x": column * 260,
                 "y": row * 90,
-                "symbolSize": 18,
+                "symbol": _SYMBOL[item["column"]],
+                "symbolSize": [28, 12] if item["column"] == "topic" else 18,
                 "itemStyle": {"color": _HEALTH_COLOR[item["health"]]},
                 "label": {
                     "show": True,

@@ -79,7 +79,7 @@ def committed(bootstrap: str) -> int:
         consumer.close()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(300)
 def test_kill_9_at_random_moments_leaves_every_record_in_the_table_once(
     broker: Any, tmp_path: Path
 ) -> None:

@@ -6,14 +6,16 @@ crash with a restart from the changelog loses no machine's state.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+from haeryu.stores.search.store import SearchStore
 from haeryu.testing import Crashed, LocalCluster, crash_after_checkpoint_step, run_local
 from haeryu.usecases.factory.config import DetectorConfig
 from haeryu.usecases.factory.evaluate import score_episodes
-from haeryu.usecases.factory.pipeline import Topics, factory_monitor
+from haeryu.usecases.factory.pipeline import MonitorOutputs, Topics, factory_monitor
 from haeryu.usecases.factory.simulator import FactorySimulator
 
 WARMUP_S = 26.0  # longer than the longest operating cycle (25 s): idle is normal
@@ -110,3 +112,24 @@ def test_a_crash_restores_machine_state_from_the_changelog(
         .sort(pl.all())
     )
     assert got.equals(want)
+
+
+def test_machine_logs_are_searchable_in_korean(
+    factory: tuple[FactorySimulator, list[dict[str, object]], list[str]], tmp_path: Path
+) -> None:
+    sim, _, _ = factory
+    frame = sim.tick(1.0)
+    logs = sim.logs(frame, sim.truth().head(2))
+    topics = Topics()
+    pipeline, _ = factory_monitor(
+        topics=topics,
+        default=config(sim),
+        classify=False,
+        outputs=MonitorOutputs(search_root=str(tmp_path)),
+    )
+    run_local(pipeline, {topics.logs: [json.loads(x) for x in logs.write_ndjson().splitlines()]})
+    with SearchStore(tmp_path, writable=False) as store:
+        assert store.count("factory-logs") == logs.height
+        # "감지" (detected) matches the Korean line of each of the two episodes.
+        hits = store.count("factory-logs", {"query": {"match": {"message": "감지"}}})
+        assert hits == 2
