@@ -130,7 +130,8 @@ def run(
     start = datetime(2026, 1, 1, tzinfo=UTC)
     bodies = bulk_bodies(documents(docs, n_templates, start), batch)
     directory = Path(tempfile.mkdtemp(prefix="bench-search-api-")) if root is None else root
-    server = SearchApiServer(directory / "search", "--refresh-interval", "1").start()
+    # a busy machine can take minutes to start a niced Python process with its imports
+    server = SearchApiServer(directory / "search", "--refresh-interval", "1").start(timeout=600)
     try:
         with httpx.Client(base_url=server.url, timeout=600) as client:
             for index in ("logs", "warmup"):  # the warm-up loads the analyzers

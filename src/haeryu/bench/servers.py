@@ -263,7 +263,7 @@ class SearchApiServer:
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.starts = 0
 
-    def start(self, timeout: float = 60.0) -> SearchApiServer:
+    def start(self, timeout: float = 120.0) -> SearchApiServer:
         """Start the server; returns once ``GET /`` answers."""
         cmd = [sys.executable, "-m", "haeryu", "search", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), *self.args]

@@ -188,6 +188,11 @@ class ElasticsearchSink(Sink):
         if ts is not None and ts not in batch.columns and TIMESTAMP in batch.columns:
             batch = batch.with_columns(pl.col(TIMESTAMP).alias(ts))
             columns.append(ts)
+        if not columns:
+            raise PlanError(
+                "Elasticsearch sink: no columns to send (names starting with _ are left "
+                "out); name them with `columns=`"
+            )
         ids = document_ids(batch, self.id)
         self._buffer.extend(bulk_lines(batch, index=self.index, ids=ids, columns=columns))
         if len(self._buffer) >= self.batch_docs:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from haeryu.connectors.elasticsearch import bulk_lines, document_ids
+from haeryu.connectors.elasticsearch import ElasticsearchSink, bulk_lines, document_ids
 from haeryu.stream.sinks import PlanError, SinkError
 
 
@@ -54,3 +54,9 @@ def test_entries_are_an_action_line_and_a_document_line() -> None:
     action, doc, _ = entries[1].decode().split("\n")
     assert json.loads(action)["index"]["_id"] == "온도"
     assert json.loads(doc)["n"] is None
+
+
+def test_a_frame_with_nothing_to_send_says_which_option_to_set() -> None:
+    sink = ElasticsearchSink("http://127.0.0.1:1", "logs", timestamp_field=None)
+    with pytest.raises(PlanError, match=r"no columns to send .* name them with `columns=`"):
+        sink.write(pl.DataFrame({"_offset": [1], "_topic": ["t"], "_partition": [0]}))

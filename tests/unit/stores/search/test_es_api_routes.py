@@ -56,6 +56,7 @@ def test_index_lifecycle(client: httpx.Client, store: FakeSearchStore) -> None:
     r = client.put("/logs", json={"mappings": {"properties": {"msg": {"type": "text"}}}})
     assert r.json() == {"acknowledged": True, "shards_acknowledged": True, "index": "logs"}
     assert client.head("/logs").status_code == 200
+    assert (client.head("/lo*").status_code, client.head("/nothing-*").status_code) == (200, 404)
     again = client.put("/logs")
     assert again.status_code == 400
     assert again.json()["error"]["type"] == "resource_already_exists_exception"

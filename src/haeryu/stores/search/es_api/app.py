@@ -144,8 +144,8 @@ class Api:
             await self.caller.write(self.store.delete_index, name)
             return es_json({"acknowledged": True})
         names = await self._existing(name)
-        if request.method == "HEAD":
-            return Response(status_code=200)
+        if request.method == "HEAD":  # a pattern matching nothing does not exist either
+            return Response(status_code=200 if names else 404)
         mapping = await self.caller.read(self.store.get_mapping, name)
         return es_json(
             {
@@ -267,18 +267,7 @@ class Api:
     async def async_search(self, request: Request) -> Response:
         """``_async_search`` (Kibana's discover): answered at once, never left running."""
         body = await json_body(request, self.limit)
-        params = {
-            k: v
-            for k, v in request.query_params.items()
-            if k
-            not in (
-                "wait_for_completion_timeout",
-                "keep_on_completion",
-                "keep_alive",
-                "batched_reduce_size",
-                "ccs_minimize_roundtrips",
-            )
-        }
+        params = dict(request.query_params)  # the store ignores wait_for_completion_timeout & co
         answer = await self.searcher.search(request.path_params.get("index"), body, params)
         return es_json(
             {

@@ -114,34 +114,30 @@ def error_response(error: SearchError, method: str = "GET") -> Response:
     return es_json(error.to_es_body(), error.status)
 
 
+_BOOLEANS = {"": True, "true": True, "false": False}
+
+
+def _choice(value: str, allowed: dict[str, bool], reason: str) -> bool:
+    try:
+        return allowed[value.lower()]
+    except KeyError:
+        raise ApiError(400, "illegal_argument_exception", reason) from None
+
+
 def flag(value: str | None, *, default: bool = False) -> bool:
     """A boolean query parameter: present and empty means true, as Elasticsearch reads it."""
     if value is None:
         return default
-    if value.lower() in ("", "true"):
-        return True
-    if value.lower() == "false":
-        return False
-    raise ApiError(
-        400,
-        "illegal_argument_exception",
-        f"Failed to parse value [{value}] as only [true] or [false] are allowed.",
-    )
+    reason = f"Failed to parse value [{value}] as only [true] or [false] are allowed."
+    return _choice(value, _BOOLEANS, reason)
 
 
 def wants_refresh(value: str | None) -> bool:
     """Whether ``refresh=`` asks for the writes to be searchable before the answer."""
     if value is None:
         return False
-    if value.lower() in ("", "true", "wait_for"):
-        return True
-    if value.lower() == "false":
-        return False
-    raise ApiError(
-        400,
-        "illegal_argument_exception",
-        f"Unknown value for refresh: [{value}]; use true, false or wait_for",
-    )
+    reason = f"Unknown value for refresh: [{value}]; use true, false or wait_for"
+    return _choice(value, {**_BOOLEANS, "wait_for": True}, reason)
 
 
 def int_param(params: dict[str, str], name: str) -> int | None:
