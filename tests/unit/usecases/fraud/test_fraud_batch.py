@@ -94,3 +94,17 @@ def test_webhook_posts_each_notification() -> None:
     assert [r["tx_id"] for r in received] == ["t1", "t2"]
     assert received[1]["reasons"] == ["b", "c"]
     assert "extra" not in received[0]
+
+
+def test_analyst_feedback_overrides_labels_latest_wins() -> None:
+    from haeryu.usecases.fraud.model import apply_feedback
+
+    rows = pl.DataFrame({"tx_id": ["a", "b", "c"], "is_fraud": [0, 1, 0]}).with_columns(
+        pl.col("is_fraud").cast(pl.Int8)
+    )
+    feedback = pl.DataFrame(
+        {"tx_id": ["a", "b", "a", "zz"], "label": ["legit", "legit", "fraud", "fraud"]}
+    )
+    got = apply_feedback(rows, feedback)
+    assert got["is_fraud"].to_list() == [1, 0, 0]  # a: latest says fraud; b: false alarm
+    assert apply_feedback(rows, None).equals(rows)
