@@ -158,6 +158,13 @@ def _run_live(
                 f"({(live.height - warm) / max(sent_s, 1e-9):,.0f}/s)"
             )
             reader.wait_for(live.height, 120)
+            # The audit pipeline commits to the lake at its checkpoints: give it until
+            # it holds every decision (or a minute) before stopping the pipelines.
+            deadline = time.monotonic() + 60
+            while _audit_rows(lake, config.audit_table) < reader.count():
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    break
+                time.sleep(1.0)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
