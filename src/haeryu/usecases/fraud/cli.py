@@ -280,30 +280,46 @@ def fraud_run(
     webhook: Annotated[
         str | None, typer.Option(help="POST STEP_UP/BLOCK notifications here.")
     ] = None,
+    pipelines: Annotated[
+        str,
+        typer.Option(
+            help="Which to run here: detection, audit, or both (one process each scales)."
+        ),
+    ] = "both",
     config_file: ConfigFile = None,
 ) -> None:
-    """Run pipelines fraud-detection and fraud-audit until Ctrl-C."""
+    """Run pipelines fraud-detection and fraud-audit until Ctrl-C or SIGTERM."""
     import signal
 
     from haeryu.stream import run
     from haeryu.usecases.fraud.live import ensure_topics
     from haeryu.usecases.fraud.pipeline import Scorer, audit_pipeline, detection_pipeline
 
+    if pipelines not in ("detection", "audit", "both"):
+        raise typer.BadParameter("detection, audit or both", param_hint="--pipelines")
     config = _config(config_file, models=models, lake=lake, webhook=webhook)
     ensure_topics(bootstrap, config)
-    scorer = Scorer(config)
-    scorer.load()  # before consuming: the first decision should not wait for it
+    chosen = []
+    if pipelines in ("detection", "both"):
+        scorer = Scorer(config)
+        scorer.load()  # before consuming: the first decision should not wait for it
+        chosen.append(detection_pipeline(config, scorer=scorer))
+    if pipelines in ("audit", "both"):
+        chosen.append(audit_pipeline(config))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    audit = threading.Thread(
-        target=run, args=(audit_pipeline(config),), kwargs={"bootstrap": bootstrap, "stop": stop}
-    )
-    audit.start()
+    others = [
+        threading.Thread(target=run, args=(pipe,), kwargs={"bootstrap": bootstrap, "stop": stop})
+        for pipe in chosen[1:]
+    ]
+    for thread in others:
+        thread.start()
     try:
-        run(detection_pipeline(config, scorer=scorer), bootstrap=bootstrap, stop=stop)
+        run(chosen[0], bootstrap=bootstrap, stop=stop)
     finally:
         stop.set()
-        audit.join()
+        for thread in others:
+            thread.join()
 
 
 def fraud_replay(
