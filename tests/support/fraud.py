@@ -29,8 +29,8 @@ class Trained:
 
 
 def trained_world(models: Path) -> Trained:
-    """1,500 cards, 16 days of history (1 % fraud), a small model trained on the last 6."""
-    world = build_world(1500, seed=11)
+    """1,000 cards, 16 days of history (1 % fraud), a small model trained on the last 6."""
+    world = build_world(1000, seed=11)
     end = T0 + HISTORY_DAYS * DAY_MS
     history = generate(world, T0, end, seed=11, fraud_share=0.01)
     rows = featurize(history, cut_ms=end - 6 * DAY_MS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -236,38 +237,103 @@ def fraud_run(
     webhook: Annotated[
         str | None, typer.Option(help="POST STEP_UP/BLOCK notifications here.")
     ] = None,
+    pipelines: Annotated[
+        str,
+        typer.Option(
+            help="Which to run here: detection, audit, or both (one process each scales)."
+        ),
+    ] = "both",
     config_file: ConfigFile = None,
 ) -> None:
-    """Run pipelines fraud-detection and fraud-audit until Ctrl-C."""
+    """Run pipelines fraud-detection and fraud-audit until Ctrl-C or SIGTERM."""
     import signal
 
     from haeryu.stream import run
     from haeryu.usecases.fraud.live import ensure_topics
     from haeryu.usecases.fraud.pipeline import Scorer, audit_pipeline, detection_pipeline
 
+    if pipelines not in ("detection", "audit", "both"):
+        raise typer.BadParameter("detection, audit or both", param_hint="--pipelines")
     config = _config(config_file, models=models, lake=lake, webhook=webhook)
     ensure_topics(bootstrap, config)
-    scorer = Scorer(config)
-    scorer.load()  # before consuming: the first decision should not wait for it
+    chosen = []
+    if pipelines in ("detection", "both"):
+        scorer = Scorer(config)
+        scorer.load()  # before consuming: the first decision should not wait for it
+        chosen.append(detection_pipeline(config, scorer=scorer))
+    if pipelines in ("audit", "both"):
+        chosen.append(audit_pipeline(config))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    audit = threading.Thread(
-        target=run, args=(audit_pipeline(config),), kwargs={"bootstrap": bootstrap, "stop": stop}
-    )
-    audit.start()
+    others = [
+        threading.Thread(target=run, args=(pipe,), kwargs={"bootstrap": bootstrap, "stop": stop})
+        for pipe in chosen[1:]
+    ]
+    for thread in others:
+        thread.start()
     try:
-        run(detection_pipeline(config, scorer=scorer), bootstrap=bootstrap, stop=stop)
+        run(chosen[0], bootstrap=bootstrap, stop=stop)
     finally:
         stop.set()
-        audit.join()
+        for thread in others:
+            thread.join()
+
+
+def fraud_replay(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet of recorded transactions.")],
+    label_col: Annotated[
+        str | None, typer.Option(help="0/1 fraud label column (detected if not given).")
+    ] = None,
+    train_until: Annotated[
+        str | None, typer.Option(help="ISO time: train on rows before, score rows after.")
+    ] = None,
+    column_map: Annotated[
+        str | None, typer.Option(help="OURS=THEIRS,... e.g. customer_id=CARD,ts=TIME.")
+    ] = None,
+    models: Annotated[
+        Path | None,
+        typer.Option("--models", help="Registry of the model to score with (no --train-until)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as JSON (last line).")
+    ] = False,
+) -> None:
+    """Score recorded transactions with the fraud features and model; report the metrics."""
+    from haeryu.usecases.fraud.pipeline import FraudConfig
+    from haeryu.usecases.fraud.replay import ReplayError, parse_column_map, replay
+
+    until_ms = None
+    if train_until is not None:
+        try:
+            moment = datetime.fromisoformat(train_until)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{train_until!r} is not an ISO time such as 2026-01-15T00:00",
+                param_hint="--train-until",
+            ) from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        until_ms = int(moment.timestamp() * 1000)
+    try:
+        config = FraudConfig(models=str(models) if models else None)
+        result = replay(
+            file,
+            label_col=label_col,
+            train_until_ms=until_ms,
+            column_map=parse_column_map(column_map),
+            config=config,
+        )
+    except ReplayError as exc:
+        raise _fail(exc) from exc
+    print_report(result)
+    if as_json:
+        print(json.dumps(result))
 
 
 def register(
     app: typer.Typer, *, simulate: typer.Typer, batch: typer.Typer, evaluate: typer.Typer
 ) -> None:
     """Add the fraud commands to the ``haeryu`` parser and its shared sub-commands."""
-    from haeryu.usecases.fraud.replay_cli import fraud_replay
-
     simulate.command("transactions")(simulate_transactions)
     batch.command("fraud-profiles")(batch_fraud_profiles)
     evaluate.command("fraud")(eval_fraud)

@@ -119,27 +119,33 @@ def _run_live(
         t = time.perf_counter()
         count = publish_profiles(bootstrap, config.profiles, compute_profiles(lake))
         say(f"batch layer: {count:,} profiles published in {time.perf_counter() - t:.1f}s")
-        # The pipelines run in their own process, as `haeryu fraud run` does in
-        # production, so the sender and reader here do not share its interpreter.
+        # Each pipeline runs in a process of its own (`haeryu fraud run --pipelines`),
+        # so neither shares an interpreter with the other or with the sender here.
         log_path = lake.parent / "pipelines.log"
         with log_path.open("ab") as log_file:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "haeryu",
-                    "fraud",
-                    "run",
-                    "--bootstrap",
-                    bootstrap,
-                    "--models",
-                    str(models),
-                    "--lake",
-                    str(lake),
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
+            procs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "haeryu",
+                        "fraud",
+                        "run",
+                        "--pipelines",
+                        which,
+                        "--bootstrap",
+                        bootstrap,
+                        "--models",
+                        str(models),
+                        "--lake",
+                        str(lake),
+                    ],
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+                for which in ("detection", "audit")
+            ]
+        proc = procs[0]
         reader = TopicReader(bootstrap, config.decisions, o.partitions).start()
         try:
             sender = Sender(bootstrap, config, o.rate)
@@ -158,12 +164,21 @@ def _run_live(
                 f"({(live.height - warm) / max(sent_s, 1e-9):,.0f}/s)"
             )
             reader.wait_for(live.height, 120)
+            # The audit pipeline commits to the lake at its checkpoints: give it until
+            # it holds every decision (or a minute) before stopping the pipelines.
+            deadline = time.monotonic() + 60
+            while _audit_rows(lake, config.audit_table) < reader.count():
+                if time.monotonic() > deadline or procs[1].poll() is not None:
+                    break
+                time.sleep(1.0)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            for each in procs:
+                each.send_signal(signal.SIGTERM)
+            for each in procs:
+                try:
+                    each.wait(60)
+                except subprocess.TimeoutExpired:
+                    each.kill()
             reader.close()
         audit_rows = _audit_rows(lake, config.audit_table)
     frame = reader.frame(["tx_id", "decision", "score", "model_version", "sent_ms", "reasons"])

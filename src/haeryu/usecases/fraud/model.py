@@ -103,6 +103,11 @@ def train(
     (docs/models.md): about twice the scoring speed in the speed layer.
     """
     data = rows.select(*FEATURES, pl.col("is_fraud").cast(pl.Int64))
+    # A file without places or devices leaves some features empty; gradient boosting
+    # cannot bin a column with no value, so it sees a constant (scoring then sends the
+    # missing values down the branch most rows took).
+    empty = [f for f in FEATURES if data[f].null_count() == data.height]
+    data = data.with_columns(pl.lit(0.0).alias(f) for f in empty)
     typical = data.filter(pl.col("is_fraud") == 0).select(pl.col(FEATURES).median()).row(0)
     options = dict(PARAMS if params is None else params)
     info = registry.train(
@@ -163,11 +168,8 @@ def reasons(model: Any, x: np.ndarray, base: Mapping[str, float], top: int = 3) 
     out: list[list[str]] = []
     for i in range(len(x)):
         order = np.argsort(-contrib[i])[:top]
-        out.append(
-            [
-                f"{describe(FEATURES[j], x[i, j])} (+{contrib[i, j]:.2f})"
-                for j in order
-                if contrib[i, j] > 0.01
-            ]
-        )
+        # Features that each raise the score; when the score comes from features only
+        # together, the one that matters most on its own is still named.
+        chosen = [j for j in order if contrib[i, j] > 0.01] or [int(order[0])]
+        out.append([f"{describe(FEATURES[j], x[i, j])} (+{contrib[i, j]:.2f})" for j in chosen])
     return out

@@ -68,6 +68,7 @@ class FraudConfig:
             "impossible_travel": 0.9,
             "card_testing": 0.85,
             "velocity": 0.5,
+            "night_spend": 0.5,
         }
     )
 
@@ -99,18 +100,36 @@ RULE_TEXT = {
     "impossible_travel": "impossible travel: {dist_prev_km:,.0f} km in {secs_since_prev:,.0f} s",
     "card_testing": "card testing: {small_1h:.0f} small payments in 1 hour",
     "velocity": "velocity: {tx_1h:.0f} payments in 1 hour ({tx_1h_over_max:.1f}x the busiest hour)",
+    "night_spend": "at {local_hour:02.0f}h, when the card pays {hour_share:.1%} of the time, "
+    "{amount_over_p95:.1f}x its 95th percentile",
 }
+
+
+RULE_INPUTS = [
+    "speed_kmh",
+    "dist_prev_km",
+    "small_1h",
+    "tx_1h",
+    "tx_1h_over_max",
+    "new_merchant",
+    "is_night",
+    "hour_share",
+    "amount_over_p95",
+    "local_hour",
+    "secs_since_prev",
+]
 
 
 def rule_hits(frame: pl.DataFrame) -> dict[str, pl.Series]:
     """Which rule fires on which row (booleans), vectorized."""
-    f = frame.select("speed_kmh", "dist_prev_km", "small_1h", "tx_1h", "tx_1h_over_max").fill_null(
-        0
-    )
+    f = frame.select(RULE_INPUTS).fill_null(0)
     return {
         "impossible_travel": (f["speed_kmh"] > 1000) & (f["dist_prev_km"] > 500),
         "card_testing": f["small_1h"] >= 5,
-        "velocity": (f["tx_1h"] >= 6) & (f["tx_1h_over_max"] >= 2),
+        "velocity": (f["tx_1h"] >= 4) & (f["tx_1h_over_max"] >= 2) & (f["new_merchant"] == 1),
+        "night_spend": (f["is_night"] == 1)
+        & (frame["hour_share"].fill_null(1.0) < 0.02)
+        & (f["amount_over_p95"] > 1.5),
     }
 
 
@@ -153,14 +172,7 @@ class Scorer:
             idx = np.flatnonzero(mask.to_numpy())
             rule_score[idx] = np.maximum(rule_score[idx], weight)
             if len(idx):
-                rows = (
-                    frame[idx]
-                    .select(
-                        "dist_prev_km", "secs_since_prev", "small_1h", "tx_1h", "tx_1h_over_max"
-                    )
-                    .fill_null(0)
-                    .to_dicts()
-                )
+                rows = frame[idx].select(RULE_INPUTS).fill_null(0).to_dicts()
                 for i, row in zip(idx, rows, strict=True):
                     fired[i].append(RULE_TEXT[name].format(**row))
         score = np.maximum(model_score, rule_score)

@@ -223,7 +223,7 @@ def replay(
             if training["is_fraud"].n_unique() < 2:
                 raise ReplayError("the training rows hold a single class: move --train-until later")
             registry = ModelRegistry(Path(tmp) / "models")
-            info = train(registry, training)
+            info = train(registry, training, compile=False)
             config = FraudConfig(
                 **{
                     **config.__dict__,
@@ -242,7 +242,7 @@ def replay(
     result: dict[str, Any] = {
         "rows": rows.height,
         "scored": decisions.height,
-        "labelled": "is_fraud" in decisions.columns,
+        "labelled": "is_fraud" in scored_rows.columns,
     }
     counts = decisions["decision"].value_counts()
     result["decisions"] = dict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 
 from haeryu.testing import run_local
 from haeryu.usecases.fraud.pipeline import NOTIFICATION_COLUMNS, FraudConfig, detection_pipeline
@@ -31,6 +32,7 @@ def _run(trained: Trained, live: pl.DataFrame, batch_size: int) -> pl.DataFrame:
     return result.topic("fraud-decisions"), result.topic("fraud-notifications")
 
 
+@pytest.mark.timeout(300)  # trains the shared model first
 def test_every_transaction_gets_one_decision_and_alerts_carry_reasons(trained: Trained) -> None:
     start = T0 + HISTORY_DAYS * DAY_MS
     live = generate(trained.world, start, start + DAY_MS, seed=99, fraud_share=0.01)
@@ -41,7 +43,7 @@ def test_every_transaction_gets_one_decision_and_alerts_carry_reasons(trained: T
     flagged = decisions.filter(pl.col("decision") != "APPROVE")
     assert sorted(notes["tx_id"].to_list()) == sorted(flagged["tx_id"].to_list())
     assert [c for c in notes.columns if not c.startswith("_")] == NOTIFICATION_COLUMNS
-    assert (flagged["reasons"].list.len() > 0).mean() > 0.9  # type: ignore[operator]
+    assert (flagged["reasons"].list.len() > 0).all()
     # Thresholds decide: BLOCK at or above 0.8, STEP_UP from 0.3.
     assert (flagged.filter(pl.col("decision") == "BLOCK")["score"] >= 0.8).all()
     assert (decisions.filter(pl.col("decision") == "APPROVE")["score"] < 0.3).all()
@@ -53,6 +55,7 @@ def test_every_transaction_gets_one_decision_and_alerts_carry_reasons(trained: T
     assert false_alarms.mean() < 0.02  # type: ignore[operator]
 
 
+@pytest.mark.timeout(300)
 def test_state_carried_across_batches_gives_the_features_of_one_big_batch(
     trained: Trained,
 ) -> None:
