@@ -42,6 +42,10 @@ class FactoryState:
     configs
         Detector settings per equipment type (the ``type`` column); ``default`` for the
         others.
+    max_fits
+        At most this many machines (per equipment type) fit their baseline and model in
+        one call (see :class:`DetectorBank`): machines started together finish their
+        training together, and fitting them all at once stalls the stream for seconds.
     """
 
     def __init__(
@@ -55,7 +59,9 @@ class FactoryState:
         close_after_ms: int = 5_000,
         update_every_ms: int = 5_000,
         snapshot_every_s: float = 0.0,
+        max_fits: int | None = 8,
     ) -> None:
+        self.max_fits = max_fits
         self.sensors = list(sensors)
         self.configs = dict(configs or {})
         self.default = default or DetectorConfig()
@@ -72,7 +78,7 @@ class FactoryState:
         bank = self.banks.get(kind)
         if bank is None:
             bank = self.banks[kind] = DetectorBank(
-                self.sensors, self.configs.get(kind, self.default)
+                self.sensors, self.configs.get(kind, self.default), max_fits=self.max_fits
             )
         return bank
 
