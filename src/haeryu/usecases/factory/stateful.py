@@ -114,7 +114,15 @@ class FactoryState:
             else ALERT_SCHEMA.to_frame()
         )
         incidents = self.tracker.process(found, now)
-        out = pl.concat([_shape(found, "alert"), _shape(incidents, "incident")], how="vertical")
+        # Most batches carry no incident event: one select then, not two and a concat.
+        parts = [_shape(f, r) for f, r in ((found, "alert"), (incidents, "incident")) if f.height]
+        out = (
+            parts[0]
+            if len(parts) == 1
+            else pl.concat(parts, how="vertical")
+            if parts
+            else OUTPUT_SCHEMA.to_frame()
+        )
         return out, self._snapshot(list(now), batch.schema[self.key])
 
     def _snapshot(self, machines: list[str], key_type: pl.DataType) -> pl.DataFrame:
@@ -123,12 +131,16 @@ class FactoryState:
         # resumes from up to that much earlier.  The default (0) is exact.
         versions, blobs = [], []
         wall = time.monotonic()
+        # Open incidents grouped by machine once, not searched once per machine.
+        by_machine: dict[str, dict[tuple[str, str, str], Incident]] = {}
+        for ident, inc in self.tracker.open.items():
+            by_machine.setdefault(ident[0], {})[ident] = inc
         for m in machines:
             cached = self._blobs.get(m)
             if cached is None or wall - cached[1] >= self.snapshot_every_s:
                 self.versions[m] = self.versions.get(m, 0) + 1
                 kind = self.bank_of[m]
-                open_incidents = {i: inc for i, inc in self.tracker.open.items() if i[0] == m}
+                open_incidents = by_machine.get(m, {})
                 blob = pickle.dumps((kind, self.banks[kind].snapshot(m), open_incidents))
                 cached = self._blobs[m] = (blob, wall)
             versions.append(self.versions[m])
