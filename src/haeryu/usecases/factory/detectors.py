@@ -112,6 +112,11 @@ class DetectorBank:
         for its fit keeps its rows (limits and missing values are still checked), and
         its smoothed levels start from them when it fits.  With a bound, where the
         batches are cut decides which rows a waiting key does not score.
+    max_wait_ms
+        A key that has waited this long in event time for its fit (its newest row
+        against its last training row) fits in the next batch whatever ``max_fits``
+        says: when the stream is behind, batches span more event time, and the wait
+        must not leave a key unscored for long.
     """
 
     def __init__(
@@ -120,14 +125,16 @@ class DetectorBank:
         config: DetectorConfig | None = None,
         *,
         max_fits: int | None = None,
+        max_wait_ms: float | None = None,
     ) -> None:
         if max_fits is not None and max_fits < 1:
             raise ValueError("max_fits must be at least 1 (or None)")
         self.sensors = list(sensors)
         self.config = cfg = config or DetectorConfig()
-        self.max_fits = max_fits
+        self.max_fits, self.max_wait_ms = max_fits, max_wait_ms
         self.fits = 0  # keys fitted so far (to watch the bound)
-        self._waiting: dict[int, None] = {}  # slots with complete training, in order
+        # Slots with complete training, in order, with the time of their last training row.
+        self._waiting: dict[int, float] = {}
         self._names = np.array(self.sensors, dtype=object)
         s = len(self.sensors)
         self._pa, self._pb = sensor_pairs(s)
@@ -370,9 +377,16 @@ class DetectorBank:
                 self._seen[slot] += take
                 keep[lo : lo + take] = False
                 if self._seen[slot] >= train_rows:
-                    self._waiting[slot] = None
+                    self._waiting[slot] = float(ts[rows[-1]])
         budget = len(self._waiting) if self.max_fits is None else self.max_fits
         now = list(self._waiting)[:budget]
+        if self.max_wait_ms is not None:
+            chosen = set(now)
+            for slot, lo, hi in segments:
+                waited = float(ts[order[hi - 1]]) - self._waiting.get(slot, np.inf)
+                if hi > lo and slot not in chosen and waited >= self.max_wait_ms:
+                    now.append(slot)
+                    chosen.add(slot)
         for slot in now:
             del self._waiting[slot]
             self._fit(slot)

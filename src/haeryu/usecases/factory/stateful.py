@@ -46,6 +46,8 @@ class FactoryState:
         At most this many machines (per equipment type) fit their baseline and model in
         one call (see :class:`DetectorBank`): machines started together finish their
         training together, and fitting them all at once stalls the stream for seconds.
+    max_wait_ms
+        ... but a machine that waited this long in event time fits anyway.
     """
 
     def __init__(
@@ -60,8 +62,9 @@ class FactoryState:
         update_every_ms: int = 5_000,
         snapshot_every_s: float = 0.0,
         max_fits: int | None = 8,
+        max_wait_ms: float | None = 3_000,
     ) -> None:
-        self.max_fits = max_fits
+        self.max_fits, self.max_wait_ms = max_fits, max_wait_ms
         self.sensors = list(sensors)
         self.configs = dict(configs or {})
         self.default = default or DetectorConfig()
@@ -78,7 +81,10 @@ class FactoryState:
         bank = self.banks.get(kind)
         if bank is None:
             bank = self.banks[kind] = DetectorBank(
-                self.sensors, self.configs.get(kind, self.default), max_fits=self.max_fits
+                self.sensors,
+                self.configs.get(kind, self.default),
+                max_fits=self.max_fits,
+                max_wait_ms=self.max_wait_ms,
             )
         return bank
 

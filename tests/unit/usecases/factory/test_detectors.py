@@ -188,3 +188,22 @@ def test_fits_per_batch_stay_under_the_bound_and_waiting_keys_still_detect() -> 
 def test_max_fits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_fits"):
         DetectorBank(SENSORS, max_fits=0)
+
+
+def test_a_key_waiting_too_long_in_event_time_fits_anyway() -> None:
+    # One fit per batch for ten keys would leave the last waiting ten batches; with
+    # max_wait_ms of 3 batches' event time, the rest fit once they have waited that long.
+    keys = [f"m{i}" for i in range(10)]
+    data = {k: readings(seed=i + 1) for i, k in enumerate(keys)}
+    bank = DetectorBank(SENSORS, DetectorConfig(train_rows=TRAIN), max_fits=1, max_wait_ms=6_000)
+    step, per_batch = 20, []
+    for lo in range(0, 400, step):
+        before = bank.fits
+        part = np.vstack([data[k][lo : lo + step] for k in keys])
+        ts = np.tile(np.arange(lo, lo + step, dtype=np.int64) * 100, len(keys))
+        bank.process(np.repeat(np.array(keys), step), ts, part)
+        per_batch.append(bank.fits - before)
+    first = TRAIN // step - 1
+    # Training ends at ts 19,900; a batch later the newest row is 21,900 (2 s), two
+    # batches 23,900, three 25,900 (6 s): the seven still waiting fit then.
+    assert per_batch[first : first + 5] == [1, 1, 1, 7, 0]
