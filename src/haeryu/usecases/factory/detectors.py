@@ -105,11 +105,36 @@ class DetectorBank:
         Names of the value columns, in the order of the matrix given to :meth:`process`.
     config
         Thresholds and the detectors to run.
+    max_fits
+        At most this many keys fit their baseline and model in one batch (None: every
+        key whose training rows are complete).  Keys that all start together would
+        otherwise all fit in the same batch, which then takes seconds; a key waiting
+        for its fit keeps its rows (limits and missing values are still checked), and
+        its smoothed levels start from them when it fits.  With a bound, where the
+        batches are cut decides which rows a waiting key does not score.
+    max_wait_ms
+        A key that has waited this long in event time for its fit (its newest row
+        against its last training row) fits in the next batch whatever ``max_fits``
+        says: when the stream is behind, batches span more event time, and the wait
+        must not leave a key unscored for long.
     """
 
-    def __init__(self, sensors: Sequence[str], config: DetectorConfig | None = None) -> None:
+    def __init__(
+        self,
+        sensors: Sequence[str],
+        config: DetectorConfig | None = None,
+        *,
+        max_fits: int | None = None,
+        max_wait_ms: float | None = None,
+    ) -> None:
+        if max_fits is not None and max_fits < 1:
+            raise ValueError("max_fits must be at least 1 (or None)")
         self.sensors = list(sensors)
         self.config = cfg = config or DetectorConfig()
+        self.max_fits, self.max_wait_ms = max_fits, max_wait_ms
+        self.fits = 0  # keys fitted so far (to watch the bound)
+        # Slots with complete training, in order, with the time of their last training row.
+        self._waiting: dict[int, float] = {}
         self._names = np.array(self.sensors, dtype=object)
         s = len(self.sensors)
         self._pa, self._pb = sensor_pairs(s)
@@ -212,6 +237,7 @@ class DetectorBank:
         """Put back a key's state taken by :meth:`snapshot` (replacing what is there)."""
         slot = self._slot(key)
         self._train_x[slot], self._train_ts[slot] = [], []
+        self._waiting.pop(slot, None)
         if not blob:
             self._seen[slot] = 0
             for name, (_, fill) in self._fields.items():
@@ -327,7 +353,8 @@ class DetectorBank:
     def _train(
         self, order: np.ndarray, slots: np.ndarray, ts: np.ndarray, x: np.ndarray
     ) -> np.ndarray:
-        """Feed untrained keys their training rows; returns the rows left to score, in order."""
+        """Feed untrained keys their training rows, fit at most ``max_fits`` of those
+        that are complete; returns the rows left to score, in order."""
         s = slots[order]
         fitted = self._a["fitted"][s] > 0
         if fitted.all():
@@ -335,25 +362,54 @@ class DetectorBank:
         keep = np.ones(len(order), dtype=bool)
         starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
         ends = np.r_[starts[1:], len(s)]
+        segments = []
+        train_rows = self.config.train_rows
         for lo, hi in zip(starts, ends, strict=True):
             slot = int(s[lo])
             if self._a["fitted"][slot]:
                 continue
-            take = min(self.config.train_rows - self._seen[slot], hi - lo)
-            rows = order[lo : lo + take]
-            self._train_x[slot].append(x[rows])
-            self._train_ts[slot].append(ts[rows])
-            self._seen[slot] += take
-            keep[lo : lo + take] = False
-            if self._seen[slot] >= self.config.train_rows:
-                self._fit(slot)
+            take = min(max(train_rows - self._seen[slot], 0), hi - lo)
+            segments.append((slot, lo + take, hi))
+            if take:
+                rows = order[lo : lo + take]
+                self._train_x[slot].append(x[rows])
+                self._train_ts[slot].append(ts[rows])
+                self._seen[slot] += take
+                keep[lo : lo + take] = False
+                if self._seen[slot] >= train_rows:
+                    self._waiting[slot] = float(ts[rows[-1]])
+        budget = len(self._waiting) if self.max_fits is None else self.max_fits
+        now = list(self._waiting)[:budget]
+        if self.max_wait_ms is not None:
+            chosen = set(now)
+            for slot, lo, hi in segments:
+                waited = float(ts[order[hi - 1]]) - self._waiting.get(slot, np.inf)
+                if hi > lo and slot not in chosen and waited >= self.max_wait_ms:
+                    now.append(slot)
+                    chosen.add(slot)
+        for slot in now:
+            del self._waiting[slot]
+            self._fit(slot)
+        # Keys still waiting keep the rest of their rows for their levels at the fit.
+        for slot, lo, hi in segments:
+            if slot in self._waiting and hi > lo:
+                rows = order[lo:hi]
+                self._train_x[slot].append(x[rows])
+                self._train_ts[slot].append(ts[rows])
+                self._seen[slot] += hi - lo
+                keep[lo:hi] = False
         return order[keep]
 
     def _fit(self, slot: int) -> None:
         cfg = self.config
-        tx, tts = np.vstack(self._train_x[slot]), np.concatenate(self._train_ts[slot])
+        held, tts = np.vstack(self._train_x[slot]), np.concatenate(self._train_ts[slot])
         self._train_x[slot], self._train_ts[slot] = [], []
-        base = fit_baseline(tx, tts, cfg)
+        self._seen[slot] = cfg.train_rows
+        self.fits += 1
+        # The baseline learns from the first train_rows; rows held while the key waited
+        # for its fit only carry the smoothed levels forward to now.
+        tx = held[: cfg.train_rows]
+        base = fit_baseline(tx, tts[: cfg.train_rows], cfg)
         a = self._a
         for name in (
             "median",
@@ -371,7 +427,7 @@ class DetectorBank:
         a["dt_median"][slot] = base.dt_median_ms
         a["pair_watch"][slot] = base.pairs
         a["pair_slope"][slot], a["pair_resid"][slot] = base.pair_fit[:, 0], base.pair_fit[:, 1]
-        filled = ffill(tx[None], np.full((1, tx.shape[1]), np.nan))[0]
+        filled = ffill(held[None], np.full((1, held.shape[1]), np.nan))[0]
         filled = np.where(np.isnan(filled), base.median, filled)
         # The smoothed levels start where the training rows leave them, as if the
         # detectors had been running all along.
@@ -380,12 +436,12 @@ class DetectorBank:
         # The last rows suffice: an EWMA with alpha >= 0.05 forgets 512 rows back to
         # 1e-11, and the fits of all machines often land in the same batch.
         recent = filled[-_LEVEL_ROWS:]
+        a["runs"][slot] = 0.0
         a["z_level"][slot] = ewm(recent[None], cfg.z_alpha, recent[:1])[0, -1]
         a["ewma_level"][slot] = ewm(recent[None], cfg.ewma_alpha, base.median[None])[0, -1]
         dx = np.diff(recent, axis=0)[None]
         a["roc_level"][slot] = ewm(np.abs(dx), cfg.roc_alpha, np.zeros((1, tx.shape[1])))[0, -1]
         a["noise_level"][slot] = ewm(dx**2, cfg.noise_alpha, base.dx2_mean[None])[0, -1]
-        a["runs"][slot] = 0.0
         a["corr_level"][slot] = 0.0
         model = base.model
         if model is not None:

@@ -42,6 +42,12 @@ class FactoryState:
     configs
         Detector settings per equipment type (the ``type`` column); ``default`` for the
         others.
+    max_fits
+        At most this many machines (per equipment type) fit their baseline and model in
+        one call (see :class:`DetectorBank`): machines started together finish their
+        training together, and fitting them all at once stalls the stream for seconds.
+    max_wait_ms
+        ... but a machine that waited this long in event time fits anyway.
     """
 
     def __init__(
@@ -55,7 +61,10 @@ class FactoryState:
         close_after_ms: int = 5_000,
         update_every_ms: int = 5_000,
         snapshot_every_s: float = 0.0,
+        max_fits: int | None = 8,
+        max_wait_ms: float | None = 3_000,
     ) -> None:
+        self.max_fits, self.max_wait_ms = max_fits, max_wait_ms
         self.sensors = list(sensors)
         self.configs = dict(configs or {})
         self.default = default or DetectorConfig()
@@ -72,7 +81,10 @@ class FactoryState:
         bank = self.banks.get(kind)
         if bank is None:
             bank = self.banks[kind] = DetectorBank(
-                self.sensors, self.configs.get(kind, self.default)
+                self.sensors,
+                self.configs.get(kind, self.default),
+                max_fits=self.max_fits,
+                max_wait_ms=self.max_wait_ms,
             )
         return bank
 
@@ -108,7 +120,15 @@ class FactoryState:
             else ALERT_SCHEMA.to_frame()
         )
         incidents = self.tracker.process(found, now)
-        out = pl.concat([_shape(found, "alert"), _shape(incidents, "incident")], how="vertical")
+        # Most batches carry no incident event: one select then, not two and a concat.
+        parts = [_shape(f, r) for f, r in ((found, "alert"), (incidents, "incident")) if f.height]
+        out = (
+            parts[0]
+            if len(parts) == 1
+            else pl.concat(parts, how="vertical")
+            if parts
+            else OUTPUT_SCHEMA.to_frame()
+        )
         return out, self._snapshot(list(now), batch.schema[self.key])
 
     def _snapshot(self, machines: list[str], key_type: pl.DataType) -> pl.DataFrame:
@@ -117,12 +137,16 @@ class FactoryState:
         # resumes from up to that much earlier.  The default (0) is exact.
         versions, blobs = [], []
         wall = time.monotonic()
+        # Open incidents grouped by machine once, not searched once per machine.
+        by_machine: dict[str, dict[tuple[str, str, str], Incident]] = {}
+        for ident, inc in self.tracker.open.items():
+            by_machine.setdefault(ident[0], {})[ident] = inc
         for m in machines:
             cached = self._blobs.get(m)
             if cached is None or wall - cached[1] >= self.snapshot_every_s:
                 self.versions[m] = self.versions.get(m, 0) + 1
                 kind = self.bank_of[m]
-                open_incidents = {i: inc for i, inc in self.tracker.open.items() if i[0] == m}
+                open_incidents = by_machine.get(m, {})
                 blob = pickle.dumps((kind, self.banks[kind].snapshot(m), open_incidents))
                 cached = self._blobs[m] = (blob, wall)
             versions.append(self.versions[m])

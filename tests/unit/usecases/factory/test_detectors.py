@@ -154,3 +154,56 @@ def test_a_restored_key_raises_what_the_original_would() -> None:
     young = DetectorBank(SENSORS, config)
     young.process(keys[:50], ts[:50], x[:50])
     assert young.snapshot("m1") == b""
+
+
+def test_fits_per_batch_stay_under_the_bound_and_waiting_keys_still_detect() -> None:
+    # Ten machines finish their training rows in the same batch; with max_fits=3 no
+    # batch fits more than three, the others wait (holding their rows) and fit later.
+    keys = [f"m{i}" for i in range(10)]
+    data = {k: readings(seed=i + 1) for i, k in enumerate(keys)}
+    for x in data.values():
+        x[400, 2] += 3.0  # a spike on every machine, after all of them have fitted
+    bank = DetectorBank(SENSORS, DetectorConfig(train_rows=TRAIN), max_fits=3)
+    step, per_batch, found = 20, [], []
+    for lo in range(0, 600, step):
+        before = bank.fits
+        part = np.vstack([data[k][lo : lo + step] for k in keys])
+        ts = np.tile(np.arange(lo, lo + step, dtype=np.int64) * 100, len(keys))
+        found.append(bank.process(np.repeat(np.array(keys), step), ts, part)[0])
+        per_batch.append(bank.fits - before)
+    assert max(per_batch) == 3
+    assert sum(per_batch) == len(keys)
+    assert per_batch[TRAIN // step - 1 : TRAIN // step + 3] == [3, 3, 3, 1]
+    alerts = pl.concat(found)
+    spikes = alerts.filter(pl.col("detector") == "zscore")
+    assert set(spikes["key"]) == set(keys)
+    first = spikes.group_by("key").agg(pl.col("ts").min())
+    assert set(first["ts"]) == {400 * 100}
+    # The machines that waited start their levels from the rows they held: no alarm
+    # at the fit nor before the spike but the learned model's few training-p99 crossings.
+    early = alerts.filter((pl.col("detector") != "learned") & (pl.col("ts") < 400 * 100))
+    assert early.is_empty(), early
+
+
+def test_max_fits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_fits"):
+        DetectorBank(SENSORS, max_fits=0)
+
+
+def test_a_key_waiting_too_long_in_event_time_fits_anyway() -> None:
+    # One fit per batch for ten keys would leave the last waiting ten batches; with
+    # max_wait_ms of 3 batches' event time, the rest fit once they have waited that long.
+    keys = [f"m{i}" for i in range(10)]
+    data = {k: readings(seed=i + 1) for i, k in enumerate(keys)}
+    bank = DetectorBank(SENSORS, DetectorConfig(train_rows=TRAIN), max_fits=1, max_wait_ms=6_000)
+    step, per_batch = 20, []
+    for lo in range(0, 400, step):
+        before = bank.fits
+        part = np.vstack([data[k][lo : lo + step] for k in keys])
+        ts = np.tile(np.arange(lo, lo + step, dtype=np.int64) * 100, len(keys))
+        bank.process(np.repeat(np.array(keys), step), ts, part)
+        per_batch.append(bank.fits - before)
+    first = TRAIN // step - 1
+    # Training ends at ts 19,900; a batch later the newest row is 21,900 (2 s), two
+    # batches 23,900, three 25,900 (6 s): the seven still waiting fit then.
+    assert per_batch[first : first + 5] == [1, 1, 1, 7, 0]
