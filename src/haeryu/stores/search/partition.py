@@ -22,9 +22,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import tantivy
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Types orjson would serialize where the json module refuses go to the (absent)
+# default instead, so they fail and fall back to json like before.
+_ORJSON_OPTS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 SEP = "\x1f"
 SPACE = "\ue000"  # stands for whitespace inside one keyword term of _text
 
@@ -44,6 +52,22 @@ SCHEMA = build_schema()
 # An empty in-memory index with the schema: parses range syntax for queries that run on
 # any partition (field ids are the same in all).
 PARSER = tantivy.Index(SCHEMA)
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON of ``value``, as ``json`` writes it (``ensure_ascii=False``).
+
+    orjson (in Rust) on the common path; the json module when orjson refuses the value
+    (non-string keys, huge ints, lone surrogates, ...) or the output may hold a
+    ``null`` that was a NaN/Infinity (orjson writes those as ``null``, json as ``NaN``).
+    """
+    try:
+        out = orjson.dumps(value, option=_ORJSON_OPTS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _encode(value).encode()
+    if b"null" in out:
+        return _encode(value).encode()
+    return out
 
 
 def term(field: str, value: str) -> str:
@@ -87,7 +111,7 @@ class Partition:
             doc.add_text("_text", text)
         if kw:
             # A JSON string is parsed in Rust, cheaper than converting the dict.
-            doc.add_json("_kw", _encode(kw))
+            doc.add_json("_kw", dumps(kw).decode())
         if ts is not None:
             doc.add_date("_ts", ts)
         self.open_writer().add_document(doc)
