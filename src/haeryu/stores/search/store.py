@@ -52,7 +52,7 @@ from haeryu.stores.search.errors import (
 )
 from haeryu.stores.search.highlight import highlight
 from haeryu.stores.search.mapping import Mapping, flatten
-from haeryu.stores.search.partition import SCHEMA, Partition
+from haeryu.stores.search.partition import SCHEMA, Partition, dumps
 from haeryu.stores.search.query import Translation, Translator, UnknownField
 
 OpType = Literal["index", "create"]
@@ -327,7 +327,7 @@ class SearchStore:
                 key = _day(prepared.ts) if prepared.ts else NO_TIME
                 given = doc_id is not None and not (fresh is not None and fresh[i])
                 final_id = str(doc_id) if doc_id is not None else _new_id()
-                body = _encode(source).encode()
+                body = dumps(source)
                 staged.setdefault(key, []).append((i, final_id, body, prepared))
                 results[i] = {"_given": given}
             for key, items in staged.items():
@@ -942,4 +942,3 @@ def _item_error(index: str, doc_id: str | None, exc: SearchError) -> dict[str, A
 
 
 _SHARDS = {"total": 1, "successful": 1, "failed": 0}
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
