@@ -200,7 +200,7 @@ def test_drill_down_to_a_machine_with_an_open_incident_and_acknowledge_it(
     plant = _click_flagged(p, ".drill-plant")
     line = _click_flagged(p, ".drill-line")
     machine = _click_flagged(p, ".drill-machine")
-    assert p.locator("#machine-title").inner_text().startswith(f"{plant} / {line} / {machine}")
+    p.locator("#machine-title", has_text=f"{plant} / {line} / {machine}").wait_for(timeout=10_000)
     first_data_s = time.monotonic() - started
     # The machine's live chart gets new readings every tick.
     chart = "document.querySelector('#machine-chart').dataset.ticks"
@@ -242,10 +242,9 @@ def test_mark_a_fraud_decision_and_see_the_feedback_in_the_topic(
     p.locator("#flagged .mark-fraud").first.wait_for(timeout=60_000)
     unmarked = p.locator("#flagged tbody tr", has=p.locator(".mark-fraud")).first
     tx_id = unmarked.locator("td").nth(1).inner_text()
-    p.locator("#flagged tbody tr", has_text=tx_id).locator(".mark-fraud").click()
-    p.locator("#flagged tbody tr", has_text=tx_id).get_by_text("marked fraud").wait_for(
-        timeout=10_000
-    )
+    row = p.locator("#flagged tbody tr").filter(has=p.get_by_role("cell", name=tx_id, exact=True))
+    row.locator(".mark-fraud").click()
+    row.get_by_text("marked fraud").wait_for(timeout=10_000)
     # The record the next training run reads: the latest label per tx_id.
     deadline = time.monotonic() + 15
     while True:

@@ -43,6 +43,7 @@ class FraudFeed:
         self._tail.stop()
         if self._producer is not None:
             self._producer.flush(10)
+            self._producer = None  # its connections close with it
 
     def _on_record(self, topic: str, r: dict[str, Any]) -> None:
         with self._lock:
