@@ -167,13 +167,27 @@ def fraud_simulator_main(ctx: Context) -> None:
 
 def fraud_detection_main(ctx: Context) -> None:
     """Pipeline ``fraud-detection``, after :func:`prepare_fraud` on the first start."""
+    from haeryu.stores.models import ModelRegistry
     from haeryu.stream.kafka.runner import run
     from haeryu.usecases.fraud.pipeline import Scorer, detection_pipeline
 
     bootstrap = ctx.settings["bootstrap"]
     config = _config(ctx)
-    prepare_fraud(bootstrap, ctx.settings["data_dir"], config)
     fraud = fraud_config(ctx.settings["data_dir"], config)
+    if ctx.settings.get("demo", True):
+        prepare_fraud(bootstrap, ctx.settings["data_dir"], config)
+    elif fraud.model not in ModelRegistry(fraud.models).names():
+        # Without --demo no simulated history is made: the pipeline waits for a model.
+        ctx.ready()
+        log.warning(
+            "no model %r in %s yet: train one (haeryu fraud train --models %s); waiting",
+            fraud.model,
+            fraud.models,
+            fraud.models,
+        )
+        while fraud.model not in ModelRegistry(fraud.models).names():
+            if ctx.stop.wait(10):
+                return
     scorer = Scorer(fraud)
     scorer.load()
     ctx.ready()

@@ -121,7 +121,7 @@ def register(state: WebState) -> None:
                     "reasons": "; ".join(r.get("reasons") or []),
                     "label": r["label"],
                 }
-                for r in feed.recent_flagged(50)
+                for r in feed.recent_flagged(20)
             ]
             if rows != table.rows:  # only a change goes to the browser
                 table.rows = rows
