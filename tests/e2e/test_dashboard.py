@@ -328,9 +328,13 @@ def test_ctrl_c_stops_in_order_and_a_second_up_continues_with_nothing_lost(
     assert stops == [
         "sensor-simulator",
         "log-simulator",
+        "factory-simulator",
+        "fraud-simulator",
         "connectors",
         "lake-sensors",
         "search-logs",
+        "factory-monitor",
+        "fraud-detection",
         "alerts",
         "web",
         "broker",
