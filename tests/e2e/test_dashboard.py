@@ -7,6 +7,7 @@ docs/screenshots/, so the docs show what the code draws today.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from haeryu.stack.running import RunningStack
 from haeryu.stack.up import free_port
+from haeryu.web.fraud_feed import OUTCOMES
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -173,6 +175,93 @@ def test_search_in_korean_and_see_the_highlight(page: Page, stack: RunningStack)
     p.screenshot(path=str(SHOTS / "explore.png"), full_page=True)
 
 
+def _wait_connected(p: Page) -> None:
+    # Clicks before NiceGUI's websocket is up would be lost.
+    p.wait_for_function("() => window.socket && window.socket.connected", timeout=20_000)
+
+
+def _click_flagged(p: Page, selector: str) -> str:
+    """Click the first drill-down button of ``selector`` showing open incidents: "name (n)"."""
+    button = p.locator(selector, has_text="(").first
+    button.wait_for(timeout=90_000)
+    name = str(button.get_attribute("data-name"))
+    button.click()
+    return name
+
+
+def test_drill_down_to_a_machine_with_an_open_incident_and_acknowledge_it(
+    page: Page, stack: RunningStack
+) -> None:
+    p = page
+    started = time.monotonic()
+    p.goto(f"{stack.url}/factory")
+    _wait_connected(p)
+    # Plant -> line -> machine, each time the one with open incidents (its count shown).
+    plant = _click_flagged(p, ".drill-plant")
+    line = _click_flagged(p, ".drill-line")
+    # An incident closes once its machine runs normally for 5 s: if the one counted has
+    # closed by the time the machine is shown, take the next machine with one.
+    for _ in range(10):
+        machine = _click_flagged(p, ".drill-machine")
+        row = p.locator("#incidents tbody tr", has_text=machine).first
+        with contextlib.suppress(PlaywrightTimeout):
+            row.wait_for(timeout=5_000)
+            break
+    p.locator("#machine-title", has_text=f"{plant} / {line} / {machine}").wait_for(timeout=10_000)
+    first_data_s = time.monotonic() - started
+    # The machine's live chart gets new readings every tick.
+    chart = "document.querySelector('#machine-chart').dataset.ticks"
+    p.wait_for_function(f"() => Number({chart} || 0) >= 2", timeout=15_000)
+    opened = row.locator("td").first.inner_text()
+    row.locator(".ack-incident").click()
+    actions = stack.data_dir / "factory" / "actions.json"
+    deadline = time.monotonic() + 10
+    while not (actions.exists() and "acked_ms" in actions.read_text()):
+        assert time.monotonic() < deadline, "the acknowledgement was not kept"
+        time.sleep(0.1)
+    acked = json.loads(actions.read_text())
+    [ident] = [i for i, a in acked.items() if "acked_ms" in a]
+    assert ident.startswith(f"{machine}/")
+    p.locator("#incidents tbody tr", has_text="acknowledged").first.wait_for(timeout=10_000)
+    print(
+        f"\nfactory: machine with an incident opened {opened} shown {first_data_s:.1f} s after load"
+    )
+    p.screenshot(path=str(SHOTS / "factory.png"), full_page=True)
+
+
+def test_mark_a_fraud_decision_and_see_the_feedback_in_the_topic(
+    page: Page, stack: RunningStack
+) -> None:
+    from haeryu.usecases.fraud.feedback import read_feedback
+
+    p = page
+    p.goto(f"{stack.url}/fraud")
+    _wait_connected(p)
+    # Decisions per second reach the chart and the figures, one point per tick.
+    p.wait_for_function(
+        "() => Number(document.querySelector('#decision-chart').dataset.ticks || 0) >= 2",
+        timeout=20_000,
+    )
+    p.locator("#flagged .mark-fraud").first.wait_for(timeout=60_000)
+    unmarked = p.locator("#flagged tbody tr", has=p.locator(".mark-fraud")).first
+    tx_id = unmarked.locator("td").nth(1).inner_text()
+    row = p.locator("#flagged tbody tr").filter(has=p.get_by_role("cell", name=tx_id, exact=True))
+    row.locator(".mark-fraud").click()
+    row.get_by_text("marked fraud").wait_for(timeout=10_000)
+    # The record the next training run reads: the latest label per tx_id.
+    deadline = time.monotonic() + 15
+    while True:
+        feedback = read_feedback(stack.bootstrap, "fraud-feedback")
+        if tx_id in feedback["tx_id"].to_list():
+            break
+        assert time.monotonic() < deadline, "no feedback record for the marked decision"
+        time.sleep(0.5)
+    assert feedback.filter(feedback["tx_id"] == tx_id)["label"].to_list()[-1] == "fraud"
+    total = sum(int(p.locator(f"#rate-{o}").inner_text().replace(",", "")) for o in OUTCOMES)
+    print(f"\nfraud: marked {tx_id}; decisions in the last second shown: {total}")
+    p.screenshot(path=str(SHOTS / "fraud.png"), full_page=True)
+
+
 def test_the_korean_switch(page: Page, stack: RunningStack) -> None:
     p = page
     p.goto(stack.url)
@@ -239,9 +328,13 @@ def test_ctrl_c_stops_in_order_and_a_second_up_continues_with_nothing_lost(
     assert stops == [
         "sensor-simulator",
         "log-simulator",
+        "factory-simulator",
+        "fraud-simulator",
         "connectors",
         "lake-sensors",
         "search-logs",
+        "factory-monitor",
+        "fraud-detection",
         "alerts",
         "web",
         "broker",

@@ -18,6 +18,8 @@ from haeryu.alerts.rules import AlertStore
 from haeryu.kafka.inspect import ClusterView
 from haeryu.stack.registry import PROCESSES, ProcessSpec
 from haeryu.stack.sampler import Sampler
+from haeryu.web.factory_feed import FactoryFeed
+from haeryu.web.fraud_feed import FraudFeed
 from haeryu.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class WebState:
         self.sampler = Sampler(settings.bootstrap, self.specs)
         self.view = ClusterView(settings.bootstrap)
         self.alerts = AlertStore(settings.data_dir / "alerts")
+        self.factory = FactoryFeed(settings.bootstrap, settings.data_dir)
+        self.fraud = FraudFeed(settings.bootstrap)
         self._warehouse: Any = None
         self._search: Any = None
         self._sql_lock = threading.Lock()
@@ -78,9 +82,13 @@ class WebState:
 
     def start(self) -> None:
         self.sampler.start()
+        self.factory.start()
+        self.fraud.start()
 
     def stop(self) -> None:
         self.sampler.stop()
+        self.factory.stop()
+        self.fraud.stop()
         if self._warehouse is not None:
             self._warehouse.close()
 

@@ -27,5 +27,7 @@ PAGES: list[PageSpec] = [
     PageSpec("topics", ("Topics", "토픽"), "/topics", "haeryu.web.pages.topics:register"),
     PageSpec("explore", ("Explore", "탐색"), "/explore", "haeryu.web.pages.explore:register"),
     PageSpec("sql", ("SQL", "SQL"), "/sql", "haeryu.web.pages.sql:register"),
+    PageSpec("factory", ("Factory", "공장"), "/factory", "haeryu.web.pages.factory:register"),
+    PageSpec("fraud", ("Fraud", "이상거래"), "/fraud", "haeryu.web.pages.fraud:register"),
     PageSpec("alerts", ("Alerts", "알림"), "/alerts", "haeryu.web.pages.alerts:register"),
 ]
