@@ -80,10 +80,9 @@ def factory_monitor_main(ctx: Context) -> None:
     from haeryu.stream.kafka.runner import run
     from haeryu.usecases.factory.pipeline import MonitorOutputs, factory_monitor
 
-    # No lake tables yet: the monitor's alert table fails on main ("cannot partition by
-    # event time"), which would restart the pipeline forever; the topics carry it all.
-    # Routing per machine type is left out too: nothing in the demo reads those topics.
-    pipeline, _ = factory_monitor(outputs=MonitorOutputs(), classify=False)
+    # Routing per machine type is left out: nothing in the demo reads those topics.
+    outputs = MonitorOutputs(lake_root=str(_config(ctx).lake_root))
+    pipeline, _ = factory_monitor(outputs=outputs, classify=False)
     ctx.ready()
     run(pipeline, bootstrap=ctx.settings["bootstrap"], stop=ctx.stop)
 

@@ -148,15 +148,16 @@ def _to_lake(readings: Stream, alerts: Stream, incidents: Stream, root: str) -> 
     from haeryu.stores.lake.sink import DeltaSink
 
     readings.to_sink(DeltaSink("factory_readings", root=root))
-    alerts.to_sink(DeltaSink("factory_alerts", root=root))
-    incidents.to_sink(DeltaSink("factory_incidents", root=root))
+    # Alerts and incidents come out of per-machine state: their event time is ``ts``.
+    alerts.to_sink(DeltaSink("factory_alerts", root=root, time_column="ts"))
+    incidents.to_sink(DeltaSink("factory_incidents", root=root, time_column="ts"))
     rollups(
         readings,
         key="machine",
         value=list(SENSORS),
         sinks={
-            "1s": DeltaSink("factory_rollup_1s", root=root),
-            "1m": DeltaSink("factory_rollup_1m", root=root),
+            "1s": DeltaSink("factory_rollup_1s", root=root, time_column="window_start"),
+            "1m": DeltaSink("factory_rollup_1m", root=root, time_column="window_start"),
         },
     )
 

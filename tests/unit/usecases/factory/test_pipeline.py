@@ -133,3 +133,30 @@ def test_machine_logs_are_searchable_in_korean(
         # "감지" (detected) matches the Korean line of each of the two episodes.
         hits = store.count("factory-logs", {"query": {"match": {"message": "감지"}}})
         assert hits == 2
+
+
+def test_readings_alerts_incidents_and_rollups_land_in_the_lake(
+    factory: tuple[FactorySimulator, list[dict[str, object]], list[str]], tmp_path: Path
+) -> None:
+    """Each lake table partitions by its own event time; a missing one failed every checkpoint."""
+    from deltalake import DeltaTable
+
+    sim, records, keys = factory
+    topics = Topics()
+    pipeline, _ = factory_monitor(
+        topics=topics,
+        default=config(sim),
+        classify=False,
+        outputs=MonitorOutputs(lake_root=str(tmp_path)),
+    )
+    result = run_local(
+        pipeline, {topics.readings: records}, keys={topics.readings: keys}, batch_size=300
+    )
+    tables = {
+        name: pl.from_arrow(DeltaTable(str(tmp_path / name)).to_pyarrow_table())
+        for name in ("factory_readings", "factory_alerts", "factory_incidents")
+    }
+    assert tables["factory_readings"].height == len(records)
+    assert tables["factory_alerts"].height == result.topic(topics.alerts).height > 0
+    assert tables["factory_incidents"].height == result.topic(topics.incidents).height > 0
+    assert DeltaTable(str(tmp_path / "factory_rollup_1m")).to_pyarrow_table().num_rows > 0
