@@ -154,6 +154,6 @@ class TopicReader:
             raw = list(self.raw)
         if not raw:
             return pl.DataFrame()
-        values = pl.read_ndjson(io.BytesIO(b"\n".join(v for v, _ in raw)))
+        values = pl.read_ndjson(io.BytesIO(b"\n".join(v for v, _ in raw)), infer_schema_length=None)
         picked = values.select([c for c in wanted if c in values.columns])
         return picked.with_columns(_kafka_ms=pl.Series([t for _, t in raw], dtype=pl.Int64))
