@@ -13,7 +13,7 @@ NAMESPACE = "urn:haeryu:test"
 
 
 class OpcUaServer:
-    """``Plant`` object with ``Temperature`` (Double) and ``Mode`` (String) variables.
+    """``Plant`` object with ``Temperature``, ``Pressure`` (Double) and ``Mode`` (String).
 
     Node ids are strings in namespace 2 (``ns=2;s=Temperature``), the same after every
     restart, as on a real device.
@@ -64,6 +64,9 @@ class OpcUaServer:
         )
         self._vars["Temperature"] = await plant.add_variable(
             ua.NodeId("Temperature", idx), ua.QualifiedName("Temperature", idx), 20.0
+        )
+        self._vars["Pressure"] = await plant.add_variable(
+            ua.NodeId("Pressure", idx), ua.QualifiedName("Pressure", idx), 1.0
         )
         self._vars["Mode"] = await plant.add_variable(
             ua.NodeId("Mode", idx), ua.QualifiedName("Mode", idx), "idle"

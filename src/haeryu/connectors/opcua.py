@@ -32,6 +32,20 @@ The connector stores the source timestamp of the last value Kafka acknowledged f
 node, and skips a reported value no newer than that one: a restart or a reconnect does
 not write the unchanged current values again.  Values received but not yet acknowledged
 by Kafka when the process is killed are lost; the next value of the node follows.
+
+**Readings.** With ``machines`` set, the connector writes readings instead: one record
+per machine each time any of its sensors changes, holding the latest value of every
+sensor of that machine -- the shape the factory detectors read
+(``docs/factory.md``)::
+
+    [connectors.press-line.machines.press-0001]
+    fields = {plant = "plant-1", line = "line-1-1", type = "press"}
+    sensors = {temperature = "ns=2;s=Press1.Temperature",
+               pressure = "0:Objects/2:Press1/2:Pressure"}
+
+gives ``{"machine": "press-0001", "plant": "plant-1", ..., "ts": 1700000000123,
+"temperature": 71.5, "pressure": 3.2}`` keyed by the machine.  A value whose status is
+not Good is written as null: the detectors treat it as a sensor that sent nothing.
 """
 
 from __future__ import annotations
@@ -40,10 +54,11 @@ import asyncio
 import base64
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from haeryu.connectors.runtime import (
     ConnectorConfig,
@@ -55,9 +70,22 @@ from haeryu.connectors.runtime import (
     origin_headers,
 )
 
-__all__ = ["OpcUaConfig", "OpcUaConnector"]
+__all__ = ["MachineNodes", "OpcUaConfig", "OpcUaConnector"]
 
 log = logging.getLogger("haeryu.connect.opcua")
+
+
+class MachineNodes(BaseModel):
+    """One machine of ``machines``: its constant fields and its sensors' nodes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sensors: dict[str, str] = Field(
+        min_length=1, description="Reading field -> node id or browse path."
+    )
+    fields: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Constant fields of every reading (plant, line...)."
+    )
 
 
 class OpcUaConfig(ConnectorConfig):
@@ -80,25 +108,58 @@ class OpcUaConfig(ConnectorConfig):
     timeout_s: float = Field(default=4.0, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     batch_max: int = Field(default=5_000, ge=1)
+    machines: dict[str, MachineNodes] = Field(
+        default_factory=dict,
+        description="Write readings per machine (sensor -> node) instead of node values.",
+    )
+    machine_field: str = Field(default="machine", description="Readings: the machine's field.")
+    timestamp_field: str = Field(default="ts", description="Readings: the event time's field.")
 
     @model_validator(mode="after")
     def _check(self) -> OpcUaConfig:
-        from asyncua import ua
-
-        if not self.nodes and not self.browse_paths:
-            raise ValueError("set nodes, browse_paths or both: there is nothing to subscribe to")
+        if not self.nodes and not self.browse_paths and not self.machines:
+            raise ValueError(
+                "set nodes, browse_paths or machines: there is nothing to subscribe to"
+            )
         for node in self.nodes:
-            try:
-                ua.NodeId.from_string(node)
-            except Exception as exc:
-                raise ValueError(f"node id {node!r}: {exc}") from None
+            _check_node_id(node)
         for path in self.browse_paths:
-            for part in path.split("/"):
-                if ":" not in part or not part.split(":", 1)[0].isdigit():
-                    raise ValueError(
-                        f"browse path {path!r}: each step is NAMESPACE:Name (0:Objects/2:Plant)"
-                    )
+            _check_browse_path(path)
+        seen: dict[str, str] = {}
+        for machine, spec in self.machines.items():
+            for sensor, ref in spec.sensors.items():
+                where = f"machines.{machine}.sensors.{sensor}"
+                if sensor in (self.machine_field, self.timestamp_field) or sensor in spec.fields:
+                    raise ValueError(f"{where}: the field {sensor!r} is already used")
+                if _is_browse_path(ref):
+                    _check_browse_path(ref)
+                else:
+                    _check_node_id(ref)
+                if ref in seen:
+                    raise ValueError(f"{where}: {ref!r} is also {seen[ref]}")
+                seen[ref] = where
         return self
+
+
+def _is_browse_path(ref: str) -> bool:
+    return "/" in ref
+
+
+def _check_node_id(node: str) -> None:
+    from asyncua import ua
+
+    try:
+        ua.NodeId.from_string(node)
+    except Exception as exc:
+        raise ValueError(f"node id {node!r}: {exc}") from None
+
+
+def _check_browse_path(path: str) -> None:
+    for part in path.split("/"):
+        if ":" not in part or not part.split(":", 1)[0].isdigit():
+            raise ValueError(
+                f"browse path {path!r}: each step is NAMESPACE:Name (0:Objects/2:Plant)"
+            )
 
 
 class _Changes:
@@ -140,33 +201,56 @@ class OpcUaConnector:
         try:
             nodes = await self._resolve(client)
             names = {n.nodeid.to_string(): (await n.read_browse_name()).Name for n in nodes}
+            sensors = await self._resolve_sensors(client)
+            nodes += [node for node, _, _ in sensors]
             changes = _Changes()
             sub = await client.create_subscription(c.publishing_interval_ms, changes)
             await sub.subscribe_data_change(
                 nodes, queuesize=c.queue_size, sampling_interval=ua.Duration(c.sampling_interval_ms)
             )
             log.info("subscribed to %d OPC UA nodes on %s", len(nodes), c.endpoint)
-            await self._pump(ctx, changes, names, last_sent)
+            if sensors:
+                readings = _Readings(
+                    ctx.name, c, {n.nodeid.to_string(): (m, f) for n, m, f in sensors}
+                )
+                await self._pump(ctx, changes, last_sent, readings.records)
+            else:
+                origin = {"opcua.endpoint": c.endpoint}
+
+                def node_records(changed: list[tuple[str, Any, bool]]) -> list[SourceRecord]:
+                    return [
+                        _record(ctx.name, origin, c.topic, n, names, v)
+                        for n, v, new in changed
+                        if new
+                    ]
+
+                await self._pump(ctx, changes, last_sent, node_records)
         finally:
             await client.disconnect()
 
     async def _resolve(self, client: Any) -> list[Any]:
         nodes = [client.get_node(n) for n in self.config.nodes]
         for path in self.config.browse_paths:
-            try:
-                nodes.append(await client.nodes.root.get_child(path.split("/")))
-            except Exception as exc:
-                raise LookupError(f"browse path {path!r} not found on the server: {exc}") from exc
+            nodes.append(await _browse(client, path))
         return nodes
+
+    async def _resolve_sensors(self, client: Any) -> list[tuple[Any, str, str]]:
+        """(node, machine, field) of every sensor of ``machines``."""
+        out = []
+        for machine, spec in self.config.machines.items():
+            for field, ref in spec.sensors.items():
+                node = await _browse(client, ref) if _is_browse_path(ref) else client.get_node(ref)
+                out.append((node, machine, field))
+        return out
 
     async def _pump(
         self,
         ctx: ConnectorContext,
         changes: _Changes,
-        names: dict[str, str],
         last_sent: dict[str, int],
+        to_records: Callable[[list[tuple[str, Any, bool]]], list[SourceRecord]],
     ) -> None:
-        origin = {"opcua.endpoint": self.config.endpoint}
+        """Send the changes newer than what Kafka holds; ``to_records`` shapes them."""
         stopping = asyncio.create_task(ctx.stopping.wait())
         try:
             while not ctx.stopping.is_set():
@@ -179,23 +263,77 @@ class OpcUaConnector:
                 while len(batch) < self.config.batch_max and not changes.queue.empty():
                     batch.append(changes.queue.get_nowait())
                 ctx.metrics.read(len(batch))
-                records = []
+                changed = []
                 newest = dict(last_sent)
                 for node, value in batch:
                     node_id = node.nodeid.to_string()
-                    record = _record(ctx.name, origin, self.config.topic, node_id, names, value)
                     source_ts = _ms(value.SourceTimestamp)
                     if source_ts is not None:
                         if source_ts <= newest.get(node_id, -1):
-                            continue  # already in Kafka (re-reported after a reconnect)
+                            # Already in Kafka (re-reported after a reconnect); readings
+                            # still learn the value.
+                            changed.append((node_id, value, False))
+                            continue
                         newest[node_id] = source_ts
-                    records.append(record)
-                await ctx.send(records)
+                    changed.append((node_id, value, True))
+                await ctx.send(to_records(changed))
                 if newest != last_sent:
                     last_sent.update(newest)
                     ctx.positions.save({"source_timestamps": last_sent})
         finally:
             stopping.cancel()
+
+
+class _Readings:
+    """The latest value of every sensor, written per machine when one of them changes."""
+
+    def __init__(
+        self, connector: str, config: OpcUaConfig, sensors: dict[str, tuple[str, str]]
+    ) -> None:
+        self.connector = connector
+        self.config = config
+        self.sensors = sensors  # node id -> (machine, field)
+        self.latest: dict[str, dict[str, Any]] = {
+            m: dict.fromkeys(spec.sensors) for m, spec in config.machines.items()
+        }
+        self.origin = {"opcua.endpoint": config.endpoint}
+
+    def records(self, changed: list[tuple[str, Any, bool]]) -> list[SourceRecord]:
+        c = self.config
+        at: dict[str, int] = {}  # machine -> event time of its newest change
+        for node_id, value, new in changed:
+            machine, field = self.sensors[node_id]
+            good = value.StatusCode is None or value.StatusCode.is_good()
+            raw = value.Value.Value if value.Value is not None else None
+            self.latest[machine][field] = _jsonable(raw) if good else None
+            if new:
+                ts = _ms(value.SourceTimestamp) or _ms(value.ServerTimestamp) or now_ms()
+                at[machine] = max(ts, at.get(machine, ts))
+        out = []
+        for machine, ts in at.items():
+            doc = {
+                c.machine_field: machine,
+                **c.machines[machine].fields,
+                c.timestamp_field: ts,
+                **self.latest[machine],
+            }
+            out.append(
+                SourceRecord(
+                    c.topic,
+                    json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(),
+                    machine.encode(),
+                    ts,
+                    origin_headers(self.connector, self.origin),
+                )
+            )
+        return out
+
+
+async def _browse(client: Any, path: str) -> Any:
+    try:
+        return await client.nodes.root.get_child(path.split("/"))
+    except Exception as exc:
+        raise LookupError(f"browse path {path!r} not found on the server: {exc}") from exc
 
 
 def _record(

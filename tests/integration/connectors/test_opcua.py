@@ -123,3 +123,93 @@ def test_server_restart_reconnects_and_resubscribes(
             ("ns=2;s=Temperature", 4.0),
         ]
     )
+
+
+def readings_config(kafka: EmbeddedBroker, server: OpcUaServer, state: Path) -> dict[str, Any]:
+    return {
+        "kafka": {"bootstrap": kafka.bootstrap},
+        "runtime": {"state_dir": str(state)},
+        "connectors": {
+            "press": {
+                "type": "opcua",
+                "endpoint": server.endpoint,
+                "topic": "factory.readings",
+                "publishing_interval_ms": 50,
+                "machines": {
+                    "press-0001": {
+                        "fields": {"plant": "plant-1", "line": "line-1-1", "type": "press"},
+                        "sensors": {
+                            "temperature": "ns=2;s=Temperature",
+                            "pressure": "0:Objects/2:Plant/2:Pressure",
+                        },
+                    }
+                },
+            }
+        },
+    }
+
+
+def readings(kafka: EmbeddedBroker) -> list[Any]:
+    try:
+        if sum(kafka.end_offsets("factory.readings")) == 0:
+            return []
+    except Exception:  # not created yet
+        return []
+    return read_all(kafka.bootstrap, "factory.readings")
+
+
+def test_readings_per_machine_carry_every_sensors_latest_value_across_a_restart(
+    kafka: EmbeddedBroker, server: OpcUaServer, tmp_path: Path
+) -> None:
+    def last() -> dict[str, Any]:
+        got = readings(kafka)
+        return json.loads(got[-1].value()) if got else {}
+
+    server.write("Temperature", 20.5, T0)
+    server.write("Pressure", 3.5, T0)
+    state = tmp_path / "state"
+    with running_connectors(readings_config(kafka, server, state)):
+        # the first values may come in one publish or two: the last reading has both
+        wait_for(lambda: last().get("pressure") == 3.5 and last().get("temperature") == 20.5)
+        server.write("Temperature", 71.25, T0 + timedelta(seconds=1))
+        wait_for(lambda: last().get("temperature") == 71.25, what="the change")
+        server.write("Pressure", 9.0, T0 + timedelta(seconds=2), uncertain=True)
+        wait_for(lambda: last().get("ts") == T0_MS + 2000, what="the uncertain value")
+    msgs = readings(kafka)
+    assert {m.key() for m in msgs} == {b"press-0001"}
+    docs = [json.loads(m.value()) for m in msgs]
+    assert docs[-2:] == [
+        {"machine": "press-0001", "plant": "plant-1", "line": "line-1-1", "type": "press",
+         "ts": T0_MS + 1000, "temperature": 71.25, "pressure": 3.5},
+        # a value whose status is not Good is a sensor that sent nothing
+        {"machine": "press-0001", "plant": "plant-1", "line": "line-1-1", "type": "press",
+         "ts": T0_MS + 2000, "temperature": 71.25, "pressure": None},
+    ]  # fmt: skip
+    assert [m.timestamp()[1] for m in msgs[-2:]] == [T0_MS + 1000, T0_MS + 2000]
+    # Restarted on the same state: the re-reported current values write no reading, but
+    # the next reading still carries the unchanged temperature learnt from them.
+    before = len(msgs)
+    with running_connectors(readings_config(kafka, server, state)) as runtime:
+        wait_for(lambda: runtime.per_connector["press"].records_in >= 2, what="re-reported")
+        server.write("Pressure", 4.0, T0 + timedelta(seconds=3))
+        wait_for(lambda: len(readings(kafka)) == before + 1, what="one new reading")
+    assert json.loads(readings(kafka)[-1].value())["temperature"] == 71.25
+    assert len(readings(kafka)) == before + 1
+
+
+@pytest.mark.parametrize(
+    ("machines", "why"),
+    [
+        ({"m": {"sensors": {"ts": "ns=2;i=2"}}}, "machines.m.sensors.ts: the field 'ts'"),
+        ({"m": {"sensors": {"a": "ns=2;i=2", "b": "ns=2;i=2"}}}, "is also machines.m.sensors.a"),
+        ({"m": {"sensors": {"a": "Objects/Plant"}}}, "each step is NAMESPACE:Name"),
+        ({"m": {"sensors": {}}}, "sensors"),
+    ],
+)
+def test_readings_config_errors_name_the_sensor(machines: dict[str, Any], why: str) -> None:
+    from pydantic import ValidationError
+
+    from haeryu.connectors.opcua import OpcUaConfig
+
+    with pytest.raises(ValidationError, match=why):
+        OpcUaConfig(endpoint="opc.tcp://127.0.0.1:4840", topic="r", machines=machines)
